@@ -1,0 +1,51 @@
+//! The command line, as clap types only; completions and the man page are generated from it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Declarative, reviewable batch remediation of certificate and credential lifecycles.
+#[derive(Debug, Parser)]
+#[command(name = "redrive", version, about, long_about = None, propagate_version = true)]
+pub struct Args {
+    /// When to use colour on the terminal.
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "REDRIVE_COLOR")]
+    pub color: Color,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check runbooks: YAML, schema, references, templates and rendered parameters. No network.
+    Validate {
+        /// Runbook files.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// `text` for people (stderr), `json` for machines (stdout).
+        #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+        format: DiagnosticFormat,
+    },
+    /// Print the runbook JSON Schema (draft 2020-12).
+    Schema,
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    Man,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiagnosticFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,71 @@
+//! Parses the command line and runs one subcommand; the only place errors become exit codes.
+
+pub mod args;
+mod commands;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::exit::ExitStatus;
+use crate::ui::printer::Printer;
+use args::{Args, Color, Command};
+
+/// The binary's entry point.
+#[must_use]
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Invalid.into()
+            } else {
+                ExitStatus::Success.into()
+            };
+        }
+    };
+    let choice = match args.color {
+        Color::Auto => anstream::ColorChoice::Auto,
+        Color::Always => anstream::ColorChoice::Always,
+        Color::Never => anstream::ColorChoice::Never,
+    };
+    let mut printer = Printer::terminal(choice);
+    run_parsed(args, &mut printer).into()
+}
+
+/// Runs a command line in-process, writing through `printer`; tests use this.
+pub fn run<I, T>(argv: I, printer: &mut Printer) -> ExitStatus
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    match Args::try_parse_from(argv) {
+        Ok(args) => run_parsed(args, printer),
+        Err(e) => {
+            let _ = printer.note(&e.to_string());
+            if e.use_stderr() {
+                ExitStatus::Invalid
+            } else {
+                ExitStatus::Success
+            }
+        }
+    }
+}
+
+fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
+    let result = match args.command {
+        Command::Validate { files, format } => commands::validate::run(&files, format, printer),
+        Command::Schema => commands::schema::run(printer),
+        Command::Completions { shell } => commands::completions::run(shell, printer),
+        Command::Man => commands::man::run(printer),
+    };
+    match result {
+        Ok(status) => status,
+        Err(e) => {
+            let _ = printer.note(&format!("error: {e:#}\n"));
+            ExitStatus::Failure
+        }
+    }
+}

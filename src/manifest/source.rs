@@ -1,0 +1,108 @@
+//! Loaded files and byte spans into them, so any later stage can point at `file:line:col`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A half-open byte range in one source file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    #[must_use]
+    pub fn new(start: usize, end: usize) -> Self {
+        Self {
+            start,
+            end: end.max(start),
+        }
+    }
+}
+
+/// A file as read from disk, kept whole so diagnostics can quote it.
+#[derive(Debug)]
+pub struct SourceFile {
+    /// The path as the user gave it, for messages.
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+    line_starts: Vec<usize>,
+}
+
+impl SourceFile {
+    #[must_use]
+    pub fn new(path: &Path, text: String) -> Arc<Self> {
+        let line_starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Arc::new(Self {
+            name: path.display().to_string(),
+            path: path.to_path_buf(),
+            text,
+            line_starts,
+        })
+    }
+
+    /// 1-based line and character column of a byte offset.
+    #[must_use]
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = self.clamp(offset);
+        let line = self.line_starts.partition_point(|&s| s <= offset).max(1);
+        let start = self.line_starts[line - 1];
+        let col = self.text[start..offset].chars().count() + 1;
+        (line, col)
+    }
+
+    /// Byte offset of a 1-based line and character column, clamped to the file.
+    #[must_use]
+    pub fn offset_of(&self, line: usize, col: usize) -> usize {
+        let Some(&start) = self.line_starts.get(line.saturating_sub(1)) else {
+            return self.text.len();
+        };
+        let end = self
+            .line_starts
+            .get(line)
+            .copied()
+            .unwrap_or(self.text.len());
+        self.text[start..end]
+            .char_indices()
+            .nth(col.saturating_sub(1))
+            .map_or(end, |(i, _)| start + i)
+    }
+
+    /// Moves an offset back onto a character boundary inside the text.
+    #[must_use]
+    pub fn clamp(&self, offset: usize) -> usize {
+        let mut offset = offset.min(self.text.len());
+        while !self.text.is_char_boundary(offset) {
+            offset -= 1;
+        }
+        offset
+    }
+
+    /// The folder relative paths in this runbook are resolved against.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        match self.path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p,
+            _ => Path::new("."),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_round_trips() {
+        let f = SourceFile::new(Path::new("x.yaml"), "ab\nçd\n\nx".to_owned());
+        assert_eq!(f.line_col(0), (1, 1));
+        assert_eq!(f.line_col(3), (2, 1));
+        assert_eq!(f.line_col(5), (2, 2));
+        assert_eq!(f.line_col(8), (4, 1));
+        assert_eq!(f.offset_of(2, 2), 5);
+        assert_eq!(f.offset_of(9, 1), f.text.len());
+    }
+}

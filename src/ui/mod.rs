@@ -1,0 +1,3 @@
+//! Everything drawn for people and printed for machines; the rest of the crate never prints.
+pub mod diagnostic;
+pub mod printer;

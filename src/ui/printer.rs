@@ -1,0 +1,59 @@
+//! The one printer: data to stdout, messages for people to stderr, colour only on terminals.
+
+use std::io::{self, Write};
+
+use anstream::{AutoStream, ColorChoice};
+
+/// Where output goes; tests capture it in memory.
+pub struct Printer {
+    out: Box<dyn Write>,
+    err: Box<dyn Write>,
+    color: bool,
+}
+
+impl Printer {
+    /// Real stdout/stderr. Colour follows `--color`, `NO_COLOR` and whether stderr is a terminal.
+    #[must_use]
+    pub fn terminal(choice: ColorChoice) -> Self {
+        let err = AutoStream::new(io::stderr(), choice);
+        let color = !matches!(err.current_choice(), ColorChoice::Never);
+        Self {
+            out: Box::new(AutoStream::new(io::stdout(), choice)),
+            err: Box::new(err),
+            color,
+        }
+    }
+
+    /// Writes into the given sinks, without colour.
+    #[must_use]
+    pub fn capture(out: Box<dyn Write>, err: Box<dyn Write>) -> Self {
+        Self {
+            out,
+            err,
+            color: false,
+        }
+    }
+
+    #[must_use]
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
+    /// Data: plans, JSON, rendered actions.
+    ///
+    /// # Errors
+    /// A failed write (a closed pipe).
+    pub fn data(&mut self, text: &str) -> io::Result<()> {
+        self.out.write_all(text.as_bytes())?;
+        self.out.flush()
+    }
+
+    /// A message for people.
+    ///
+    /// # Errors
+    /// A failed write.
+    pub fn note(&mut self, text: &str) -> io::Result<()> {
+        self.err.write_all(text.as_bytes())?;
+        self.err.flush()
+    }
+}
