@@ -19,7 +19,12 @@ fn examples() -> Vec<PathBuf> {
 #[test]
 fn every_example_validates() {
     for file in examples() {
-        let out = Command::cargo_bin("redrive").unwrap().arg("validate").arg(&file).output().unwrap();
+        let out = Command::cargo_bin("redrive")
+            .unwrap()
+            .arg("validate")
+            .arg(&file)
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{} does not validate:\n{}",

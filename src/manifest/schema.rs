@@ -26,4 +26,3 @@ pub fn generate_text() -> String {
     text.push('\n');
     text
 }
-
