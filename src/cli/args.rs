@@ -33,6 +33,19 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
         format: DiagnosticFormat,
     },
+    /// Print the actions a runbook expands to, after `for_each`, `when` and templates. No network.
+    Render {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = DataFormat::Yaml)]
+        format: DataFormat,
+        /// Only these jobs (repeatable).
+        #[arg(long = "target", value_name = "JOB")]
+        targets: Vec<String>,
+        /// Items of a plan-time source from a JSON or YAML file, as `NAME=FILE` (repeatable).
+        #[arg(long = "source", value_name = "NAME=FILE")]
+        sources: Vec<String>,
+    },
     /// Print the runbook JSON Schema (draft 2020-12).
     Schema,
     /// Print a shell completion script.
@@ -47,5 +60,11 @@ pub enum Command {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiagnosticFormat {
     Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Yaml,
     Json,
 }

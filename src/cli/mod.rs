@@ -57,6 +57,12 @@ where
 fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
     let result = match args.command {
         Command::Validate { files, format } => commands::validate::run(&files, format, printer),
+        Command::Render {
+            file,
+            format,
+            targets,
+            sources,
+        } => commands::render::run(&file, format, &targets, &sources, printer),
         Command::Schema => commands::schema::run(printer),
         Command::Completions { shell } => commands::completions::run(shell, printer),
         Command::Man => commands::man::run(printer),

@@ -2,19 +2,44 @@
 
 use std::path::Path;
 
+use indexmap::IndexMap;
+use serde_json::Value;
+
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::load::{self, Document};
 use super::model::Manifest;
-use super::schema_check;
+use super::render::{self, Context, RenderedJob};
+use super::{check, inputs, schema_check};
 
 /// A runbook that passed every check, with the spans of its source.
 #[derive(Debug)]
 pub struct Runbook {
     pub doc: Document,
     pub manifest: Manifest,
+    /// The loaded input files, by name.
+    pub inputs: IndexMap<String, Value>,
 }
 
-/// Loads and checks one runbook file.
+impl Runbook {
+    /// Expands the jobs (all when `only` is empty); jobs reading `sources` are deferred
+    /// unless `sources` is given.
+    ///
+    /// # Errors
+    /// Every template and typed-parameter problem found.
+    pub fn render(
+        &self,
+        sources: Option<&IndexMap<String, Value>>,
+        only: &[String],
+    ) -> Result<Vec<RenderedJob>, Diagnostics> {
+        let cx = Context::new(&self.manifest, &self.inputs, sources);
+        render::render(&self.doc, &self.manifest, &cx, only).map_err(|mut d| {
+            d.sort();
+            d
+        })
+    }
+}
+
+/// Loads and checks one runbook file: everything but rendering, which needs the sources.
 ///
 /// # Errors
 /// Every problem found, in source order.
@@ -37,5 +62,16 @@ pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
                 return Err(problems);
             }
         };
-    Ok(Runbook { doc, manifest })
+    let mut problems = check::check(&doc, &manifest);
+    let (inputs, mut input_problems) = inputs::load_all(&doc, &manifest.inputs);
+    problems.0.append(&mut input_problems.0);
+    if problems.has_errors() {
+        problems.sort();
+        return Err(problems);
+    }
+    Ok(Runbook {
+        doc,
+        manifest,
+        inputs,
+    })
 }

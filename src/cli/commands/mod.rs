@@ -1,5 +1,6 @@
 //! One file per subcommand.
 pub mod completions;
 pub mod man;
+pub mod render;
 pub mod schema;
 pub mod validate;

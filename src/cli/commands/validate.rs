@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::cli::args::DiagnosticFormat;
 use crate::exit::ExitStatus;
+use crate::manifest::render::RenderedJob;
 use crate::manifest::runbook;
 use crate::ui::diagnostic::{JsonDiagnostic, render};
 use crate::ui::printer::Printer;
@@ -36,17 +37,13 @@ pub fn run(
         files: Vec::new(),
     };
     for path in files {
-        let result = runbook::load(path);
+        // Rendering is part of validation: a template may only fail for one item of many.
+        let result = runbook::load(path).and_then(|rb| rb.render(None, &[]).map(|jobs| (rb, jobs)));
         let valid = result.is_ok();
         report.valid &= valid;
         match (&result, format) {
-            (Ok(rb), DiagnosticFormat::Text) => {
-                let jobs = rb.manifest.jobs.len();
-                printer.note(&format!(
-                    "{}: valid ({jobs} job{})\n",
-                    path.display(),
-                    if jobs == 1 { "" } else { "s" }
-                ))?;
+            (Ok((_, jobs)), DiagnosticFormat::Text) => {
+                printer.note(&format!("{}: valid ({})\n", path.display(), summary(jobs)))?;
             }
             (Err(problems), DiagnosticFormat::Text) => {
                 for d in &problems.0 {
@@ -78,4 +75,25 @@ pub fn run(
     } else {
         ExitStatus::Invalid
     })
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn summary(jobs: &[RenderedJob]) -> String {
+    let actions: usize = jobs.iter().map(|j| j.actions.len()).sum();
+    let deferred = jobs.iter().filter(|j| j.deferred.is_some()).count();
+    let mut text = format!(
+        "{}, {}",
+        plural(jobs.len(), "job"),
+        plural(actions, "action")
+    );
+    if deferred > 0 {
+        text.push_str(&format!(
+            ", {} rendered at plan time",
+            plural(deferred, "job")
+        ));
+    }
+    text
 }

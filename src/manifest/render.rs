@@ -1,0 +1,429 @@
+//! Expanding jobs into actions: `for_each`, `when`, templates, then the typed parameter check.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use indexmap::IndexMap;
+use jsonschema::Validator;
+use schemars::JsonSchema;
+use schemars::generate::SchemaSettings;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::check::template_diagnostic;
+use super::diagnostic::{Diagnostic, Diagnostics};
+use super::load::Document;
+use super::model::{
+    ActionKind, ActionParams, BulkRetryAutomation, ForEach, HttpRequest, Job, Manifest,
+    ReissueCertificate, RetryCertificate, RetryCredentialsTask, When,
+};
+use super::node::push_pointer;
+use super::schema_check::validate_value;
+use super::template::{self, Compiled, TemplateError};
+
+/// At most this many failing items are reported per job; the rest are counted.
+const MAX_ITEM_ERRORS: usize = 5;
+
+/// One action, ready for planning.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    /// Position in `for_each`, when the job has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub item: Option<Value>,
+    pub with: ActionParams,
+}
+
+/// A job after rendering: its actions, or why it can only be rendered at plan time.
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderedJob {
+    pub id: String,
+    pub provider: String,
+    pub action: ActionKind,
+    /// Where the job is defined, `file:line:col`.
+    pub defined_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deferred: Option<String>,
+    /// Items `when` filtered out.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub skipped_by_when: usize,
+    pub actions: Vec<Action>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// The values templates can read besides `item`/`index`.
+pub struct Context {
+    base: minijinja::Value,
+    has_sources: bool,
+}
+
+impl Context {
+    #[must_use]
+    pub fn new(
+        m: &Manifest,
+        inputs: &IndexMap<String, Value>,
+        sources: Option<&IndexMap<String, Value>>,
+    ) -> Self {
+        let env: IndexMap<&str, String> = m
+            .env
+            .iter()
+            .filter_map(|name| std::env::var(&name.0).ok().map(|v| (name.0.as_str(), v)))
+            .collect();
+        let empty = IndexMap::new();
+        let base = minijinja::context! {
+            vars => template::value(&m.vars),
+            inputs => template::value(inputs),
+            env => template::value(&env),
+            sources => template::value(sources.unwrap_or(&empty)),
+        };
+        Self {
+            base,
+            has_sources: sources.is_some(),
+        }
+    }
+}
+
+/// Renders the selected jobs (all when `only` is empty).
+///
+/// # Errors
+/// Every template failure and every rendered value that does not fit its action.
+pub fn render(
+    doc: &Document,
+    m: &Manifest,
+    cx: &Context,
+    only: &[String],
+) -> Result<Vec<RenderedJob>, Diagnostics> {
+    let env = template::environment();
+    let mut out = Vec::new();
+    let mut problems = Diagnostics::default();
+    for (i, job) in m.jobs.iter().enumerate() {
+        if !only.is_empty() && !only.contains(&job.id) {
+            continue;
+        }
+        match render_job(doc, &env, i, job, cx) {
+            Ok(j) => out.push(j),
+            Err(mut d) => problems.0.append(&mut d.0),
+        }
+    }
+    if problems.has_errors() {
+        Err(problems)
+    } else {
+        Ok(out)
+    }
+}
+
+fn uses_sources(job: &Job) -> bool {
+    let text = |v: &Value| v.to_string().contains("sources");
+    text(&job.with)
+        || matches!(&job.for_each, Some(ForEach::Template(t)) if t.contains("sources"))
+        || matches!(&job.when, Some(When::Expression(e)) if e.contains("sources"))
+}
+
+fn render_job(
+    doc: &Document,
+    env: &minijinja::Environment<'static>,
+    i: usize,
+    job: &Job,
+    cx: &Context,
+) -> Result<RenderedJob, Diagnostics> {
+    let base = format!("/jobs/{i}");
+    let (line, col) = doc.file.line_col(doc.value_span(&base).start);
+    let mut rendered = RenderedJob {
+        id: job.id.clone(),
+        provider: job.provider.clone(),
+        action: job.action,
+        defined_at: format!("{}:{line}:{col}", doc.file.name),
+        deferred: None,
+        skipped_by_when: 0,
+        actions: Vec::new(),
+    };
+    if !cx.has_sources && uses_sources(job) {
+        rendered.deferred = Some("reads `sources`, which are queried at plan time; pass `--source NAME=FILE` to render it now".to_owned());
+        return Ok(rendered);
+    }
+    let mut problems = Diagnostics::default();
+    let with_ptr = format!("{base}/with");
+    let with = Compiled::new(env, &job.with, "").map_err(|errors| {
+        Diagnostics(
+            errors
+                .iter()
+                .map(|e| template_diagnostic(doc, "template-syntax", &with_ptr, e))
+                .collect(),
+        )
+    })?;
+    let items: Option<Vec<Value>> = match &job.for_each {
+        None => None,
+        Some(ForEach::List(list)) => Some(list.clone()),
+        Some(ForEach::Template(t)) => {
+            let ptr = format!("{base}/for_each");
+            let source = Value::String(t.clone());
+            let compiled = Compiled::new(env, &source, "").map_err(|errors| {
+                Diagnostics(
+                    errors
+                        .iter()
+                        .map(|e| template_diagnostic(doc, "template-syntax", &ptr, e))
+                        .collect(),
+                )
+            })?;
+            match compiled.render(&cx.base) {
+                Ok(Value::Array(items)) => Some(items),
+                Ok(other) => {
+                    return Err(Diagnostic::error(
+                        "for-each-type",
+                        format!(
+                            "`for_each` of job `{}` must yield a list, but it yielded {}",
+                            job.id,
+                            describe(&other)
+                        ),
+                    )
+                    .at(&doc.file, doc.value_span(&ptr), "not a list")
+                    .pointer(ptr)
+                    .help(
+                        "write `for_each: \"{{ inputs.NAME }}\"` for an input file, or a YAML list",
+                    )
+                    .into());
+                }
+                Err(e) => return Err(template_diagnostic(doc, "template-render", &ptr, &e).into()),
+            }
+        }
+    };
+    let when = match &job.when {
+        Some(When::Expression(e)) => Some(template::compile_condition(env, e).map_err(|e| {
+            template_diagnostic(doc, "template-syntax", &format!("{base}/when"), &e)
+        })?),
+        _ => None,
+    };
+    let literal_false = matches!(job.when, Some(When::Literal(false)));
+    let job_value = template::value(&serde_json::json!({ "id": job.id, "provider": job.provider }));
+    let mut failures = 0usize;
+    let total = items.as_ref().map_or(1, Vec::len);
+    for n in 0..total {
+        let item = items.as_ref().map(|list| &list[n]);
+        let ctx = match item {
+            Some(item) => {
+                minijinja::context! { item => template::value(item), index => n, job => job_value.clone(), ..cx.base.clone() }
+            }
+            None => minijinja::context! { job => job_value.clone(), ..cx.base.clone() },
+        };
+        let keep = if literal_false {
+            false
+        } else if let Some(cond) = &when {
+            match cond.eval(ctx.clone()) {
+                Ok(v) => v.is_true(),
+                Err(e) => {
+                    failures += 1;
+                    if failures <= MAX_ITEM_ERRORS {
+                        let err = TemplateError {
+                            message: e
+                                .detail()
+                                .unwrap_or("cannot evaluate the condition")
+                                .to_owned(),
+                            range: None,
+                            pointer: String::new(),
+                        };
+                        problems.push(with_item(
+                            template_diagnostic(
+                                doc,
+                                "template-render",
+                                &format!("{base}/when"),
+                                &err,
+                            ),
+                            n,
+                            item,
+                        ));
+                    }
+                    continue;
+                }
+            }
+        } else {
+            true
+        };
+        if !keep {
+            rendered.skipped_by_when += 1;
+            continue;
+        }
+        let result = with
+            .render(&ctx)
+            .map_err(|e| template_diagnostic(doc, "template-render", &with_ptr, &e))
+            .and_then(|value| typed(doc, job, &with_ptr, value));
+        match result {
+            Ok(params) => rendered.actions.push(Action {
+                index: item.map(|_| n),
+                item: item.cloned(),
+                with: params,
+            }),
+            Err(d) => {
+                failures += 1;
+                if failures <= MAX_ITEM_ERRORS {
+                    problems.push(with_item(d, n, item));
+                }
+            }
+        }
+    }
+    if failures > MAX_ITEM_ERRORS {
+        problems.push(
+            Diagnostic::error(
+                "more-items",
+                format!(
+                    "job `{}`: {} more item(s) failed ({failures} of {total})",
+                    job.id,
+                    failures - MAX_ITEM_ERRORS
+                ),
+            )
+            .at(
+                &doc.file,
+                doc.key_span(&format!("{base}/for_each")),
+                "items from here",
+            ),
+        );
+    }
+    if problems.is_empty() {
+        Ok(rendered)
+    } else {
+        Err(problems)
+    }
+}
+
+fn with_item(d: Diagnostic, n: usize, item: Option<&Value>) -> Diagnostic {
+    match item {
+        Some(v) => d.note(format!(
+            "while rendering item {n} of `for_each`: {}",
+            short(v)
+        )),
+        None => d,
+    }
+}
+
+fn short(v: &Value) -> String {
+    let text = v.to_string();
+    if text.chars().count() > 80 {
+        format!("{}…", text.chars().take(77).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn describe(v: &Value) -> String {
+    match v {
+        Value::Null => "nothing (null)".to_owned(),
+        Value::Object(_) => "a mapping".to_owned(),
+        other => format!(
+            "{} ({})",
+            short(other),
+            if other.is_string() {
+                "a string"
+            } else {
+                "a scalar"
+            }
+        ),
+    }
+}
+
+struct Strict {
+    validator: Validator,
+}
+
+fn strict_validators() -> &'static HashMap<ActionKind, Strict> {
+    static V: OnceLock<HashMap<ActionKind, Strict>> = OnceLock::new();
+    fn one<T: JsonSchema>() -> Strict {
+        let schema = SchemaSettings::draft2020_12()
+            .into_generator()
+            .into_root_schema_for::<T>()
+            .to_value();
+        Strict {
+            validator: jsonschema::draft202012::new(&schema).expect("an action schema compiles"),
+        }
+    }
+    V.get_or_init(|| {
+        HashMap::from([
+            (ActionKind::RetryCertificate, one::<RetryCertificate>()),
+            (
+                ActionKind::BulkRetryAutomation,
+                one::<BulkRetryAutomation>(),
+            ),
+            (
+                ActionKind::RetryCredentialsTask,
+                one::<RetryCredentialsTask>(),
+            ),
+            (ActionKind::ReissueCertificate, one::<ReissueCertificate>()),
+            (ActionKind::Http, one::<HttpRequest>()),
+        ])
+    })
+}
+
+/// Checks a rendered `with` against the action's typed parameters.
+fn typed(
+    doc: &Document,
+    job: &Job,
+    with_ptr: &str,
+    value: Value,
+) -> Result<ActionParams, Diagnostic> {
+    let strict = &strict_validators()[&job.action];
+    if let Some((ptr, message)) = validate_value(&strict.validator, &value).into_iter().next() {
+        let raw = raw_pointer(&job.with, &ptr);
+        let at = format!("{with_ptr}{raw}");
+        let rendered = value
+            .pointer(&ptr)
+            .map_or_else(String::new, |v| format!(" rendered to {},", short(v)));
+        let field = if ptr.is_empty() {
+            "`with`".to_owned()
+        } else {
+            format!("`{}`", ptr.trim_start_matches('/'))
+        };
+        return Err(Diagnostic::error(
+            "rendered-value",
+            format!(
+                "{field}{rendered} which is not valid for `{}`: {message}",
+                job.action
+            ),
+        )
+        .at(&doc.file, doc.value_span(&at), "produced by this value")
+        .pointer(at));
+    }
+    fn de<T: DeserializeOwned>(v: Value) -> Result<T, String> {
+        serde_json::from_value(v).map_err(|e| e.to_string())
+    }
+    let params = match job.action {
+        ActionKind::RetryCertificate => de(value).map(ActionParams::RetryCertificate),
+        ActionKind::BulkRetryAutomation => de(value).map(ActionParams::BulkRetryAutomation),
+        ActionKind::RetryCredentialsTask => de(value).map(ActionParams::RetryCredentialsTask),
+        ActionKind::ReissueCertificate => de(value).map(ActionParams::ReissueCertificate),
+        ActionKind::Http => de(value).map(ActionParams::Http),
+    };
+    params.map_err(|e| {
+        Diagnostic::error(
+            "rendered-value",
+            format!("the rendered `with` does not fit `{}`: {e}", job.action),
+        )
+        .at(&doc.file, doc.value_span(with_ptr), "rendered from here")
+        .pointer(with_ptr)
+    })
+}
+
+/// The part of a rendered pointer that exists in the runbook: a template that produced a
+/// whole subtree is where its errors point.
+fn raw_pointer(raw: &Value, rendered: &str) -> String {
+    let mut node = raw;
+    let mut out = String::new();
+    for token in rendered.split('/').skip(1) {
+        let key = token.replace("~1", "/").replace("~0", "~");
+        let next = match node {
+            Value::Object(m) => m.get(&key),
+            Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+            _ => None,
+        };
+        match next {
+            Some(n) => {
+                out = push_pointer(&out, &key);
+                node = n;
+            }
+            None => break,
+        }
+    }
+    out
+}
