@@ -1,4 +1,7 @@
 //! Integration tests: the real binary and the library's public entry points.
 
 mod examples;
+mod fixtures;
+mod mutations;
 mod schema;
+mod support;

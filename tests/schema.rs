@@ -26,3 +26,45 @@ fn schema_is_draft_2020_12() {
         "the schema is valid against its meta-schema"
     );
 }
+
+/// An independent validator (python `jsonschema`) must accept the schema and every example.
+#[test]
+fn python_jsonschema_accepts_schema_and_examples() {
+    let script = r#"
+import glob, json, sys
+import yaml
+from jsonschema import Draft202012Validator
+schema = json.load(open("schemas/redrive.schema.json"))
+Draft202012Validator.check_schema(schema)
+v = Draft202012Validator(schema)
+bad = 0
+for f in sorted(glob.glob("examples/*.yaml")):
+    doc = yaml.safe_load(open(f))
+    for e in v.iter_errors(doc):
+        bad += 1
+        print(f"{f}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+sys.exit(1 if bad else 0)
+"#;
+    let out = match std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .output()
+    {
+        Ok(out) => out,
+        Err(e) if std::env::var_os("CI").is_none() => {
+            eprintln!("skipped: python3 is not available ({e})");
+            return;
+        }
+        Err(e) => panic!("python3 is required in CI: {e}"),
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("ModuleNotFoundError") && std::env::var_os("CI").is_none() {
+        eprintln!("skipped: python jsonschema/yaml modules missing");
+        return;
+    }
+    assert!(
+        out.status.success(),
+        "python jsonschema rejected:\n{}{stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -212,27 +212,13 @@ fn jobs(doc: &Document, m: &Manifest, out: &mut Diagnostics) {
         }
         let provider_ptr = format!("{base}/provider");
         match m.providers.get(&job.provider) {
-            None => {
-                let help = did_you_mean(&job.provider, m.providers.keys().map(String::as_str))
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| known("providers", m.providers.keys()));
-                out.push(
-                    Diagnostic::error(
-                        "unknown-provider",
-                        format!(
-                            "job `{}` uses the unknown provider `{}`",
-                            job.id, job.provider
-                        ),
-                    )
-                    .at(
-                        &doc.file,
-                        doc.value_span(&provider_ptr),
-                        "not defined under `providers`",
-                    )
-                    .pointer(provider_ptr)
-                    .help(help),
-                );
-            }
+            None => out.push(unknown_provider(
+                doc,
+                &provider_ptr,
+                &format!("job `{}`", job.id),
+                &job.provider,
+                m.providers.keys(),
+            )),
             Some(p) if job.action.provider_type() != p.kind => {
                 let action_ptr = format!("{base}/action");
                 let supported: Vec<&str> = ActionKind::for_provider(p.kind)
@@ -300,6 +286,63 @@ fn jobs(doc: &Document, m: &Manifest, out: &mut Diagnostics) {
             );
         }
     }
+}
+
+fn unknown_provider<'a>(
+    doc: &Document,
+    ptr: &str,
+    who: &str,
+    name: &str,
+    providers: impl Iterator<Item = &'a String> + Clone,
+) -> Diagnostic {
+    let help = did_you_mean(name, providers.clone().map(String::as_str))
+        .map(|s| format!("did you mean `{s}`?"))
+        .unwrap_or_else(|| known("providers", providers));
+    Diagnostic::error(
+        "unknown-provider",
+        format!("{who} uses the unknown provider `{name}`"),
+    )
+    .at(
+        &doc.file,
+        doc.value_span(ptr),
+        "not defined under `providers`",
+    )
+    .pointer(ptr)
+    .help(help)
+}
+
+/// Reference checks that still work on a runbook the schema rejected, so one run reports
+/// a misspelt provider name alongside the schema errors.
+#[must_use]
+pub fn raw_references(doc: &Document) -> Diagnostics {
+    let mut out = Diagnostics::default();
+    let Some(providers) = doc.value.get("providers").and_then(Value::as_object) else {
+        return out;
+    };
+    let names: Vec<String> = providers.keys().cloned().collect();
+    for (i, job) in doc
+        .value
+        .get("jobs")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        if let (Some(id), Some(provider)) = (
+            job.get("id").and_then(Value::as_str),
+            job.get("provider").and_then(Value::as_str),
+        ) && !providers.contains_key(provider)
+        {
+            out.push(unknown_provider(
+                doc,
+                &format!("/jobs/{i}/provider"),
+                &format!("job `{id}`"),
+                provider,
+                names.iter(),
+            ));
+        }
+    }
+    out
 }
 
 fn known<'a>(what: &str, names: impl Iterator<Item = &'a String>) -> String {
@@ -410,27 +453,13 @@ fn sources(doc: &Document, m: &Manifest, out: &mut Diagnostics) {
     for (name, source) in &m.sources {
         let ptr = push_pointer(&push_pointer("/sources", name), "provider");
         match m.providers.get(&source.provider) {
-            None => {
-                let help = did_you_mean(&source.provider, m.providers.keys().map(String::as_str))
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| known("providers", m.providers.keys()));
-                out.push(
-                    Diagnostic::error(
-                        "unknown-provider",
-                        format!(
-                            "source `{name}` uses the unknown provider `{}`",
-                            source.provider
-                        ),
-                    )
-                    .at(
-                        &doc.file,
-                        doc.value_span(&ptr),
-                        "not defined under `providers`",
-                    )
-                    .pointer(ptr)
-                    .help(help),
-                );
-            }
+            None => out.push(unknown_provider(
+                doc,
+                &ptr,
+                &format!("source `{name}`"),
+                &source.provider,
+                m.providers.keys(),
+            )),
             Some(p) if p.kind != source.kind.provider_type() => out.push(
                 Diagnostic::error(
                     "source-provider",

@@ -131,6 +131,13 @@ fn explain(raw: &str) -> (String, String, Option<String>) {
             Some("redrive refuses alias-heavy documents (they can expand exponentially); write the values out".to_owned()),
         );
     }
+    if lower.contains("limits breached") {
+        return (
+            "the YAML expands to too many nodes (an alias bomb, or a runaway document)".to_owned(),
+            "expansion stopped here".to_owned(),
+            Some("redrive bounds what a runbook may expand to; write repeated values out instead of nesting aliases".to_owned()),
+        );
+    }
     if lower.contains("depth") {
         return (
             format!("the runbook is nested too deeply (more than {MAX_DEPTH} levels)"),

@@ -44,9 +44,33 @@ impl Runbook {
 /// # Errors
 /// Every problem found, in source order.
 pub fn load(path: &Path) -> Result<Runbook, Diagnostics> {
-    let doc = load::read(path)?;
+    from_document(load::read(path)?)
+}
+
+/// Like [`load`], for text already in memory; `path` names it and anchors relative paths.
+///
+/// # Errors
+/// Every problem found, in source order.
+pub fn load_text(path: &Path, text: String) -> Result<Runbook, Diagnostics> {
+    from_document(load::parse(super::source::SourceFile::new(path, text))?)
+}
+
+/// Everything `validate` checks: loading, then rendering every job that can be rendered now.
+///
+/// # Errors
+/// Every problem found, in source order.
+pub fn validate(
+    rb: Result<Runbook, Diagnostics>,
+) -> Result<(Runbook, Vec<RenderedJob>), Diagnostics> {
+    let rb = rb?;
+    let jobs = rb.render(None, &[])?;
+    Ok((rb, jobs))
+}
+
+fn from_document(doc: Document) -> Result<Runbook, Diagnostics> {
     let mut problems = schema_check::check(&doc);
     if problems.has_errors() {
+        problems.0.append(&mut check::raw_references(&doc).0);
         problems.sort();
         return Err(problems);
     }

@@ -33,7 +33,7 @@ pub fn check(doc: &Document) -> Diagnostics {
     let c = compiled();
     let mut out = Diagnostics::default();
     for error in c.validator.iter_errors(&doc.value) {
-        explain(doc, &c.schema, &error, &mut out);
+        explain(doc, &c.schema, &error, None, &mut out);
     }
     out
 }
@@ -163,14 +163,22 @@ fn quoted(keys: &[String]) -> String {
         .join(", ")
 }
 
-fn explain(doc: &Document, root: &Value, error: &ValidationError<'_>, out: &mut Diagnostics) {
+fn explain(
+    doc: &Document,
+    root: &Value,
+    error: &ValidationError<'_>,
+    inherited: Option<&str>,
+    out: &mut Diagnostics,
+) {
     let pointer = error.instance_path().as_str().to_owned();
     let schema_path = error.schema_path().as_str().to_owned();
     let holder = resolve(root, parent_path(&schema_path));
     let through_secret = schema_path.contains(SECRET_DEF);
+    // Templatable fields keep their description on the `anyOf` wrapper, above the branch.
     let description = holder
         .and_then(|h| h.get("description"))
-        .and_then(Value::as_str);
+        .and_then(Value::as_str)
+        .or(inherited);
     let file = &doc.file;
     let instance = error.instance();
 
@@ -279,9 +287,9 @@ fn explain(doc: &Document, root: &Value, error: &ValidationError<'_>, out: &mut 
             alternatives(doc, root, error, context, &pointer, description, out);
             return;
         }
-        ValidationErrorKind::Pattern { .. } => {
+        ValidationErrorKind::Pattern { pattern } => {
             let help = description.map_or_else(
-                || format!("it must match the pattern {}", error.kind().keyword()),
+                || format!("it must match the pattern `{pattern}`"),
                 str::to_owned,
             );
             Diagnostic::error(
@@ -418,7 +426,7 @@ fn alternatives(
         .find(|b| !b.is_empty() && !wrong_type_here(b))
     {
         for e in *branch {
-            explain(doc, root, e, out);
+            explain(doc, root, e, description, out);
         }
         return;
     }

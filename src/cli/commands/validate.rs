@@ -38,7 +38,7 @@ pub fn run(
     };
     for path in files {
         // Rendering is part of validation: a template may only fail for one item of many.
-        let result = runbook::load(path).and_then(|rb| rb.render(None, &[]).map(|jobs| (rb, jobs)));
+        let result = runbook::validate(runbook::load(path));
         let valid = result.is_ok();
         report.valid &= valid;
         match (&result, format) {
