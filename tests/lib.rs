@@ -3,5 +3,6 @@
 mod examples;
 mod fixtures;
 mod mutations;
+mod readme;
 mod schema;
 mod support;
