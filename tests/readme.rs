@@ -20,7 +20,9 @@ fn schema_keys(v: &Value, out: &mut BTreeSet<String>) {
 #[test]
 fn reference_matches_schema() {
     let readme = std::fs::read_to_string("README.md").expect("README.md");
-    let start = readme.find("## Runbook reference").expect("a runbook reference section");
+    let start = readme
+        .find("## Runbook reference")
+        .expect("a runbook reference section");
     let rest = &readme[start + 3..];
     let section = &rest[..rest.find("\n## ").unwrap_or(rest.len())];
     let documented: BTreeSet<String> = section
@@ -33,6 +35,12 @@ fn reference_matches_schema() {
     schema_keys(&redrive::manifest::schema::generate(), &mut schema);
     let missing: Vec<_> = schema.difference(&documented).collect();
     let unknown: Vec<_> = documented.difference(&schema).collect();
-    assert!(missing.is_empty(), "keys in the schema but not in the README reference: {missing:?}");
-    assert!(unknown.is_empty(), "keys in the README reference but not in the schema: {unknown:?}");
+    assert!(
+        missing.is_empty(),
+        "keys in the schema but not in the README reference: {missing:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "keys in the README reference but not in the schema: {unknown:?}"
+    );
 }
