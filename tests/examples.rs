@@ -45,3 +45,110 @@ fn every_example_has_the_schema_modeline() {
         );
     }
 }
+
+#[test]
+fn every_example_renders() {
+    for file in examples() {
+        for format in ["yaml", "json"] {
+            let out = Command::cargo_bin("redrive")
+                .unwrap()
+                .args(["render", "--format", format])
+                .arg(&file)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{} does not render:\n{}",
+                file.display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let text = String::from_utf8(out.stdout).unwrap();
+            assert!(
+                text.contains("format_version"),
+                "{}: no rendered document on stdout",
+                file.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn outage_example_expands_its_input_file() {
+    let out = Command::cargo_bin("redrive")
+        .unwrap()
+        .args([
+            "render",
+            "--format",
+            "json",
+            "--target",
+            "venafi-retry",
+            "examples/outage-remediation.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let jobs = v["jobs"].as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "--target keeps one job");
+    let lines = std::fs::read_to_string("examples/inputs/failed-dns.txt").unwrap();
+    let expected = lines
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .count();
+    assert_eq!(
+        jobs[0]["actions"].as_array().unwrap().len(),
+        expected,
+        "one action per DN line"
+    );
+}
+
+#[test]
+fn completions_and_man_page_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Command::cargo_bin("redrive")
+            .unwrap()
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("validate"),
+            "{shell} completion lists subcommands"
+        );
+    }
+    let out = Command::cargo_bin("redrive")
+        .unwrap()
+        .arg("man")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let man = String::from_utf8_lossy(&out.stdout);
+    assert!(man.starts_with(".ie") || man.contains(".TH"), "roff output");
+    assert!(man.contains("validate") && man.contains("render"));
+}
+
+#[test]
+fn oversized_runbook_is_refused() {
+    let dir = std::env::temp_dir().join(format!("redrive-big-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("big.yaml");
+    let mut text = String::from("version: 1\nname: big\ndescription: |\n");
+    while text.len() <= 4 * 1024 * 1024 {
+        text.push_str("  padding padding padding padding padding padding padding padding\n");
+    }
+    std::fs::write(&path, text).unwrap();
+    let out = Command::cargo_bin("redrive")
+        .unwrap()
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("file-too-large"));
+}
