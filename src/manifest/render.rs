@@ -1,6 +1,6 @@
 //! Expanding jobs into actions: `for_each`, `when`, templates, then the typed parameter check.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
 use indexmap::IndexMap;
@@ -117,11 +117,12 @@ pub fn render(
     }
 }
 
-fn uses_sources(job: &Job) -> bool {
-    let text = |v: &Value| v.to_string().contains("sources");
-    text(&job.with)
-        || matches!(&job.for_each, Some(ForEach::Template(t)) if t.contains("sources"))
-        || matches!(&job.when, Some(When::Expression(e)) if e.contains("sources"))
+/// Whether any of these template variable sets reads `sources`.
+fn reads_sources<'a>(names: impl IntoIterator<Item = &'a HashSet<String>>) -> bool {
+    names
+        .into_iter()
+        .flatten()
+        .any(|n| n.split('.').next() == Some("sources"))
 }
 
 fn render_job(
@@ -142,34 +143,53 @@ fn render_job(
         skipped_by_when: 0,
         actions: Vec::new(),
     };
-    if !cx.has_sources && uses_sources(job) {
-        rendered.deferred = Some("reads `sources`, which are queried at plan time; pass `--source NAME=FILE` to render it now".to_owned());
-        return Ok(rendered);
-    }
     let mut problems = Diagnostics::default();
-    let with_ptr = format!("{base}/with");
-    let with = Compiled::new(env, &job.with, "").map_err(|errors| {
+    let syntax = |ptr: &str, errors: Vec<TemplateError>| {
         Diagnostics(
             errors
                 .iter()
-                .map(|e| template_diagnostic(doc, "template-syntax", &with_ptr, e))
+                .map(|e| template_diagnostic(doc, "template-syntax", ptr, e))
                 .collect(),
         )
-    })?;
-    let items: Option<Vec<Value>> = match &job.for_each {
+    };
+    let with_ptr = format!("{base}/with");
+    let with = Compiled::new(env, &job.with, "").map_err(|e| syntax(&with_ptr, e))?;
+    let for_each_ptr = format!("{base}/for_each");
+    let for_each_source = match &job.for_each {
+        Some(ForEach::Template(t)) => Some(Value::String(t.clone())),
+        _ => None,
+    };
+    let for_each = match &for_each_source {
+        Some(source) => Some(Compiled::new(env, source, "").map_err(|e| syntax(&for_each_ptr, e))?),
         None => None,
-        Some(ForEach::List(list)) => Some(list.clone()),
-        Some(ForEach::Template(t)) => {
-            let ptr = format!("{base}/for_each");
-            let source = Value::String(t.clone());
-            let compiled = Compiled::new(env, &source, "").map_err(|errors| {
-                Diagnostics(
-                    errors
-                        .iter()
-                        .map(|e| template_diagnostic(doc, "template-syntax", &ptr, e))
-                        .collect(),
-                )
-            })?;
+    };
+    let when = match &job.when {
+        Some(When::Expression(e)) => Some(template::compile_condition(env, e).map_err(|e| {
+            template_diagnostic(doc, "template-syntax", &format!("{base}/when"), &e)
+        })?),
+        _ => None,
+    };
+    // Decided from what the templates read, not from the text, so a DN that merely
+    // contains the word "sources" still renders now.
+    let mut names: Vec<HashSet<String>> = with.variables().into_iter().map(|(_, n)| n).collect();
+    names.extend(
+        for_each
+            .iter()
+            .flat_map(|c| c.variables().into_iter().map(|(_, n)| n)),
+    );
+    names.extend(when.iter().map(|w| w.undeclared_variables(true)));
+    if !cx.has_sources && reads_sources(&names) {
+        rendered.deferred = Some(
+            "reads `sources`, which are queried at plan time; pass `--source NAME=FILE` to render it now".to_owned(),
+        );
+        return Ok(rendered);
+    }
+    let items: Option<Vec<Value>> = match (&job.for_each, &for_each) {
+        (None, _) => None,
+        (Some(ForEach::List(list)), _) => Some(list.clone()),
+        (Some(ForEach::Template(_)), None) => None,
+        (Some(ForEach::Template(_)), Some(compiled)) => {
+            let ptr = for_each_ptr.clone();
             match compiled.render(&cx.base) {
                 Ok(Value::Array(items)) => Some(items),
                 Ok(other) => {
@@ -191,12 +211,6 @@ fn render_job(
                 Err(e) => return Err(template_diagnostic(doc, "template-render", &ptr, &e).into()),
             }
         }
-    };
-    let when = match &job.when {
-        Some(When::Expression(e)) => Some(template::compile_condition(env, e).map_err(|e| {
-            template_diagnostic(doc, "template-syntax", &format!("{base}/when"), &e)
-        })?),
-        _ => None,
     };
     let literal_false = matches!(job.when, Some(When::Literal(false)));
     let job_value = template::value(&serde_json::json!({ "id": job.id, "provider": job.provider }));
@@ -426,4 +440,33 @@ fn raw_pointer(raw: &Value, rendered: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::super::runbook;
+
+    const RUNBOOK: &str = "version: 1\nname: t\nproviders:\n  tpp: {type: venafi_tpp, url: 'https://tpp.example.com', auth: {access_token: {env: T}}}\n  waf: {type: otc_waf, url: 'https://waf.example.com', auth: {project_id: p, token: {env: W}}}\nsources:\n  expiring: {provider: waf, type: certificates}\njobs:\n";
+
+    fn render(jobs: &str) -> Vec<super::RenderedJob> {
+        let rb = runbook::load_text(Path::new("t.yaml"), format!("{RUNBOOK}{jobs}")).expect("valid");
+        rb.render(None, &[]).expect("renders")
+    }
+
+    #[test]
+    fn the_word_sources_in_a_value_does_not_defer_a_job() {
+        let jobs = render("  - {id: a, provider: tpp, action: retry_certificate, with: {certificate_dn: '\\VED\\Policy\\sources\\x'}}\n");
+        assert!(jobs[0].deferred.is_none());
+        assert_eq!(jobs[0].actions.len(), 1);
+    }
+
+    #[test]
+    fn reading_a_source_defers_a_job() {
+        let jobs = render(
+            "  - {id: a, provider: tpp, action: retry_certificate, for_each: '{{ sources.expiring }}', with: {certificate_dn: '\\VED\\{{ item.name }}'}}\n  - {id: b, provider: tpp, action: retry_certificate, for_each: [x], when: 'sources.expiring | length > 0', with: {certificate_dn: '\\VED\\{{ item }}'}}\n",
+        );
+        assert!(jobs.iter().all(|j| j.deferred.is_some()), "{jobs:?}");
+    }
 }
