@@ -4,6 +4,11 @@ use std::path::PathBuf;
 
 use assert_cmd::Command;
 
+/// The real binary, built by cargo for the integration tests.
+fn redrive() -> Command {
+    Command::cargo_bin("redrive").expect("the redrive binary is built")
+}
+
 fn examples() -> Vec<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -19,12 +24,7 @@ fn examples() -> Vec<PathBuf> {
 #[test]
 fn every_example_validates() {
     for file in examples() {
-        let out = Command::cargo_bin("redrive")
-            .unwrap()
-            .arg("validate")
-            .arg(&file)
-            .output()
-            .unwrap();
+        let out = redrive().arg("validate").arg(&file).output().unwrap();
         assert!(
             out.status.success(),
             "{} does not validate:\n{}",
@@ -50,8 +50,7 @@ fn every_example_has_the_schema_modeline() {
 fn every_example_renders() {
     for file in examples() {
         for format in ["yaml", "json"] {
-            let out = Command::cargo_bin("redrive")
-                .unwrap()
+            let out = redrive()
                 .args(["render", "--format", format])
                 .arg(&file)
                 .output()
@@ -74,8 +73,7 @@ fn every_example_renders() {
 
 #[test]
 fn outage_example_expands_its_input_file() {
-    let out = Command::cargo_bin("redrive")
-        .unwrap()
+    let out = redrive()
         .args([
             "render",
             "--format",
@@ -110,22 +108,14 @@ fn outage_example_expands_its_input_file() {
 #[test]
 fn completions_and_man_page_are_generated() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = Command::cargo_bin("redrive")
-            .unwrap()
-            .args(["completions", shell])
-            .output()
-            .unwrap();
+        let out = redrive().args(["completions", shell]).output().unwrap();
         assert!(out.status.success());
         assert!(
             String::from_utf8_lossy(&out.stdout).contains("validate"),
             "{shell} completion lists subcommands"
         );
     }
-    let out = Command::cargo_bin("redrive")
-        .unwrap()
-        .arg("man")
-        .output()
-        .unwrap();
+    let out = redrive().arg("man").output().unwrap();
     assert!(out.status.success());
     let man = String::from_utf8_lossy(&out.stdout);
     assert!(man.starts_with(".ie") || man.contains(".TH"), "roff output");
@@ -142,12 +132,7 @@ fn oversized_runbook_is_refused() {
         text.push_str("  padding padding padding padding padding padding padding padding\n");
     }
     std::fs::write(&path, text).unwrap();
-    let out = Command::cargo_bin("redrive")
-        .unwrap()
-        .arg("validate")
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = redrive().arg("validate").arg(&path).output().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("file-too-large"));

@@ -554,7 +554,7 @@ fn name_of(pointer: &str) -> String {
 struct Scope<'a> {
     m: &'a Manifest,
     item: bool,
-    globals: HashSet<String>,
+    globals: &'a HashSet<String>,
 }
 
 fn templates(doc: &Document, m: &Manifest, out: &mut Diagnostics) {
@@ -563,48 +563,28 @@ fn templates(doc: &Document, m: &Manifest, out: &mut Diagnostics) {
     let outside = Scope {
         m,
         item: false,
-        globals: globals.clone(),
+        globals: &globals,
     };
     for (name, p) in &m.providers {
         if let Some(url) = &p.url {
             let ptr = push_pointer(&push_pointer("/providers", name), "url");
-            let v = Value::String(url.clone());
-            check_value(
-                doc,
-                &env,
-                &v,
-                &ptr,
-                &Scope {
-                    m,
-                    item: false,
-                    globals: globals.clone(),
-                },
-                out,
-                false,
-            );
+            check_value(doc, &env, &Value::String(url.clone()), &ptr, &outside, out);
         }
     }
     for (name, s) in &m.sources {
         let ptr = push_pointer(&push_pointer("/sources", name), "with");
-        check_value(doc, &env, &s.with, &ptr, &outside, out, true);
+        check_value(doc, &env, &s.with, &ptr, &outside, out);
     }
     for (i, job) in m.jobs.iter().enumerate() {
         let base = format!("/jobs/{i}");
         let inside = Scope {
             m,
             item: job.for_each.is_some(),
-            globals: globals.clone(),
+            globals: &globals,
         };
         if let Some(ForEach::Template(t)) = &job.for_each {
-            check_value(
-                doc,
-                &env,
-                &Value::String(t.clone()),
-                &format!("{base}/for_each"),
-                &outside,
-                out,
-                false,
-            );
+            let v = Value::String(t.clone());
+            check_value(doc, &env, &v, &format!("{base}/for_each"), &outside, out);
         }
         if let Some(When::Expression(expr)) = &job.when {
             let ptr = format!("{base}/when");
@@ -613,15 +593,7 @@ fn templates(doc: &Document, m: &Manifest, out: &mut Diagnostics) {
                 Err(e) => out.push(template_diagnostic(doc, "template-syntax", &ptr, &e)),
             }
         }
-        check_value(
-            doc,
-            &env,
-            &job.with,
-            &format!("{base}/with"),
-            &inside,
-            out,
-            false,
-        );
+        check_value(doc, &env, &job.with, &format!("{base}/with"), &inside, out);
     }
 }
 
@@ -632,7 +604,6 @@ fn check_value(
     base: &str,
     scope: &Scope<'_>,
     out: &mut Diagnostics,
-    _source: bool,
 ) {
     match Compiled::new(env, v, "") {
         Ok(c) => {

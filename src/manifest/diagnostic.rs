@@ -146,3 +146,17 @@ impl From<Diagnostic> for Diagnostics {
         Self(vec![d])
     }
 }
+
+/// A JSON value quoted in a message, cut to about `max` characters.
+#[must_use]
+pub fn quote_value(v: &serde_json::Value, max: usize) -> String {
+    let text = v.to_string();
+    if text.chars().count() > max {
+        format!(
+            "{}…",
+            text.chars().take(max.saturating_sub(3)).collect::<String>()
+        )
+    } else {
+        text
+    }
+}

@@ -145,7 +145,7 @@ fn explain(raw: &str) -> (String, String, Option<String>) {
             Some("flatten the structure; no runbook field needs this depth".to_owned()),
         );
     }
-    if lower.contains("budget") || lower.contains("nodes") && lower.contains("exceed") {
+    if lower.contains("budget") || (lower.contains("nodes") && lower.contains("exceed")) {
         return (
             "the runbook is too large to load".to_owned(),
             "limit reached here".to_owned(),

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::check::template_diagnostic;
-use super::diagnostic::{Diagnostic, Diagnostics};
+use super::diagnostic::{Diagnostic, Diagnostics, quote_value};
 use super::load::Document;
 use super::model::{
     ActionKind, ActionParams, BulkRetryAutomation, ForEach, HttpRequest, Job, Manifest,
@@ -314,12 +314,7 @@ fn with_item(d: Diagnostic, n: usize, item: Option<&Value>) -> Diagnostic {
 }
 
 fn short(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() > 80 {
-        format!("{}…", text.chars().take(77).collect::<String>())
-    } else {
-        text
-    }
+    quote_value(v, 80)
 }
 
 fn describe(v: &Value) -> String {
@@ -451,13 +446,16 @@ mod tests {
     const RUNBOOK: &str = "version: 1\nname: t\nproviders:\n  tpp: {type: venafi_tpp, url: 'https://tpp.example.com', auth: {access_token: {env: T}}}\n  waf: {type: otc_waf, url: 'https://waf.example.com', auth: {project_id: p, token: {env: W}}}\nsources:\n  expiring: {provider: waf, type: certificates}\njobs:\n";
 
     fn render(jobs: &str) -> Vec<super::RenderedJob> {
-        let rb = runbook::load_text(Path::new("t.yaml"), format!("{RUNBOOK}{jobs}")).expect("valid");
+        let rb =
+            runbook::load_text(Path::new("t.yaml"), format!("{RUNBOOK}{jobs}")).expect("valid");
         rb.render(None, &[]).expect("renders")
     }
 
     #[test]
     fn the_word_sources_in_a_value_does_not_defer_a_job() {
-        let jobs = render("  - {id: a, provider: tpp, action: retry_certificate, with: {certificate_dn: '\\VED\\Policy\\sources\\x'}}\n");
+        let jobs = render(
+            "  - {id: a, provider: tpp, action: retry_certificate, with: {certificate_dn: '\\VED\\Policy\\sources\\x'}}\n",
+        );
         assert!(jobs[0].deferred.is_none());
         assert_eq!(jobs[0].actions.len(), 1);
     }

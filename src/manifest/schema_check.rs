@@ -6,7 +6,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
-use super::diagnostic::{Diagnostic, Diagnostics};
+use super::diagnostic::{Diagnostic, Diagnostics, quote_value};
 use super::load::Document;
 use super::node::push_pointer;
 use super::schema;
@@ -103,12 +103,7 @@ fn expected_types(kind: &TypeKind) -> String {
 }
 
 fn short(v: &Value) -> String {
-    let text = v.to_string();
-    if text.chars().count() > 60 {
-        format!("{}…", text.chars().take(57).collect::<String>())
-    } else {
-        text
-    }
+    quote_value(v, 60)
 }
 
 /// The name a reader knows a node by: its key, or `item N of <key>`.

@@ -72,15 +72,16 @@ fn masked<'a>(file: &'a SourceFile, mask: &[Span]) -> Cow<'a, str> {
     let mut text = file.text.clone();
     for span in mask {
         let r = range(file, *span);
-        let stars: String = file.text[r.clone()]
-            .chars()
-            .map(|c| if c.is_whitespace() { c } else { '*' })
-            .collect();
-        // Replace character by character width: `*` is one byte, so pad multi-byte characters.
+        // `*` is one byte: repeat it per byte so every later offset stays valid.
         let padded: String = file.text[r.clone()]
             .chars()
-            .zip(stars.chars())
-            .map(|(orig, s)| s.to_string().repeat(orig.len_utf8()))
+            .map(|c| {
+                if c.is_whitespace() {
+                    c.to_string()
+                } else {
+                    "*".repeat(c.len_utf8())
+                }
+            })
             .collect();
         text.replace_range(r, &padded);
     }
