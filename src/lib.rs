@@ -8,6 +8,7 @@
 //! ```
 //!
 //! - [`manifest`]: the runbook model, loading with spans, the JSON Schema, checks, templates.
+//! - [`sandbox`]: a local simulator of the five provider APIs, for `--sandbox`, tests and benchmarks.
 //! - [`ui`]: the printer (stdout for data, stderr for people) and diagnostics rendering.
 //! - [`cli`]: argument parsing and one file per subcommand.
 //! - [`exit`]: the exit-code table.
@@ -15,5 +16,6 @@
 pub mod cli;
 pub mod exit;
 pub mod manifest;
+pub mod sandbox;
 pub mod suggest;
 pub mod ui;

@@ -58,3 +58,55 @@ sys.exit(1 if bad else 0)
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn committed_scenario_schema_is_current() {
+    let committed = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/schemas/sandbox-scenario.schema.json"
+    ))
+    .expect("schemas/sandbox-scenario.schema.json exists");
+    let generated = redrive::sandbox::scenario::schema_text();
+    assert!(
+        committed == generated,
+        "schemas/sandbox-scenario.schema.json is stale; regenerate it with `cargo run -- schema --scenario > schemas/sandbox-scenario.schema.json`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&generated).expect("JSON");
+    assert!(jsonschema::meta::is_valid(&schema));
+}
+
+/// Every scenario in `examples/sandbox/` passes the scenario schema (python `jsonschema`) and
+/// loads in redrive.
+#[test]
+fn example_scenarios_are_valid() {
+    let script = r#"
+import glob, json, sys
+import yaml
+from jsonschema import Draft202012Validator
+v = Draft202012Validator(json.load(open("schemas/sandbox-scenario.schema.json")))
+bad = 0
+for f in sorted(glob.glob("examples/sandbox/*.yaml")) + sorted(glob.glob("bench/*.yaml")):
+    for e in v.iter_errors(yaml.safe_load(open(f))):
+        bad += 1
+        print(f"{f}: {'/'.join(map(str, e.absolute_path))}: {e.message}")
+sys.exit(1 if bad else 0)
+"#;
+    let out = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("python3 with jsonschema and yaml");
+    assert!(
+        out.status.success(),
+        "python jsonschema rejected a scenario:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sandbox");
+    for entry in std::fs::read_dir(dir).expect("examples/sandbox exists") {
+        let path = entry.expect("a directory entry").path();
+        redrive::sandbox::Scenario::load(&path)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    }
+}

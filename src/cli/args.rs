@@ -46,8 +46,28 @@ pub enum Command {
         #[arg(long = "source", value_name = "NAME=FILE")]
         sources: Vec<String>,
     },
-    /// Print the runbook JSON Schema (draft 2020-12).
-    Schema,
+    /// Print the runbook JSON Schema (draft 2020-12), or the sandbox scenario's.
+    Schema {
+        /// The schema of sandbox scenario files instead.
+        #[arg(long)]
+        scenario: bool,
+    },
+    /// Run the simulator of the five provider APIs on loopback until Ctrl-C.
+    ///
+    /// One listener per provider on consecutive ports from `--port`: Venafi TPP, DigiCert,
+    /// VCF, OTC (IAM and WAF) and NCP. Each also answers `GET /_sandbox/stats` and
+    /// `GET /_sandbox/state`.
+    Sandbox {
+        /// The state and faults to simulate (YAML); the built-in outage scenario by default.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// The first of five consecutive ports; 0 picks free ports.
+        #[arg(long, value_name = "N", default_value_t = 7400)]
+        port: u16,
+        /// `text` for people, `json` for scripts (one object with the URLs).
+        #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+        format: DiagnosticFormat,
+    },
     /// Print a shell completion script.
     Completions {
         #[arg(value_enum)]

@@ -63,7 +63,12 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             targets,
             sources,
         } => commands::render::run(&file, format, &targets, &sources, printer),
-        Command::Schema => commands::schema::run(printer),
+        Command::Schema { scenario } => commands::schema::run(scenario, printer),
+        Command::Sandbox {
+            scenario,
+            port,
+            format,
+        } => commands::sandbox::run(scenario.as_deref(), port, format, printer),
         Command::Completions { shell } => commands::completions::run(shell, printer),
         Command::Man => commands::man::run(printer),
     };

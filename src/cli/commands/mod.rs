@@ -2,5 +2,6 @@
 pub mod completions;
 pub mod man;
 pub mod render;
+pub mod sandbox;
 pub mod schema;
 pub mod validate;

@@ -1,10 +1,16 @@
-//! `redrive schema`: the runbook JSON Schema on stdout.
+//! `redrive schema`: the runbook JSON Schema (or the sandbox scenario's) on stdout.
 
 use crate::exit::ExitStatus;
 use crate::manifest::schema;
+use crate::sandbox::scenario;
 use crate::ui::printer::Printer;
 
-pub fn run(printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    printer.data(&schema::generate_text())?;
+pub fn run(scenario: bool, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    let text = if scenario {
+        scenario::schema_text()
+    } else {
+        schema::generate_text()
+    };
+    printer.data(&text)?;
     Ok(ExitStatus::Success)
 }

@@ -1,7 +1,7 @@
 //! The runbook as Rust types: the one source of truth for loading and for the JSON Schema.
 
 mod action;
-mod common;
+pub mod common;
 mod job;
 mod provider;
 mod schema_impls;

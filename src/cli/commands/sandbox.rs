@@ -1,0 +1,146 @@
+//! `redrive sandbox`: runs the five simulated providers on loopback until interrupted, after
+//! printing their URLs and the scenario's demo credentials.
+
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+
+use anyhow::Context;
+use serde_json::json;
+
+use crate::cli::args::DiagnosticFormat;
+use crate::exit::ExitStatus;
+use crate::sandbox::{self, Kind, Running, Scenario};
+use crate::ui::printer::Printer;
+
+pub fn run(
+    scenario_file: Option<&Path>,
+    port: u16,
+    format: DiagnosticFormat,
+    printer: &mut Printer,
+) -> anyhow::Result<ExitStatus> {
+    let (scenario, origin) = match scenario_file {
+        Some(path) => (Scenario::load(path)?, path.display().to_string()),
+        None => (
+            Scenario::builtin(),
+            "built-in (examples/sandbox/default.yaml)".to_owned(),
+        ),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let options = sandbox::Options {
+            ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+        };
+        let running = sandbox::start(&scenario, options).await.map_err(|e| {
+            anyhow::anyhow!("{e}; pick other ports with --port N (0 for any free ones)")
+        })?;
+        match format {
+            DiagnosticFormat::Text => printer.data(&banner(&running, &scenario, &origin))?,
+            DiagnosticFormat::Json => {
+                let mut line = serde_json::to_string(&urls(&running))?;
+                line.push('\n');
+                printer.data(&line)?;
+            }
+        }
+        printer.note("Serving until Ctrl-C.\n")?;
+        wait_for_interrupt().await?;
+        printer.note("Stopping the sandbox.\n")?;
+        running.stop().await;
+        Ok(ExitStatus::Success)
+    })
+}
+
+async fn wait_for_interrupt() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    Ok(())
+}
+
+fn urls(running: &Running) -> serde_json::Value {
+    let mut providers = serde_json::Map::new();
+    for kind in Kind::ALL {
+        providers.insert(kind.as_str().into(), json!(running.url(kind)));
+    }
+    json!({
+        "providers": providers,
+        "otc_iam_url": running.iam_url(),
+        "stats": format!("http://{}/_sandbox/stats", running.addr(Kind::VenafiTpp)),
+        "state": format!("http://{}/_sandbox/state", running.addr(Kind::VenafiTpp)),
+    })
+}
+
+fn banner(running: &Running, s: &Scenario, origin: &str) -> String {
+    let first_user = |users: &[sandbox::scenario::User]| {
+        users.first().map_or_else(
+            || "(no users)".to_owned(),
+            |u| format!("user {} / password {}", u.username, u.password),
+        )
+    };
+    let venafi = format!(
+        "client_id {}, {}",
+        s.venafi_tpp
+            .clients
+            .first()
+            .map_or("(none)", |c| c.client_id.as_str()),
+        first_user(&s.venafi_tpp.users)
+    );
+    let digicert = format!(
+        "X-DC-DEVKEY {}, accountId {}",
+        s.digicert.api_keys.first().map_or("(none)", String::as_str),
+        s.digicert.account_id
+    );
+    let vcf = first_user(&s.vcf.users);
+    let otc = s.otc_waf.users.first().map_or_else(
+        || "(no users)".to_owned(),
+        |u| {
+            format!(
+                "iam_url {}, user {} / password {}, domain {}, project {}",
+                running.iam_url(),
+                u.name,
+                u.password,
+                u.domain,
+                s.otc_waf.projects.first().map_or("", |p| p.id.as_str())
+            )
+        },
+    );
+    let ncloud = s.ncloud.keys.first().map_or_else(
+        || "(no keys)".to_owned(),
+        |k| format!("access key {}, secret key {}", k.access_key, k.secret_key),
+    );
+    let mut out = format!("redrive sandbox: scenario {origin}, seed {}\n\n", s.seed);
+    for (kind, creds) in [
+        (Kind::VenafiTpp, venafi),
+        (Kind::Digicert, digicert),
+        (Kind::Vcf, vcf),
+        (Kind::OtcWaf, otc),
+        (Kind::Ncloud, ncloud),
+    ] {
+        let _ = writeln!(
+            out,
+            "  {:<11} {:<42} {creds}",
+            kind.as_str(),
+            running.url(kind)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nEvery listener also answers GET /_sandbox/stats and GET /_sandbox/state, e.g.\n  curl -s http://{}/_sandbox/stats",
+        running.addr(Kind::VenafiTpp)
+    );
+    out
+}

@@ -1,0 +1,244 @@
+//! Fault injection: latency, error statuses, 429 bursts, resets, stalls and outcome-after-timeout,
+//! drawn per request from the seed, applied by one middleware in front of every simulated route.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::host::{Abort, Host};
+use super::rng;
+use super::scenario::{Distribution, Faults};
+
+/// What happens to one request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    None,
+    Error(StatusCode),
+    Throttle(Option<Duration>),
+    Reset,
+    Stall(Duration),
+    OutcomeAfterTimeout(Duration),
+}
+
+/// The fault plan of one provider plus its request counters.
+pub struct Injector {
+    faults: Faults,
+    seed: u64,
+    label: &'static str,
+    requests: AtomicU64,
+    throttled_requests: AtomicU64,
+    active: bool,
+}
+
+fn applies(endpoints: &[String], endpoint: &str) -> bool {
+    endpoints.is_empty()
+        || endpoints.iter().any(|e| {
+            e.eq_ignore_ascii_case(endpoint)
+                || endpoint
+                    .split_once(' ')
+                    .is_some_and(|(_, path)| e.eq_ignore_ascii_case(path))
+        })
+}
+
+impl Injector {
+    pub fn new(faults: Faults, seed: u64, label: &'static str) -> Self {
+        let active = faults.latency.is_some()
+            || !faults.errors.is_empty()
+            || faults.throttle.is_some()
+            || faults.reset.is_some()
+            || faults.stall.is_some()
+            || faults.outcome_after_timeout.is_some();
+        Self {
+            faults,
+            seed,
+            label,
+            requests: AtomicU64::new(0),
+            throttled_requests: AtomicU64::new(0),
+            active,
+        }
+    }
+
+    /// The latency and the fault of the next request to `endpoint` (`METHOD /route`).
+    pub fn decide(&self, endpoint: &str) -> (Duration, Fault) {
+        if !self.active {
+            return (Duration::ZERO, Fault::None);
+        }
+        let n = self.requests.fetch_add(1, Ordering::Relaxed);
+        let draw = |salt: &[u8]| {
+            rng::unit(rng::hash(
+                self.seed,
+                &[self.label.as_bytes(), salt, &n.to_le_bytes()],
+            ))
+        };
+        let f = &self.faults;
+        let mut latency = Duration::ZERO;
+        if let Some(l) = f
+            .latency
+            .as_ref()
+            .filter(|l| applies(&l.endpoints, endpoint))
+        {
+            latency += l.fixed.map_or(Duration::ZERO, |d| d.0);
+            if let Some(j) = &l.jitter {
+                let amount = j.amount.0.as_secs_f64();
+                let extra = match j.distribution {
+                    Distribution::Uniform => draw(b"jitter") * amount,
+                    Distribution::Exponential => -(1.0 - draw(b"jitter")).ln() * amount,
+                    Distribution::Normal => {
+                        // Box-Muller; the absolute value keeps latency added, never removed.
+                        let (u1, u2) = (draw(b"jitter").max(f64::MIN_POSITIVE), draw(b"jitter2"));
+                        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).abs()
+                            * amount
+                    }
+                };
+                latency += Duration::from_secs_f64(extra.min(3600.0));
+            }
+        }
+        if let Some(t) = f
+            .throttle
+            .as_ref()
+            .filter(|t| applies(&t.endpoints, endpoint))
+        {
+            let k = self.throttled_requests.fetch_add(1, Ordering::Relaxed);
+            if k % (t.every + t.burst) >= t.every {
+                return (latency, Fault::Throttle(t.retry_after.map(|d| d.0)));
+            }
+        }
+        let mut u = draw(b"fault");
+        for e in f.errors.iter().filter(|e| applies(&e.endpoints, endpoint)) {
+            if u < e.rate {
+                let status =
+                    StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                return (latency, Fault::Error(status));
+            }
+            u -= e.rate;
+        }
+        if let Some(c) = f.reset.as_ref().filter(|c| applies(&c.endpoints, endpoint)) {
+            if u < c.rate {
+                return (latency, Fault::Reset);
+            }
+            u -= c.rate;
+        }
+        if let Some(s) = f.stall.as_ref().filter(|s| applies(&s.endpoints, endpoint)) {
+            if u < s.rate {
+                return (latency, Fault::Stall(s.duration.0));
+            }
+            u -= s.rate;
+        }
+        if let Some(s) = f
+            .outcome_after_timeout
+            .as_ref()
+            .filter(|s| applies(&s.endpoints, endpoint))
+            && u < s.rate
+        {
+            return (latency, Fault::OutcomeAfterTimeout(s.duration.0));
+        }
+        (latency, Fault::None)
+    }
+}
+
+fn abort() -> Response {
+    let mut response = Response::new(axum::body::Body::empty());
+    response.extensions_mut().insert(Abort);
+    response
+}
+
+/// The middleware: counts the request, sleeps the latency, then serves the fault or the route.
+pub async fn inject(
+    State(host): State<Arc<Host>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let endpoint = format!(
+        "{} {}",
+        request.method(),
+        matched
+            .as_ref()
+            .map_or_else(|| request.uri().path(), MatchedPath::as_str)
+    );
+    host.stats.request(&endpoint);
+    let (latency, fault) = host.injector.decide(&endpoint);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Fault::None => next.run(request).await,
+        Fault::Error(status) => {
+            host.stats.fault("error");
+            (host.error_response)(status)
+        }
+        Fault::Throttle(after) => {
+            host.stats.fault("throttle");
+            host.stats.throttled();
+            super::reply::with_retry_after(
+                (host.error_response)(StatusCode::TOO_MANY_REQUESTS),
+                after,
+            )
+        }
+        Fault::Reset => {
+            host.stats.fault("reset");
+            abort()
+        }
+        Fault::Stall(hold) => {
+            host.stats.fault("stall");
+            tokio::time::sleep(hold).await;
+            abort()
+        }
+        Fault::OutcomeAfterTimeout(hold) => {
+            host.stats.fault("outcome_after_timeout");
+            let _lost = next.run(request).await;
+            tokio::time::sleep(hold).await;
+            abort()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sandbox::scenario::{ErrorFault, Throttle};
+
+    #[test]
+    fn bursts_and_rates_follow_the_plan() {
+        let faults = Faults {
+            throttle: Some(Throttle {
+                every: 3,
+                burst: 2,
+                retry_after: None,
+                endpoints: vec!["POST /retry".into()],
+            }),
+            errors: vec![ErrorFault {
+                status: 503,
+                rate: 0.25,
+                endpoints: Vec::new(),
+            }],
+            ..Faults::default()
+        };
+        let inj = Injector::new(faults.clone(), 9, "t");
+        let throttled: Vec<bool> = (0..10)
+            .map(|_| matches!(inj.decide("POST /retry").1, Fault::Throttle(_)))
+            .collect();
+        assert_eq!(
+            throttled,
+            [
+                false, false, false, true, true, false, false, false, true, true
+            ]
+        );
+        let inj = Injector::new(faults.clone(), 9, "t");
+        let errors = (0..4000)
+            .filter(|_| inj.decide("GET /other").1 == Fault::Error(StatusCode::SERVICE_UNAVAILABLE))
+            .count();
+        assert!((900..1100).contains(&errors), "{errors} of 4000");
+        // The same seed gives the same decisions.
+        let a = Injector::new(faults.clone(), 9, "t");
+        let b = Injector::new(faults, 9, "t");
+        for _ in 0..100 {
+            assert_eq!(a.decide("GET /x"), b.decide("GET /x"));
+        }
+    }
+}
