@@ -137,3 +137,86 @@ fn oversized_runbook_is_refused() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("file-too-large"));
 }
+
+/// `redrive sandbox` as a user runs it: the binary prints five URLs, they answer, and SIGTERM
+/// stops it.
+#[test]
+fn sandbox_command_serves_five_providers() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpStream;
+    use std::process::Stdio;
+    use std::time::Duration;
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"))
+        .args(["sandbox", "--port", "0", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start `redrive sandbox`");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the sandbox prints one JSON line");
+    let urls: serde_json::Value = serde_json::from_str(&line).expect("JSON");
+    let providers = urls["providers"].as_object().expect("providers");
+    assert_eq!(
+        providers.keys().collect::<Vec<_>>(),
+        ["venafi_tpp", "digicert", "vcf", "otc_waf", "ncloud"]
+    );
+    for url in providers.values() {
+        let url = url.as_str().expect("a URL");
+        let authority = url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .expect("host:port");
+        assert!(authority.starts_with("127.0.0.1:"), "{url} is loopback");
+        let mut stream = TcpStream::connect(authority).expect("the listener accepts");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("a timeout");
+        stream
+            .write_all(b"GET /_sandbox/stats?targets=false HTTP/1.1\r\nHost: sandbox\r\nConnection: close\r\n\r\n")
+            .expect("send");
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).expect("an answer");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.contains("\"providers\""), "{answer}");
+    }
+    // SIGTERM is how CI and process managers stop it; it must exit cleanly.
+    let killed = std::process::Command::new("kill")
+        .arg(child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sandbox did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn sandbox_refuses_a_bad_scenario_with_its_location() {
+    let dir = std::env::temp_dir().join(format!("redrive-scenario-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("bad.yaml");
+    std::fs::write(&file, "seed: 1\nvenafi_tpp:\n  procesing: 1s\n").expect("write");
+    let out = redrive()
+        .args(["sandbox", "--port", "0", "--scenario"])
+        .arg(&file)
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("bad.yaml"), "{stderr}");
+    assert!(stderr.contains("procesing"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,6 +1,12 @@
 //! DigiCert CertCentral Automation API (providers.md §2): `X-DC-DEVKEY`, the per-key rolling rate
 //! limits, `bulkretryautomationtask` with per-`ip:port` results, `viewAutomationDetails` and
 //! `automatedips/list`.
+//!
+//! Inferred (providers.md [INF]): a missing key is 401 and a wrong one 403 in CertCentral's
+//! `{"errors": [{code, message}]}` envelope; an unknown or ineligible `ip:port` is reported
+//! under `failedRetries` with 1028; an SNI item is looked up by `ip:port` and `domainName` but
+//! keyed `ip:port` in the answer; a submitted automation is `AUTOMATION_SCHEDULED` until it ends
+//! `SUCCESSFULLY_RENEWED` or `AUTOMATION_FAILED`; requests over a limit do not count in the window.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

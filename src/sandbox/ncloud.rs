@@ -1,6 +1,12 @@
 //! NAVER Cloud Certificate Manager (providers.md §5): the API gateway's signature v2 checked on
 //! every request, gateway errors, service errors at HTTP 200 with a `returnCode`, the v1 and v2
 //! certificate lists, and reissue moving a certificate to ONGOING.
+//!
+//! Inferred (providers.md [INF]): every signature failure is the gateway's 401 code 200; the
+//! service's non-zero `returnCode`s for reissue are 1000 (body not JSON), 1001 (a required field
+//! missing), 1002 (CSR not PEM), 1003 (bad `validationMethod`), 2200 (no such certificate, from
+//! the v1 table), 2201 (bad `dnsName`, from the v1 table), 2301 (already ONGOING) and 2302 (a
+//! status that cannot be reissued); `pageSize` of the v2 list defaults to 20.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

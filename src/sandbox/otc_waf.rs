@@ -1,5 +1,9 @@
 //! Open Telekom Cloud IAM and WAF (providers.md §4): password tokens in `X-Subject-Token`, and the
 //! paged certificate list with its `host=true` gating, filters and `WAF.*` error codes.
+//!
+//! Inferred (providers.md [INF]): `pagesize` defaults to 10 and `-1` returns everything; an
+//! illegal `exp_status` is a 400 `WAF.00011001`; a token scoped to another project gets
+//! `WAF.00012002`; IAM errors use Keystone's `{"error": {code, message, title}}`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -18,6 +18,14 @@ pub const DEFAULT_SCENARIO: &str = include_str!("../../examples/sandbox/default.
 /// Generators may not create more objects than this in total, so a typo cannot eat the memory.
 const MAX_OBJECTS: u64 = 2_000_000;
 
+/// A scenario that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{origin} is not a valid sandbox scenario: {message}")]
+pub struct ScenarioError {
+    pub origin: String,
+    pub message: String,
+}
+
 /// A sandbox scenario.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -679,9 +687,11 @@ impl Scenario {
     ///
     /// # Errors
     /// When the file cannot be read, is not a valid scenario, or asks for too many objects.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read scenario {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<Self, ScenarioError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ScenarioError {
+            origin: path.display().to_string(),
+            message: format!("cannot read it: {e}"),
+        })?;
         Self::parse(&text, &path.display().to_string())
     }
 
@@ -689,12 +699,16 @@ impl Scenario {
     ///
     /// # Errors
     /// When the text is not a valid scenario.
-    pub fn parse(text: &str, origin: &str) -> anyhow::Result<Self> {
-        let scenario: Self = serde_saphyr::from_str(text)
-            .map_err(|e| anyhow::anyhow!("{origin}: not a valid sandbox scenario: {e}"))?;
-        scenario
-            .check()
-            .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ScenarioError> {
+        let fail = |message: String| ScenarioError {
+            origin: origin.to_owned(),
+            message,
+        };
+        let scenario: Self = serde_saphyr::from_str(text).map_err(|e| {
+            let detail = e.to_string().replace("<input>", origin);
+            fail(detail.trim_start_matches("error: ").to_owned())
+        })?;
+        scenario.check().map_err(fail)?;
         Ok(scenario)
     }
 

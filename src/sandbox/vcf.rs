@@ -1,6 +1,12 @@
 //! VMware Cloud Foundation SDDC Manager (providers.md §3): token pairs with HS256 JWTs, reusable
 //! refresh ids, tasks and credentials tasks, and `PATCH /v1/credentials/tasks/{id}` re-running a
 //! failed task through PENDING → IN_PROGRESS → SUCCESSFUL or FAILED, one at a time.
+//!
+//! Inferred (providers.md [INF]): bad credentials on `POST /v1/tokens` are a 400 `Error`; a
+//! retry of a task that is not FAILED is a 400 `TASK_NOT_RETRYABLE` (409 on the generic
+//! `PATCH /v1/tasks/{id}`); a second credentials operation while one runs is a 400
+//! `PASSWORD_MANAGEMENT_OPERATION_IN_PROGRESS`; the retry spec must keep the task's
+//! `operationType`; an unknown credentials task is a 400.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -1,6 +1,12 @@
 //! Venafi TPP (providers.md §1): OAuth with single-use refresh tokens, `Config/DnToGuid`,
 //! certificate details and search, and `Certificates/Retry` with its documented 400 answers.
 //! Paths are matched case-insensitively, as IIS does.
+//!
+//! Inferred where the docs are silent (providers.md [INF]): 400 bodies are `{"Error": …}`;
+//! `/vedauth` errors are OAuth-style `{"error", "error_description"}`; an unknown DN answers
+//! "… does not exist or you do not have sufficient rights to the object."; a token without
+//! `certificate:manage` gets 403; a `WorkToDoTimeout` shorter than the processing time answers
+//! 202 like `Certificates/Request`; an out-of-range `WorkToDoTimeout` is a 400.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};

@@ -20,7 +20,15 @@ pub fn run(
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let (scenario, origin) = match scenario_file {
-        Some(path) => (Scenario::load(path)?, path.display().to_string()),
+        Some(path) => match Scenario::load(path) {
+            Ok(s) => (s, path.display().to_string()),
+            Err(e) => {
+                printer.note(&format!(
+                    "error: {e}\nhint: `redrive schema --scenario` prints the scenario schema; examples/sandbox/default.yaml is a complete example\n"
+                ))?;
+                return Ok(ExitStatus::Invalid);
+            }
+        },
         None => (
             Scenario::builtin(),
             "built-in (examples/sandbox/default.yaml)".to_owned(),
