@@ -4,5 +4,6 @@ mod examples;
 mod fixtures;
 mod mutations;
 mod readme;
+mod sandbox;
 mod schema;
 mod support;

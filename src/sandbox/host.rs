@@ -75,7 +75,8 @@ async fn handle(
     router: Router,
     request: Request<Incoming>,
 ) -> Result<Response<Body>, Abort> {
-    let _in_flight = host.stats.enter();
+    // Introspection reads are not provider traffic: they must not inflate the peak.
+    let _in_flight = (!request.uri().path().starts_with("/_sandbox/")).then(|| host.stats.enter());
     let mut request = request.map(Body::new);
     if host.case_insensitive_paths
         && let Some(uri) = lowercase_path(request.uri())

@@ -502,7 +502,9 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/credentials/tasks", get(list_credentials_tasks))
         .route(
             "/v1/credentials/tasks/{id}",
-            get(get_credentials_task).patch(retry_credentials_task),
+            get(get_credentials_task)
+                .patch(retry_credentials_task)
+                .delete(cancel_credentials_task),
         )
         .route_layer(from_fn_with_state(sim.host.clone(), inject))
         .with_state(sim)
@@ -748,6 +750,45 @@ async fn retry_credentials_task(
         StatusCode::ACCEPTED,
         StatusCode::BAD_REQUEST,
     )
+}
+
+/// `DELETE /v1/credentials/tasks/{id}`: cancels a failed credentials task (202 Task).
+async fn cancel_credentials_task(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(e) = sim.authorize(&headers) {
+        return e;
+    }
+    let now = Instant::now();
+    let mut state = sim.lock();
+    let Some(&i) = state.by_id.get(&id.to_ascii_lowercase()) else {
+        return vcf_error(
+            StatusCode::BAD_REQUEST,
+            "TASK_NOT_FOUND",
+            &format!("Credentials task not found: {id}"),
+            None,
+        );
+    };
+    let task = &mut state.tasks[i];
+    sim.settle(task, now);
+    if task.status != Status::Failed {
+        return vcf_error(
+            StatusCode::BAD_REQUEST,
+            "TASK_NOT_CANCELLABLE",
+            &format!(
+                "Only a failed credentials task can be cancelled; task {} is {}.",
+                task.id,
+                task.status.upper()
+            ),
+            None,
+        );
+    }
+    task.status = Status::Cancelled;
+    task.retryable = false;
+    task.completed = Some(reply::now());
+    answer(StatusCode::ACCEPTED, &sim.task_json(task))
 }
 
 /// `PATCH /v1/tasks/{id}`: the generic retry, 409 for a task that is not failed.

@@ -362,6 +362,8 @@ impl Sim {
             "CertificateAuthorityDN": "\\VED\\Policy\\Administration\\CAs\\Issuing CA",
             "CertificateDetails": {
                 "CN": name_of(&c.dn),
+                "Serial": format!("{:016X}{:016X}", rng::hash(0, &[b"serial", c.guid.as_bytes()]), rng::hash(1, &[b"serial", c.guid.as_bytes()])),
+                "Thumbprint": format!("{:016X}{:016X}{:08X}", rng::hash(0, &[b"thumb", c.guid.as_bytes()]), rng::hash(1, &[b"thumb", c.guid.as_bytes()]), rng::hash(2, &[b"thumb", c.guid.as_bytes()]) & 0xFFFF_FFFF),
                 "SubjectAltNameDNS": [name_of(&c.dn)],
                 "ValidFrom": reply::iso(c.created),
                 "ValidTo": reply::iso(c.valid_to),

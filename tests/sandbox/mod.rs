@@ -1,0 +1,12 @@
+//! The sandbox over real HTTP: each provider checked against providers.md and the seed docs,
+//! plus faults, introspection and determinism. Expectations come from the docs, not from src/.
+
+mod determinism;
+mod digicert;
+mod faults;
+mod introspection;
+mod ncloud;
+mod otc_waf;
+mod support;
+mod vcf;
+mod venafi;
