@@ -16,6 +16,8 @@
 pub mod cli;
 pub mod exit;
 pub mod manifest;
+pub mod plan;
+pub mod providers;
 pub mod sandbox;
 pub mod suggest;
 pub mod ui;

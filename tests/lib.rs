@@ -3,6 +3,7 @@
 mod examples;
 mod fixtures;
 mod mutations;
+mod plan;
 mod readme;
 mod sandbox;
 mod schema;

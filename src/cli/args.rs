@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+pub use crate::cli::commands::plan::PlanFormat;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Declarative, reviewable batch remediation of certificate and credential lifecycles.
@@ -51,6 +52,29 @@ pub enum Command {
         /// The schema of sandbox scenario files instead.
         #[arg(long)]
         scenario: bool,
+    },
+    /// Read the providers' state and show what apply would send (exit 0: nothing to do, 2: changes).
+    Plan {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Run against the built-in simulator of the five APIs, with its demo credentials.
+        #[arg(long)]
+        sandbox: bool,
+        /// The sandbox scenario (with `--sandbox`); the built-in outage scenario by default.
+        #[arg(long, value_name = "FILE", requires = "sandbox")]
+        scenario: Option<PathBuf>,
+        /// Also save the plan (JSON, no secret values) for a later `apply`.
+        #[arg(long, value_name = "PLAN")]
+        out: Option<PathBuf>,
+        /// `text` (a diff for people), `json` (versioned) or `markdown` (a pull-request comment).
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+        /// Only these jobs (repeatable).
+        #[arg(long = "target", value_name = "JOB")]
+        targets: Vec<String>,
+        /// Read the providers' current state (`--refresh=false` plans every action as `run`).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        refresh: bool,
     },
     /// Run the simulator of the five provider APIs on loopback until Ctrl-C.
     ///

@@ -64,6 +64,26 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             sources,
         } => commands::render::run(&file, format, &targets, &sources, printer),
         Command::Schema { scenario } => commands::schema::run(scenario, printer),
+        Command::Plan {
+            file,
+            sandbox,
+            scenario,
+            out,
+            format,
+            targets,
+            refresh,
+        } => commands::plan::run(
+            &commands::plan::Request {
+                file,
+                sandbox,
+                scenario,
+                out,
+                format,
+                targets,
+                refresh,
+            },
+            printer,
+        ),
         Command::Sandbox {
             scenario,
             port,

@@ -88,6 +88,21 @@ impl Context {
     }
 }
 
+impl Context {
+    /// Renders one template string (a provider's `url`) against `vars`, `inputs` and `env`.
+    ///
+    /// # Errors
+    /// The template's error, e.g. an `env` variable that is not set.
+    pub fn render_text(&self, text: &str) -> Result<String, String> {
+        if !template::is_template(text) {
+            return Ok(text.to_owned());
+        }
+        template::environment()
+            .render_str(text, &self.base)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// Renders the selected jobs (all when `only` is empty).
 ///
 /// # Errors

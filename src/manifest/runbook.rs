@@ -39,6 +39,26 @@ impl Runbook {
     }
 }
 
+impl Runbook {
+    /// The template context without sources, for provider URLs.
+    #[must_use]
+    pub fn context(&self) -> Context {
+        Context::new(&self.manifest, &self.inputs, None)
+    }
+
+    /// The runbook's folder: relative paths (inputs, secrets, CSRs, CA files) start here.
+    #[must_use]
+    pub fn dir(&self) -> &Path {
+        self.doc.file.dir()
+    }
+
+    /// The runbook's path as given.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.doc.file.path
+    }
+}
+
 /// Loads and checks one runbook file: everything but rendering, which needs the sources.
 ///
 /// # Errors

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 pub mod completions;
 pub mod man;
+pub mod plan;
 pub mod render;
 pub mod sandbox;
 pub mod schema;

@@ -1,0 +1,241 @@
+//! `redrive plan FILE`: reads the providers' state and shows what apply would send, as a diff
+//! (text), a versioned document (JSON) or a pull-request comment (Markdown); `--out` saves it.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use indexmap::IndexMap;
+
+use crate::exit::ExitStatus;
+use crate::manifest::model::ProviderType;
+use crate::manifest::runbook::{self, Runbook};
+use crate::plan::{self, Plan, file, items, markdown, observe, resolve, text};
+use crate::providers::{self, Client, SandboxEndpoints};
+use crate::sandbox::{self, Kind, Scenario};
+use crate::ui::diagnostic::render as render_diagnostic;
+use crate::ui::printer::Printer;
+
+/// How to print the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
+}
+
+/// Everything `redrive plan` was asked.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub file: PathBuf,
+    pub sandbox: bool,
+    pub scenario: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+    pub format: PlanFormat,
+    pub targets: Vec<String>,
+    pub refresh: bool,
+}
+
+pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    let rb = match runbook::load(&request.file) {
+        Ok(rb) => rb,
+        Err(problems) => {
+            for d in &problems.0 {
+                printer.note(&render_diagnostic(d, printer.color()))?;
+            }
+            return Ok(ExitStatus::Invalid);
+        }
+    };
+    if let Some(status) = check_targets(&rb, &request.targets, printer)? {
+        return Ok(status);
+    }
+    let scenario = match (&request.scenario, request.sandbox) {
+        (Some(_), false) => {
+            printer.note("error: `--scenario` only applies with `--sandbox`\n")?;
+            return Ok(ExitStatus::Invalid);
+        }
+        (Some(path), true) => match Scenario::load(path) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                printer.note(&format!("error: {e}\n"))?;
+                return Ok(ExitStatus::Invalid);
+            }
+        },
+        (None, true) => Some(Scenario::builtin()),
+        (None, false) => None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let plan = runtime.block_on(make_plan(&rb, request, scenario.as_ref(), printer))?;
+    let Some(plan) = plan else {
+        return Ok(ExitStatus::Invalid);
+    };
+    if let Some(out) = &request.out {
+        file::save(&plan, out)
+            .with_context(|| format!("cannot write the plan to {}", out.display()))?;
+        printer.note(&format!("Saved the plan to {}.\n", out.display()))?;
+    }
+    let shown = match request.format {
+        PlanFormat::Text => text::render(&plan, printer.color()),
+        PlanFormat::Json => format!("{}\n", serde_json::to_string_pretty(&plan)?),
+        PlanFormat::Markdown => markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT),
+    };
+    printer.data(&shown)?;
+    Ok(if plan.has_changes() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
+}
+
+fn check_targets(
+    rb: &Runbook,
+    targets: &[String],
+    printer: &mut Printer,
+) -> anyhow::Result<Option<ExitStatus>> {
+    for t in targets {
+        if !rb.manifest.jobs.iter().any(|j| &j.id == t) {
+            let ids: Vec<&str> = rb.manifest.jobs.iter().map(|j| j.id.as_str()).collect();
+            let hint = crate::suggest::did_you_mean(t, ids.iter().copied()).map_or_else(
+                || format!("jobs: {}", ids.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            printer.note(&format!(
+                "error: `--target {t}` is not a job in {}\n\nhelp: {hint}\n",
+                rb.path().display()
+            ))?;
+            return Ok(Some(ExitStatus::Invalid));
+        }
+    }
+    Ok(None)
+}
+
+fn kind_of(t: ProviderType) -> Option<Kind> {
+    Some(match t {
+        ProviderType::VenafiTpp => Kind::VenafiTpp,
+        ProviderType::Digicert => Kind::Digicert,
+        ProviderType::Vcf => Kind::Vcf,
+        ProviderType::OtcWaf => Kind::OtcWaf,
+        ProviderType::Ncloud => Kind::Ncloud,
+        ProviderType::Http => return None,
+    })
+}
+
+/// The clients of every provider, pointed at the sandbox when it runs.
+fn clients(
+    rb: &Runbook,
+    sandbox: Option<&SandboxEndpoints>,
+) -> anyhow::Result<IndexMap<String, Client>> {
+    let cx = rb.context();
+    let mut out = IndexMap::new();
+    for (name, p) in &rb.manifest.providers {
+        let url = match (sandbox, &p.url) {
+            (Some(s), _) if s.urls.contains_key(&p.kind) => String::new(),
+            (_, Some(url)) => cx
+                .render_text(url)
+                .map_err(|e| anyhow::anyhow!("provider `{name}`: its url `{url}`: {e}"))?,
+            (_, None) => anyhow::bail!("provider `{name}` has no url"),
+        };
+        out.insert(
+            name.clone(),
+            providers::build(name, p, &url, rb.dir(), sandbox)?,
+        );
+    }
+    Ok(out)
+}
+
+async fn make_plan(
+    rb: &Runbook,
+    request: &Request,
+    scenario: Option<&Scenario>,
+    printer: &mut Printer,
+) -> anyhow::Result<Option<Plan>> {
+    let running = match scenario {
+        Some(s) => Some(
+            sandbox::start(
+                s,
+                sandbox::Options {
+                    ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    port: 0,
+                },
+            )
+            .await?,
+        ),
+        None => None,
+    };
+    let endpoints = match (&running, scenario) {
+        (Some(r), Some(s)) => Some(SandboxEndpoints {
+            urls: rb
+                .manifest
+                .providers
+                .values()
+                .filter_map(|p| kind_of(p.kind).map(|k| (p.kind, r.url(k))))
+                .collect(),
+            otc_iam_url: r.iam_url(),
+            scenario: s.clone(),
+        }),
+        _ => None,
+    };
+    let clients = Arc::new(clients(rb, endpoints.as_ref())?);
+    let needs_sources = !rb.manifest.sources.is_empty();
+    let sources = if needs_sources {
+        Some(
+            observe::sources(&rb.manifest, &clients)
+                .await
+                .context("cannot read the runbook's sources")?,
+        )
+    } else {
+        None
+    };
+    let jobs = match rb.render(sources.as_ref(), &request.targets) {
+        Ok(jobs) => jobs,
+        Err(problems) => {
+            for d in &problems.0 {
+                printer.note(&render_diagnostic(d, printer.color()))?;
+            }
+            return Ok(None);
+        }
+    };
+    let all = Arc::new(items::expand(&jobs));
+    let providers: Vec<String> = jobs.iter().map(|j| j.provider.clone()).collect();
+    let limiters = Arc::new(
+        rb.manifest
+            .providers
+            .iter()
+            .map(|(name, p)| (name.clone(), observe::Limiter::new(p.limits.as_ref())))
+            .collect(),
+    );
+    let checked = observe::check(all.clone(), &providers, clients, limiters, request.refresh).await;
+    let meta = resolve::Meta {
+        created_at: jiff::Timestamp::now().to_string(),
+        runbook: file::file_digest(None, rb.path())?,
+        inputs: input_digests(rb)?,
+        sandbox: running.is_some(),
+        refreshed: request.refresh,
+    };
+    if let Some(r) = running {
+        r.stop().await;
+    }
+    Ok(Some(resolve::resolve(
+        meta,
+        &rb.manifest,
+        &jobs,
+        &all,
+        &checked,
+    )))
+}
+
+fn input_digests(rb: &Runbook) -> anyhow::Result<Vec<plan::FileDigest>> {
+    rb.manifest
+        .inputs
+        .iter()
+        .map(|(name, spec)| {
+            let path: PathBuf = rb.dir().join(&spec.file);
+            file::file_digest(Some(name), &path)
+                .with_context(|| format!("cannot read input `{name}` ({})", path.display()))
+        })
+        .collect()
+}

@@ -1,0 +1,93 @@
+//! Expands rendered jobs into plan items: one per action, and one per target of a DigiCert bulk
+//! action (apply batches them again), each with the target text its id is derived from.
+
+use serde_json::Value;
+
+use crate::manifest::model::{ActionParams, AutomationTarget, BulkRetryAutomation};
+use crate::manifest::render::RenderedJob;
+
+/// One thing to observe and maybe send.
+#[derive(Debug, Clone)]
+pub struct Item {
+    /// Index of the job in the rendered list.
+    pub job: usize,
+    pub index: Option<usize>,
+    pub target: String,
+    pub what: What,
+}
+
+#[derive(Debug, Clone)]
+pub enum What {
+    Single(ActionParams),
+    /// One target of a bulk action.
+    Bulk {
+        action: BulkRetryAutomation,
+        target: AutomationTarget,
+    },
+}
+
+impl What {
+    /// The parameters apply needs, as JSON.
+    #[must_use]
+    pub fn params(&self) -> Value {
+        match self {
+            Self::Single(p) => serde_json::to_value(p).unwrap_or(Value::Null),
+            Self::Bulk { action, target } => {
+                let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
+                if let Some(obj) = v.as_object_mut() {
+                    obj.insert(
+                        "targets".into(),
+                        Value::Array(vec![serde_json::to_value(target).unwrap_or(Value::Null)]),
+                    );
+                }
+                v
+            }
+        }
+    }
+}
+
+fn target_of(params: &ActionParams) -> String {
+    match params {
+        ActionParams::RetryCertificate(a) => a.certificate_dn.clone(),
+        ActionParams::RetryCredentialsTask(a) => a.task_id.clone(),
+        ActionParams::ReissueCertificate(a) => format!("certificate {}", a.certificate_no),
+        ActionParams::Http(a) => format!(
+            "{} {}",
+            format!("{:?}", a.method).to_ascii_uppercase(),
+            a.url
+        ),
+        ActionParams::BulkRetryAutomation(a) => format!("{} targets", a.targets.len()),
+    }
+}
+
+/// The items of every rendered job, in job and item order.
+#[must_use]
+pub fn expand(jobs: &[RenderedJob]) -> Vec<Item> {
+    let mut items = Vec::new();
+    for (j, job) in jobs.iter().enumerate() {
+        for action in &job.actions {
+            match &action.with {
+                ActionParams::BulkRetryAutomation(bulk) => {
+                    for (i, t) in bulk.targets.iter().enumerate() {
+                        items.push(Item {
+                            job: j,
+                            index: Some(action.index.map_or(i, |outer| outer * 100_000 + i)),
+                            target: crate::providers::digicert::target_key(t),
+                            what: What::Bulk {
+                                action: bulk.clone(),
+                                target: t.clone(),
+                            },
+                        });
+                    }
+                }
+                other => items.push(Item {
+                    job: j,
+                    index: action.index,
+                    target: target_of(other),
+                    what: What::Single(other.clone()),
+                }),
+            }
+        }
+    }
+    items
+}

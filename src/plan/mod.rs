@@ -1,0 +1,126 @@
+//! The plan: what apply would send, action by action, and why each one is in or out.
+//!
+//! `items` expands rendered jobs into one item per target (pure), `observe` runs the read-only
+//! provider checks (async), `resolve` turns both into the immutable [`Plan`] (pure), and `text`,
+//! `markdown` and `file` present and store it.
+
+pub mod file;
+pub mod items;
+pub mod markdown;
+pub mod observe;
+pub mod resolve;
+pub mod text;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::providers::{Idempotency, RequestPreview};
+
+/// Bumped on any incompatible change of the JSON plan.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A plan: ordered jobs, each with its ordered actions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    /// `redrive <version>`.
+    pub tool: String,
+    pub created_at: String,
+    pub runbook: FileDigest,
+    /// The runbook's `name`.
+    pub name: String,
+    pub inputs: Vec<FileDigest>,
+    /// Planned against the sandbox instead of the runbook's endpoints.
+    pub sandbox: bool,
+    /// Whether the providers' state was read (`--refresh=false` skips it).
+    pub refreshed: bool,
+    pub summary: Summary,
+    pub jobs: Vec<PlanJob>,
+}
+
+/// A file the plan depends on and its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileDigest {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    pub path: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    pub run: usize,
+    pub unchanged: usize,
+    pub blocked: usize,
+}
+
+impl Summary {
+    /// `Plan: 12 to run, 3 unchanged, 1 blocked.`
+    #[must_use]
+    pub fn sentence(&self) -> String {
+        format!(
+            "Plan: {} to run, {} unchanged, {} blocked.",
+            self.run, self.unchanged, self.blocked
+        )
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanJob {
+    pub id: String,
+    pub provider: String,
+    pub provider_type: String,
+    pub action: String,
+    /// `file:line:col` of the job in the runbook.
+    pub defined_at: String,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub needs: Vec<String>,
+    /// Items `when` filtered out.
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub filtered_by_when: usize,
+    pub actions: Vec<PlanAction>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// One action: one target of one job.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PlanAction {
+    /// Stable: a digest of provider, action and target.
+    pub id: String,
+    /// Position in `for_each` (or in a bulk action's targets).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub index: Option<usize>,
+    /// What the action is about: a DN, an `ip:port`, a task id, a certificate number, a URL.
+    pub target: String,
+    pub decision: Decision,
+    pub idempotency: Idempotency,
+    pub request: RequestPreview,
+    /// Facts the read-only check found (shown in the diff).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
+    pub observed: serde_json::Map<String, Value>,
+    /// The rendered parameters, as apply will use them.
+    pub params: Value,
+}
+
+/// What apply will do with an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "decision", content = "reason", rename_all = "snake_case")]
+pub enum Decision {
+    /// Send it.
+    Run,
+    /// Nothing to do: already converged (the reason says how we know).
+    Skip(String),
+    /// Not eligible: sending would fail or do harm (the reason says why).
+    Blocked(String),
+}
+
+impl Plan {
+    /// Whether apply would send anything.
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        self.summary.run > 0
+    }
+}

@@ -1,0 +1,207 @@
+//! The read-only half of planning: fetches the sources, then asks each provider whether each
+//! item is still needed, concurrently within the provider's `limits` (concurrency and rate).
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use governor::{DefaultDirectRateLimiter, Quota};
+use indexmap::IndexMap;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+use super::items::{Item, What};
+use crate::manifest::model::{ActionParams, CertificatesQuery, Limits, Manifest, SourceKind};
+use crate::providers::{
+    Client, Idempotency, Observed, ProviderError, RequestPreview, digicert, generic, ncloud, vcf,
+    venafi,
+};
+
+/// In-flight requests per provider when its `limits` set none.
+const DEFAULT_CONCURRENCY: u32 = 8;
+/// In-flight observe calls over all providers.
+const GLOBAL_CONCURRENCY: usize = 64;
+
+/// A provider's concurrency and request-rate limits.
+#[derive(Debug)]
+pub struct Limiter {
+    slots: Arc<Semaphore>,
+    rates: Vec<DefaultDirectRateLimiter>,
+}
+
+impl Limiter {
+    #[must_use]
+    pub fn new(limits: Option<&Limits>) -> Self {
+        let concurrency = limits
+            .and_then(|l| l.concurrency)
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .max(1);
+        let rates = limits
+            .and_then(|l| l.rate.as_ref())
+            .map(|r| r.as_slice().to_vec())
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|rate| {
+                let count = NonZeroU32::new(rate.count)?;
+                let period = rate.per.checked_div(rate.count)?;
+                // Bursts up to the full count, then one every per/count: the documented
+                // "N requests per window" without exceeding it in any window.
+                Quota::with_period(period)
+                    .map(|q| DefaultDirectRateLimiter::direct(q.allow_burst(count)))
+            })
+            .collect();
+        Self {
+            slots: Arc::new(Semaphore::new(concurrency as usize)),
+            rates,
+        }
+    }
+
+    /// Waits for a slot and for every rate limit; the slot is held until the guard drops.
+    pub async fn acquire(&self) -> tokio::sync::OwnedSemaphorePermit {
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        for rate in &self.rates {
+            rate.until_ready().await;
+        }
+        permit
+    }
+}
+
+/// What the plan needs to know about one item.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub preview: RequestPreview,
+    pub idempotency: Idempotency,
+    /// `None` when not refreshed or the action has no read-only check.
+    pub observed: Option<Result<Observed, String>>,
+}
+
+fn preview(client: &Client, what: &What) -> (RequestPreview, Idempotency) {
+    match (client, what) {
+        (Client::Venafi(c), What::Single(ActionParams::RetryCertificate(a))) => {
+            (c.preview(a), venafi::Venafi::idempotency())
+        }
+        (Client::Digicert(c), What::Bulk { action, target }) => {
+            (c.preview(action, target), digicert::Digicert::idempotency())
+        }
+        (Client::Vcf(c), What::Single(ActionParams::RetryCredentialsTask(a))) => {
+            (c.preview(a), vcf::Vcf::idempotency())
+        }
+        (Client::Ncloud(c), What::Single(ActionParams::ReissueCertificate(a))) => {
+            (c.preview(a), ncloud::Ncloud::idempotency())
+        }
+        (Client::Http(c), What::Single(ActionParams::Http(r))) => {
+            (c.preview(r), generic::Generic::idempotency(r))
+        }
+        _ => (
+            RequestPreview {
+                method: String::new(),
+                url: String::new(),
+                headers: IndexMap::new(),
+                body: None,
+            },
+            Idempotency::NonIdempotent,
+        ),
+    }
+}
+
+async fn observe_one(client: &Client, what: &What) -> Option<Result<Observed, ProviderError>> {
+    Some(match (client, what) {
+        (Client::Venafi(c), What::Single(ActionParams::RetryCertificate(a))) => c.observe(a).await,
+        (Client::Digicert(c), What::Bulk { action, target }) => c.observe(action, target).await,
+        (Client::Vcf(c), What::Single(ActionParams::RetryCredentialsTask(a))) => c.observe(a).await,
+        (Client::Ncloud(c), What::Single(ActionParams::ReissueCertificate(a))) => {
+            c.observe(a).await
+        }
+        _ => return None,
+    })
+}
+
+/// Previews every item and, with `refresh`, observes it. Results are in item order.
+pub async fn check(
+    items: Arc<Vec<Item>>,
+    providers: &[String],
+    clients: Arc<IndexMap<String, Client>>,
+    limiters: Arc<IndexMap<String, Limiter>>,
+    refresh: bool,
+) -> Vec<Checked> {
+    let global = Arc::new(Semaphore::new(GLOBAL_CONCURRENCY));
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, item) in items.iter().enumerate() {
+        let provider = providers[item.job].clone();
+        let (items, clients, limiters, global) = (
+            items.clone(),
+            clients.clone(),
+            limiters.clone(),
+            global.clone(),
+        );
+        tasks.spawn(async move {
+            let item = &items[i];
+            let client = &clients[&provider];
+            let (preview, idempotency) = preview(client, &item.what);
+            let observed = if refresh {
+                let _global = global.acquire_owned().await.expect("never closed");
+                let _slot = limiters[&provider].acquire().await;
+                observe_one(client, &item.what)
+                    .await
+                    .map(|r| r.map_err(|e| e.to_string()))
+            } else {
+                None
+            };
+            (
+                i,
+                Checked {
+                    preview,
+                    idempotency,
+                    observed,
+                },
+            )
+        });
+    }
+    let mut out: Vec<Option<Checked>> = vec![None; items.len()];
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok((i, checked)) => out[i] = Some(checked),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => {}
+        }
+    }
+    out.into_iter()
+        .map(|c| c.expect("every task reports"))
+        .collect()
+}
+
+/// Reads every source the runbook declares, all pages.
+///
+/// # Errors
+/// The first source that cannot be read.
+pub async fn sources(
+    manifest: &Manifest,
+    clients: &IndexMap<String, Client>,
+) -> Result<IndexMap<String, Value>, ProviderError> {
+    let mut out = IndexMap::new();
+    for (name, source) in &manifest.sources {
+        let client = clients.get(&source.provider);
+        let items = match (client, source.kind) {
+            (Some(Client::OtcWaf(waf)), SourceKind::Certificates) => {
+                let query: CertificatesQuery = serde_json::from_value(source.with.clone())
+                    .map_err(|e| ProviderError::Config {
+                        provider: source.provider.clone(),
+                        detail: format!("source `{name}`: {e}"),
+                    })?;
+                waf.certificates(&query).await?
+            }
+            _ => {
+                return Err(ProviderError::Config {
+                    provider: source.provider.clone(),
+                    detail: format!("source `{name}` needs an otc_waf provider"),
+                });
+            }
+        };
+        out.insert(name.clone(), Value::Array(items));
+    }
+    Ok(out)
+}

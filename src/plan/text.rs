@@ -1,0 +1,165 @@
+//! The plan as a terminal diff: `+` run, `=` unchanged, `!` blocked, grouped by job, ending with
+//! the summary sentence.
+
+use std::fmt::Write as _;
+
+use serde_json::Value;
+
+use super::{Decision, Plan, PlanAction, PlanJob};
+use crate::providers::Idempotency;
+
+const GREEN: &str = "\x1b[32m";
+const RED: &str = "\x1b[31m";
+const DIM: &str = "\x1b[2m";
+const BOLD: &str = "\x1b[1m";
+const YELLOW: &str = "\x1b[33m";
+const RESET: &str = "\x1b[0m";
+
+/// The key parameters of an action, from its request body.
+#[must_use]
+pub fn key_params(job: &PlanJob, action: &PlanAction) -> String {
+    let body = action.request.body.as_ref().unwrap_or(&Value::Null);
+    match job.action.as_str() {
+        "retry_certificate" => body
+            .get("WorkToDoTimeout")
+            .map(|t| format!("WorkToDoTimeout {t}"))
+            .unwrap_or_default(),
+        "retry_credentials_task" => {
+            let elements = body["elements"].as_array().map_or(0, Vec::len);
+            format!(
+                "{} of {elements} resource{}",
+                body["operationType"].as_str().unwrap_or("?"),
+                if elements == 1 { "" } else { "s" }
+            )
+        }
+        "reissue_certificate" => {
+            let sans = body["dnsName"].as_array().map_or(0, Vec::len);
+            format!(
+                "CN {}, {sans} SAN{}, validation {}",
+                body["commonName"].as_str().unwrap_or("?"),
+                if sans == 1 { "" } else { "s" },
+                body["validationMethod"].as_str().unwrap_or("?")
+            )
+        }
+        "http" => format!("{} {}", action.request.method, action.request.url),
+        _ => String::new(),
+    }
+}
+
+/// The observed facts as `name=value` pairs.
+#[must_use]
+pub fn facts(action: &PlanAction) -> String {
+    action
+        .observed
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The sign and color of a decision.
+#[must_use]
+pub fn sign(decision: &Decision) -> (&'static str, &'static str) {
+    match decision {
+        Decision::Run => ("+", GREEN),
+        Decision::Skip(_) => ("=", DIM),
+        Decision::Blocked(_) => ("!", RED),
+    }
+}
+
+#[must_use]
+pub fn render(plan: &Plan, color: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("{code}{text}{RESET}")
+        } else {
+            text.to_owned()
+        }
+    };
+    let mut out = String::new();
+    let against = if plan.sandbox {
+        "against the sandbox"
+    } else {
+        "against the runbook's endpoints"
+    };
+    let _ = writeln!(
+        out,
+        "{} {} ({}) {against}{}",
+        paint(BOLD, "Plan for"),
+        plan.name,
+        plan.runbook.path,
+        if plan.refreshed {
+            ""
+        } else {
+            ", without reading the providers' state"
+        }
+    );
+    for job in &plan.jobs {
+        let non_idempotent = job
+            .actions
+            .iter()
+            .any(|a| a.idempotency == Idempotency::NonIdempotent);
+        let _ = write!(
+            out,
+            "\n{} · {} ({}) {} · {}",
+            paint(BOLD, &job.id),
+            job.provider,
+            job.provider_type,
+            job.action,
+            job.defined_at
+        );
+        if non_idempotent {
+            let _ = write!(
+                out,
+                " {}",
+                paint(YELLOW, "[not idempotent: each send starts new work]")
+            );
+        }
+        out.push('\n');
+        if !job.needs.is_empty() {
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint(DIM, &format!("after: {}", job.needs.join(", ")))
+            );
+        }
+        if job.actions.is_empty() {
+            let _ = writeln!(out, "  {}", paint(DIM, "(no actions)"));
+        }
+        for action in &job.actions {
+            let (mark, code) = sign(&action.decision);
+            let mut line = format!("  {} {}", paint(code, mark), action.target);
+            let params = key_params(job, action);
+            if !params.is_empty() {
+                let _ = write!(line, "  {params}");
+            }
+            match &action.decision {
+                Decision::Run => {}
+                Decision::Skip(why) | Decision::Blocked(why) => {
+                    let _ = write!(line, "  {}", paint(code, &format!("— {why}")));
+                }
+            }
+            let facts = facts(action);
+            if !facts.is_empty() {
+                let _ = write!(line, "  {}", paint(DIM, &format!("[{facts}]")));
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        if job.filtered_by_when > 0 {
+            let _ = writeln!(
+                out,
+                "  {}",
+                paint(
+                    DIM,
+                    &format!("({} item(s) filtered out by `when`)", job.filtered_by_when)
+                )
+            );
+        }
+    }
+    let _ = writeln!(out, "\n{}", paint(BOLD, &plan.summary.sentence()));
+    out
+}

@@ -1,0 +1,260 @@
+//! DigiCert Automation (providers.md §2): the `X-DC-DEVKEY` key, `automatedips/list` +
+//! `viewAutomationDetails` to observe each `ip:port`, and the bulk-retry request items.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::http::{Http, Reply};
+use super::secret::Secret;
+use super::{Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of};
+use crate::manifest::model::{AutomationTarget, BulkRetryAutomation, DigicertAuth};
+use crate::sandbox::Scenario;
+
+/// The list endpoint's largest page.
+const PAGE_SIZE: u64 = 512;
+/// Bounds the paging loop whatever the server says its total is.
+const MAX_PAGES: u64 = 10_000;
+
+/// `ip:port[/domain]` → (automationId, automationStatus) of one account.
+type Automations = HashMap<String, (u64, String)>;
+
+#[derive(Debug)]
+pub struct Digicert {
+    name: String,
+    http: Http,
+    api_key: SecretSource,
+    /// `ip:port[/domain]` → (automationId, automationStatus), per account; read once per run.
+    automations: Mutex<HashMap<u64, Automations>>,
+}
+
+/// The key the results and the list use for a target.
+#[must_use]
+pub fn target_key(t: &AutomationTarget) -> String {
+    match &t.domain_name {
+        Some(d) => format!("{}:{}/{}", t.ip, t.port, d.to_ascii_lowercase()),
+        None => format!("{}:{}", t.ip, t.port),
+    }
+}
+
+/// One item of `retryAutomationTaskRequests`, as the documentation's example writes it.
+#[must_use]
+pub fn request_item(action: &BulkRetryAutomation, t: &AutomationTarget) -> Value {
+    let mut item = json!({
+        "ip": t.ip,
+        "port": t.port,
+        "accountId": t.account_id.unwrap_or(action.account_id),
+        "divisionId": t.division_id.or(action.division_id),
+        "domainName": t.domain_name,
+    });
+    let optional = [
+        ("managementIp", &t.management_ip),
+        ("agentLicenseKey", &t.agent_license_key),
+        ("virtualServerName", &t.virtual_server_name),
+        ("sensorLicenseKey", &t.sensor_license_key),
+    ];
+    for (key, value) in optional {
+        if let Some(v) = value {
+            item[key] = json!(v);
+        }
+    }
+    item
+}
+
+impl Digicert {
+    /// # Errors
+    /// An `auth` block that does not fit.
+    pub fn new(
+        name: &str,
+        http: Http,
+        auth: &Value,
+        base: &Path,
+        sandbox: Option<&Scenario>,
+    ) -> Result<Self, ProviderError> {
+        let auth: DigicertAuth = auth_of(name, auth)?;
+        let api_key = match sandbox.and_then(|s| s.digicert.api_keys.first()) {
+            Some(k) => SecretSource::Value(Secret::new(k.clone())),
+            None => SecretSource::reference(&auth.api_key, base),
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            http,
+            api_key,
+            automations: Mutex::new(HashMap::new()),
+        })
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> Result<Reply, ProviderError> {
+        let key = self.api_key.get().map_err(|source| ProviderError::Secret {
+            provider: self.name.clone(),
+            what: "auth.api_key",
+            source,
+        })?;
+        let request = self
+            .http
+            .request(Method::POST, self.http.url(path))
+            .header("X-DC-DEVKEY", key.expose())
+            .json(body);
+        let reply = self
+            .http
+            .send(request)
+            .await
+            .map_err(ProviderError::call(&self.name))?;
+        if reply.status == 401 || reply.status == 403 {
+            return Err(ProviderError::Auth {
+                provider: self.name.clone(),
+                status: reply.status,
+                detail: reply.summary(),
+            });
+        }
+        Ok(reply)
+    }
+
+    /// Every automated `ip:port` of the account, paged through once and kept.
+    async fn automations(
+        &self,
+        account: u64,
+    ) -> Result<HashMap<String, (u64, String)>, ProviderError> {
+        let mut cache = self.automations.lock().await;
+        if let Some(found) = cache.get(&account) {
+            return Ok(found.clone());
+        }
+        let mut found = HashMap::new();
+        let mut start = 1;
+        for _ in 0..MAX_PAGES {
+            let reply = self
+                .post(
+                    "automatedips/list",
+                    &json!({"accountId": account, "pageSize": PAGE_SIZE, "startIndex": start}),
+                )
+                .await?;
+            let body = reply
+                .json()
+                .filter(|_| reply.status == 200)
+                .ok_or_else(|| {
+                    ProviderError::unexpected(&self.name, "automatedips/list", &reply)
+                })?;
+            let items = body["data"]["automatedIps"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for item in &items {
+                let ip = item["automatedIp"].as_str().unwrap_or_default();
+                let port = item["automatedPort"].as_u64().unwrap_or_default();
+                let key = match item["domainName"].as_str() {
+                    Some(d) if !d.is_empty() => format!("{ip}:{port}/{}", d.to_ascii_lowercase()),
+                    _ => format!("{ip}:{port}"),
+                };
+                let id = item["automationId"].as_u64().unwrap_or_default();
+                let status = item["automationStatus"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned();
+                found.insert(key, (id, status));
+            }
+            let total = body["data"]["totalCount"].as_u64().unwrap_or(0);
+            start += PAGE_SIZE;
+            if items.is_empty() || start > total {
+                break;
+            }
+        }
+        cache.insert(account, found.clone());
+        Ok(found)
+    }
+
+    /// Plan check for one target: is there an automation, and does DigiCert offer a retry?
+    ///
+    /// # Errors
+    /// A transport or auth failure, or an answer that cannot be read.
+    pub async fn observe(
+        &self,
+        action: &BulkRetryAutomation,
+        target: &AutomationTarget,
+    ) -> Result<Observed, ProviderError> {
+        let account = target.account_id.unwrap_or(action.account_id);
+        let key = target_key(target);
+        let Some((id, _)) = self.automations(account).await?.get(&key).cloned() else {
+            return Ok(Observed::new(Verdict::Blocked(format!(
+                "no automation at {key} in account {account}"
+            ))));
+        };
+        let division = target.division_id.or(action.division_id);
+        let reply = self
+            .post(
+                "automation/viewAutomationDetails",
+                &json!({"accountId": account, "automationId": id, "divisionId": division}),
+            )
+            .await?;
+        let body = reply
+            .json()
+            .filter(|_| reply.status == 200)
+            .ok_or_else(|| {
+                ProviderError::unexpected(&self.name, "viewAutomationDetails", &reply)
+            })?;
+        let data = &body["data"];
+        let status = data["autoStatusResponse"]["automationStatus"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let applicable = data["autoOrderProgressResponse"]["isRetryApplicable"]
+            .as_bool()
+            .unwrap_or(false);
+        let cause = data["certInstallResponse"]["causeOfFailure"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let verdict = if applicable {
+            Verdict::Run
+        } else if status.contains("RENEWED") {
+            Verdict::Converged(format!("automation {id} is {status}"))
+        } else if status.contains("SCHEDULED") {
+            Verdict::Converged(format!("a retry of automation {id} is already scheduled"))
+        } else {
+            Verdict::Blocked(format!(
+                "DigiCert offers no retry for automation {id} ({status}){}",
+                if cause.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {cause}")
+                }
+            ))
+        };
+        Ok(Observed::new(verdict)
+            .fact("automation_id", id)
+            .fact("automation_status", status)
+            .fact("is_retry_applicable", applicable))
+    }
+
+    #[must_use]
+    pub fn preview(
+        &self,
+        action: &BulkRetryAutomation,
+        target: &AutomationTarget,
+    ) -> RequestPreview {
+        RequestPreview {
+            method: "POST".into(),
+            url: self
+                .http
+                .url("automation/bulkretryautomationtask")
+                .to_string(),
+            headers: [
+                ("X-DC-DEVKEY".to_owned(), self.api_key.shown()),
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            body: Some(json!({
+                "retryAutomationTaskRequests": [request_item(action, target)],
+                "accountId": action.account_id,
+            })),
+        }
+    }
+
+    #[must_use]
+    pub fn idempotency() -> Idempotency {
+        Idempotency::NonIdempotent
+    }
+}

@@ -1,0 +1,295 @@
+//! The HTTP layer every provider shares: client construction (rustls, timeouts, gzip, custom CA,
+//! plain `http://` only to loopback unless allowed), and calls whose failures say whether the
+//! request may have reached the server.
+
+use std::path::Path;
+use std::sync::Once;
+use std::time::Duration;
+
+use reqwest::header::HeaderMap;
+use reqwest::{Method, RequestBuilder, Url};
+use serde_json::Value;
+
+use crate::manifest::model::{Provider, Tls};
+
+const USER_AGENT: &str = concat!("redrive/", env!("CARGO_PKG_VERSION"));
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why a provider cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("`{url}` is not a valid URL: {detail}")]
+    BadUrl { url: String, detail: String },
+    #[error(
+        "`{url}` is plain http to a host that is not loopback; use https, or set `tls: {{allow_http: true}}` on the provider if you really mean it"
+    )]
+    PlainHttp { url: String },
+    #[error("cannot read the CA bundle {path}: {detail}")]
+    CaFile { path: String, detail: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+}
+
+/// A failed call, classified by whether the server may have seen it.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CallError {
+    /// Nothing was sent: resending is always safe.
+    #[error("cannot connect to {url}: {detail}")]
+    Connect { url: String, detail: String },
+    /// The request may have arrived; its outcome is unknown.
+    #[error("no answer from {url} within {after:?}")]
+    Timeout { url: String, after: Duration },
+    /// The connection broke after the request was written; its outcome is unknown.
+    #[error("the connection to {url} broke: {detail}")]
+    Broken { url: String, detail: String },
+}
+
+impl CallError {
+    /// Whether the request can have reached the server.
+    #[must_use]
+    pub fn maybe_sent(&self) -> bool {
+        !matches!(self, Self::Connect { .. })
+    }
+}
+
+/// A response, read to the end.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    #[must_use]
+    pub fn json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    #[must_use]
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The start of the body as text, for messages.
+    #[must_use]
+    pub fn summary(&self) -> String {
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        if text.chars().count() > 300 {
+            format!("{}…", text.chars().take(300).collect::<String>())
+        } else {
+            text.to_owned()
+        }
+    }
+
+    #[must_use]
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name)?.to_str().ok()
+    }
+}
+
+/// One provider's client and base URL.
+#[derive(Debug, Clone)]
+pub struct Http {
+    client: reqwest::Client,
+    base: Url,
+    timeout: Duration,
+}
+
+fn install_crypto() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Another part of the process may have installed one already; either is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Parses a base URL and applies the plain-http rule.
+///
+/// # Errors
+/// A malformed URL, or `http://` to a host that is not loopback without `allow_http`.
+pub fn base_url(text: &str, tls: Option<&Tls>) -> Result<Url, SetupError> {
+    let mut url = Url::parse(text).map_err(|e| SetupError::BadUrl {
+        url: text.to_owned(),
+        detail: e.to_string(),
+    })?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) || tls.is_some_and(|t| t.allow_http) => {}
+        "http" => {
+            return Err(SetupError::PlainHttp {
+                url: text.to_owned(),
+            });
+        }
+        other => {
+            return Err(SetupError::BadUrl {
+                url: text.to_owned(),
+                detail: format!("the scheme `{other}` is not http or https"),
+            });
+        }
+    }
+    // Joining relative paths keeps the last segment only when the base ends with a slash.
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+impl Http {
+    /// The client for one provider of the runbook; `base_dir` anchors `tls.ca_file`.
+    ///
+    /// # Errors
+    /// A bad URL or CA bundle, or a client that cannot be built.
+    pub fn new(url: &str, provider: &Provider, base_dir: &Path) -> Result<Self, SetupError> {
+        install_crypto();
+        let tls = provider.tls.as_ref();
+        let base = base_url(url, tls)?;
+        let timeout = provider.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+        let mut builder = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .timeout(timeout)
+            .gzip(true)
+            .pool_max_idle_per_host(256);
+        if let Some(tls) = tls {
+            if let Some(file) = &tls.ca_file {
+                let path = base_dir.join(file);
+                let pem = std::fs::read(&path).map_err(|e| SetupError::CaFile {
+                    path: path.display().to_string(),
+                    detail: e.to_string(),
+                })?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    SetupError::CaFile {
+                        path: path.display().to_string(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                builder = if tls.ca_only {
+                    builder.tls_certs_only(certs)
+                } else {
+                    builder.tls_certs_merge(certs)
+                };
+            }
+            if tls.insecure_skip_verify {
+                builder = builder.tls_danger_accept_invalid_certs(true);
+            }
+        }
+        let client = builder
+            .build()
+            .map_err(|e| SetupError::Client(e.to_string()))?;
+        Ok(Self {
+            client,
+            base,
+            timeout,
+        })
+    }
+
+    /// `path` relative to the base URL (a leading `/` is relative too).
+    #[must_use]
+    pub fn url(&self, path: &str) -> Url {
+        self.base
+            .join(path.trim_start_matches('/'))
+            .unwrap_or_else(|_| self.base.clone())
+    }
+
+    pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
+        self.client.request(method, url)
+    }
+
+    /// Sends a request and reads the whole answer.
+    ///
+    /// # Errors
+    /// A transport failure, classified by whether the request may have been sent.
+    pub async fn send(&self, request: RequestBuilder) -> Result<Reply, CallError> {
+        let request = request.build().map_err(|e| CallError::Connect {
+            url: String::new(),
+            detail: e.to_string(),
+        })?;
+        let url = redact_query(request.url());
+        let classify = |e: reqwest::Error| {
+            if e.is_connect() {
+                CallError::Connect {
+                    url: url.clone(),
+                    detail: root_cause(&e),
+                }
+            } else if e.is_timeout() {
+                CallError::Timeout {
+                    url: url.clone(),
+                    after: self.timeout,
+                }
+            } else {
+                CallError::Broken {
+                    url: url.clone(),
+                    detail: root_cause(&e),
+                }
+            }
+        };
+        let response = self.client.execute(request).await.map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(classify)?.to_vec();
+        Ok(Reply {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+/// A URL for messages: without a query, which may carry tokens on some APIs.
+fn redact_query(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.to_string()
+}
+
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut cause = e;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_to_loopback() {
+        assert!(base_url("http://127.0.0.1:7400", None).is_ok());
+        assert!(base_url("http://localhost/x", None).is_ok());
+        assert!(base_url("http://[::1]:80", None).is_ok());
+        let e = base_url("http://tpp.example.com", None).unwrap_err();
+        assert!(e.to_string().contains("allow_http"), "{e}");
+        let allow = Tls {
+            allow_http: true,
+            ..Tls::default()
+        };
+        assert!(base_url("http://tpp.example.com", Some(&allow)).is_ok());
+        assert!(base_url("ftp://x", None).is_err());
+    }
+
+    #[test]
+    fn joins_keep_the_base_path() {
+        let url = base_url("https://caas.digicert.com/automationws/v1", None).expect("url");
+        assert_eq!(
+            url.join("automation/bulkretryautomationtask")
+                .expect("join")
+                .as_str(),
+            "https://caas.digicert.com/automationws/v1/automation/bulkretryautomationtask"
+        );
+    }
+}

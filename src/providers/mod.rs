@@ -1,0 +1,246 @@
+//! The provider clients: one file per API (auth flow, read-only observation, request building),
+//! the shared HTTP layer and secrets. They know nothing of the sandbox; `--sandbox` only changes
+//! their URLs and credentials.
+
+pub mod digicert;
+pub mod generic;
+pub mod http;
+pub mod ncloud;
+pub mod otc_waf;
+pub mod secret;
+pub mod vcf;
+pub mod venafi;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::manifest::model::{Provider, ProviderType, SecretRef};
+use http::{CallError, Reply, SetupError};
+use secret::{Secret, SecretError};
+
+/// Where a credential comes from: the runbook's reference, or a value given directly (the
+/// sandbox's demo credentials).
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    Ref { reference: SecretRef, base: PathBuf },
+    Value(Secret),
+}
+
+impl SecretSource {
+    #[must_use]
+    pub fn reference(reference: &SecretRef, base: &Path) -> Self {
+        Self::Ref {
+            reference: reference.clone(),
+            base: base.to_owned(),
+        }
+    }
+
+    /// Reads the secret now (at send time).
+    ///
+    /// # Errors
+    /// When the variable or file cannot be read.
+    pub fn get(&self) -> Result<Secret, SecretError> {
+        match self {
+            Self::Ref { reference, base } => secret::resolve(reference, base),
+            Self::Value(s) => Ok(s.clone()),
+        }
+    }
+
+    /// How it is shown in plans: the reference, never the value.
+    #[must_use]
+    pub fn shown(&self) -> String {
+        match self {
+            Self::Ref { reference, .. } => reference.to_string(),
+            Self::Value(_) => "(sandbox demo credential)".into(),
+        }
+    }
+}
+
+/// What a provider call failed on, with the provider's name.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    #[error("provider `{provider}`: {source}")]
+    Setup {
+        provider: String,
+        source: SetupError,
+    },
+    #[error("provider `{provider}`: {what}: {source}")]
+    Secret {
+        provider: String,
+        what: &'static str,
+        source: SecretError,
+    },
+    #[error("provider `{provider}`: authentication failed (HTTP {status}): {detail}")]
+    Auth {
+        provider: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("provider `{provider}`: {source}")]
+    Call { provider: String, source: CallError },
+    #[error("provider `{provider}`: {what} answered HTTP {status}: {detail}")]
+    Unexpected {
+        provider: String,
+        what: String,
+        status: u16,
+        detail: String,
+    },
+    #[error("provider `{provider}`: {detail}")]
+    Config { provider: String, detail: String },
+}
+
+impl ProviderError {
+    pub(crate) fn call(provider: &str) -> impl Fn(CallError) -> Self + '_ {
+        move |source| Self::Call {
+            provider: provider.to_owned(),
+            source,
+        }
+    }
+
+    pub(crate) fn unexpected(provider: &str, what: &str, reply: &Reply) -> Self {
+        Self::Unexpected {
+            provider: provider.to_owned(),
+            what: what.to_owned(),
+            status: reply.status,
+            detail: reply.summary(),
+        }
+    }
+}
+
+/// Whether sending an action twice is harmless.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Idempotency {
+    /// Resending changes nothing (GET, PUT, …).
+    Idempotent,
+    /// A second call answers "already done" (Venafi retry).
+    Convergent,
+    /// Each call starts new work (VCF re-run, NCP reissue, DigiCert bulk retry).
+    NonIdempotent,
+}
+
+/// What the read-only check says about an action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", content = "reason", rename_all = "snake_case")]
+pub enum Verdict {
+    /// Still needed.
+    Run,
+    /// Already converged: nothing to send.
+    Converged(String),
+    /// Not eligible: sending would fail or do harm.
+    Blocked(String),
+}
+
+/// The verdict plus the facts shown in the plan.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Observed {
+    pub verdict: Verdict,
+    #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
+    pub facts: IndexMap<String, Value>,
+}
+
+impl Observed {
+    #[must_use]
+    pub fn new(verdict: Verdict) -> Self {
+        Self {
+            verdict,
+            facts: IndexMap::new(),
+        }
+    }
+
+    #[must_use]
+    pub fn fact(mut self, name: &str, value: impl Into<Value>) -> Self {
+        self.facts.insert(name.to_owned(), value.into());
+        self
+    }
+}
+
+/// What would be sent, for review: secrets appear as references.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RequestPreview {
+    pub method: String,
+    pub url: String,
+    #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
+    pub headers: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub body: Option<Value>,
+}
+
+/// The sandbox's addresses and demo credentials, replacing the runbook's for `--sandbox`.
+#[derive(Debug, Clone)]
+pub struct SandboxEndpoints {
+    pub urls: IndexMap<ProviderType, String>,
+    pub otc_iam_url: String,
+    pub scenario: crate::sandbox::Scenario,
+}
+
+/// One configured provider.
+#[derive(Debug)]
+pub enum Client {
+    Venafi(venafi::Venafi),
+    Digicert(digicert::Digicert),
+    Vcf(vcf::Vcf),
+    OtcWaf(otc_waf::OtcWaf),
+    Ncloud(ncloud::Ncloud),
+    Http(generic::Generic),
+}
+
+/// Builds the client of provider `name`; `url` is its rendered base URL.
+///
+/// # Errors
+/// A bad URL, CA file or auth block.
+pub fn build(
+    name: &str,
+    provider: &Provider,
+    url: &str,
+    base_dir: &Path,
+    sandbox: Option<&SandboxEndpoints>,
+) -> Result<Client, ProviderError> {
+    let setup = |source| ProviderError::Setup {
+        provider: name.to_owned(),
+        source,
+    };
+    let (url, otc_iam) = match sandbox {
+        Some(s) => (
+            s.urls
+                .get(&provider.kind)
+                .cloned()
+                .unwrap_or_else(|| url.to_owned()),
+            Some(s.otc_iam_url.clone()),
+        ),
+        None => (url.to_owned(), None),
+    };
+    let http = http::Http::new(&url, provider, base_dir).map_err(setup)?;
+    let auth = provider.auth.clone().unwrap_or(Value::Null);
+    let scenario = sandbox.map(|s| &s.scenario);
+    Ok(match provider.kind {
+        ProviderType::VenafiTpp => {
+            Client::Venafi(venafi::Venafi::new(name, http, &auth, base_dir, scenario)?)
+        }
+        ProviderType::Digicert => Client::Digicert(digicert::Digicert::new(
+            name, http, &auth, base_dir, scenario,
+        )?),
+        ProviderType::Vcf => Client::Vcf(vcf::Vcf::new(name, http, &auth, base_dir, scenario)?),
+        ProviderType::OtcWaf => Client::OtcWaf(otc_waf::OtcWaf::new(
+            name, http, &auth, base_dir, scenario, otc_iam, provider,
+        )?),
+        ProviderType::Ncloud => {
+            Client::Ncloud(ncloud::Ncloud::new(name, http, &auth, base_dir, scenario)?)
+        }
+        ProviderType::Http => Client::Http(generic::Generic::new(name, http, &auth, base_dir)?),
+    })
+}
+
+/// Deserializes a provider's `auth` block into its typed form.
+pub(crate) fn auth_of<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    auth: &Value,
+) -> Result<T, ProviderError> {
+    serde_json::from_value(auth.clone()).map_err(|e| ProviderError::Config {
+        provider: provider.to_owned(),
+        detail: format!("its `auth` block does not fit the provider type: {e}"),
+    })
+}

@@ -1,0 +1,373 @@
+//! NAVER Cloud Certificate Manager (providers.md §5): API Gateway signature v2 computed for every
+//! request at send time, service errors inside HTTP 200 (`returnCode`), the v2 certificate list
+//! to observe, and the reissue request.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use hmac::{KeyInit, Mac};
+use reqwest::{Method, Url};
+use serde_json::{Value, json};
+
+use super::http::{Http, Reply};
+use super::secret::Secret;
+use super::{Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of};
+use crate::manifest::model::{Csr, NcloudAuth, ReissueCertificate};
+use crate::sandbox::Scenario;
+
+type HmacSha256 = hmac::Hmac<sha2::Sha256>;
+
+const PAGE_SIZE: usize = 100;
+const MAX_PAGES: usize = 10_000;
+/// Statuses a reissue may start from (providers.md §5.3): NORMAL, EXPIRE, VALIDATION_FAILED,
+/// VALIDATION_EXPIRE.
+const REISSUABLE: [i64; 4] = [1, -2, -3, -4];
+
+#[derive(Debug)]
+pub struct Ncloud {
+    name: String,
+    http: Http,
+    base: PathBuf,
+    access_key: SecretSource,
+    secret_key: SecretSource,
+}
+
+/// Signature v2: Base64(HMAC-SHA256(secret, "{METHOD} {URI}\n{TIMESTAMP}\n{ACCESS_KEY}")), where
+/// URI is the exact request target sent (path, and `?query` only when there is one).
+#[must_use]
+pub fn signature(
+    method: &str,
+    target: &str,
+    timestamp: &str,
+    access_key: &str,
+    secret: &str,
+) -> String {
+    let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(method.as_bytes());
+    mac.update(b" ");
+    mac.update(target.as_bytes());
+    mac.update(b"\n");
+    mac.update(timestamp.as_bytes());
+    mac.update(b"\n");
+    mac.update(access_key.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The request target of `url` as it goes on the wire.
+fn target_of(url: &Url) -> String {
+    match url.query() {
+        Some(q) => format!("{}?{q}", url.path()),
+        None => url.path().to_owned(),
+    }
+}
+
+fn status_name(code: i64) -> &'static str {
+    match code {
+        0 => "ONGOING",
+        1 => "NORMAL",
+        2 => "NORMAL_UNREGISTERED_PRIVATE_KEY",
+        3 => "NORMAL_GLOBAL_EDGE_DEDICATED",
+        -1 | -11 => "FAILED",
+        -2 => "EXPIRE",
+        -3 => "VALIDATION_FAILED",
+        -4 => "VALIDATION_EXPIRE",
+        -5 => "REVOKE",
+        -6 => "DELETED",
+        -7 => "REQUEST_REVOKE",
+        _ => "UNKNOWN",
+    }
+}
+
+impl Ncloud {
+    /// # Errors
+    /// An `auth` block that does not fit.
+    pub fn new(
+        name: &str,
+        http: Http,
+        auth: &Value,
+        base: &Path,
+        sandbox: Option<&Scenario>,
+    ) -> Result<Self, ProviderError> {
+        let auth: NcloudAuth = auth_of(name, auth)?;
+        let (access_key, secret_key) = match sandbox.and_then(|s| s.ncloud.keys.first()) {
+            Some(k) => (
+                SecretSource::Value(Secret::new(k.access_key.clone())),
+                SecretSource::Value(Secret::new(k.secret_key.clone())),
+            ),
+            None => (
+                SecretSource::reference(&auth.access_key, base),
+                SecretSource::reference(&auth.secret_key, base),
+            ),
+        };
+        Ok(Self {
+            name: name.to_owned(),
+            http,
+            base: base.to_owned(),
+            access_key,
+            secret_key,
+        })
+    }
+
+    fn key(&self, source: &SecretSource, what: &'static str) -> Result<Secret, ProviderError> {
+        source.get().map_err(|e| ProviderError::Secret {
+            provider: self.name.clone(),
+            what,
+            source: e,
+        })
+    }
+
+    /// Sends a signed request; the signature is computed now, for this attempt.
+    async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Reply, ProviderError> {
+        let access = self.key(&self.access_key, "auth.access_key")?;
+        let secret = self.key(&self.secret_key, "auth.secret_key")?;
+        let timestamp = jiff::Timestamp::now().as_millisecond().to_string();
+        let sig = signature(
+            method.as_str(),
+            &target_of(&url),
+            &timestamp,
+            access.expose(),
+            secret.expose(),
+        );
+        let mut request = self
+            .http
+            .request(method, url)
+            .header("x-ncp-apigw-timestamp", &timestamp)
+            .header("x-ncp-iam-access-key", access.expose())
+            .header("x-ncp-apigw-signature-v2", sig)
+            // Certificate Manager wants it even on GET.
+            .header("Content-Type", "application/json")
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let reply = self
+            .http
+            .send(request)
+            .await
+            .map_err(ProviderError::call(&self.name))?;
+        if matches!(reply.status, 401 | 403) {
+            return Err(ProviderError::Auth {
+                provider: self.name.clone(),
+                status: reply.status,
+                detail: reply.summary(),
+            });
+        }
+        Ok(reply)
+    }
+
+    /// Finds the certificate in the v2 list: by name first, then through every page.
+    async fn find(&self, action: &ReissueCertificate) -> Result<Option<Value>, ProviderError> {
+        for by_name in [true, false] {
+            for page in 1..=MAX_PAGES {
+                let mut url = self.http.url("api/v2/certificate/certificates");
+                {
+                    let mut q = url.query_pairs_mut();
+                    q.append_pair("page", &page.to_string());
+                    q.append_pair("pageSize", &PAGE_SIZE.to_string());
+                    if by_name {
+                        q.append_pair("certificateName", &action.certificate_name);
+                    }
+                }
+                let reply = self.send(Method::GET, url, None).await?;
+                let body = reply
+                    .json()
+                    .filter(|_| reply.status == 200)
+                    .ok_or_else(|| {
+                        ProviderError::unexpected(&self.name, "ListCertificates", &reply)
+                    })?;
+                if body["returnCode"].as_str().is_some_and(|c| c != "0") {
+                    return Err(ProviderError::Unexpected {
+                        provider: self.name.clone(),
+                        what: "ListCertificates".into(),
+                        status: reply.status,
+                        detail: format!(
+                            "returnCode {}: {}",
+                            body["returnCode"],
+                            body["returnMessage"].as_str().unwrap_or_default()
+                        ),
+                    });
+                }
+                let list = body["sslCertificateList"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+                if let Some(found) = list
+                    .iter()
+                    .find(|c| c["certificateNo"].as_u64() == Some(action.certificate_no))
+                {
+                    return Ok(Some(found.clone()));
+                }
+                let total = body["totalCount"]
+                    .as_u64()
+                    .and_then(|t| usize::try_from(t).ok())
+                    .unwrap_or(0);
+                if list.is_empty() || page * PAGE_SIZE >= total {
+                    break;
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Plan check: an ONGOING certificate blocks a reissue.
+    ///
+    /// # Errors
+    /// A transport or auth failure, or an answer that cannot be read.
+    pub async fn observe(&self, action: &ReissueCertificate) -> Result<Observed, ProviderError> {
+        let Some(cert) = self.find(action).await? else {
+            return Ok(Observed::new(Verdict::Blocked(format!(
+                "no certificate {} in Certificate Manager",
+                action.certificate_no
+            ))));
+        };
+        let code = cert["statusCode"].as_i64().unwrap_or(i64::MIN);
+        let name = cert["statusName"]
+            .as_str()
+            .map_or_else(|| status_name(code).to_owned(), str::to_owned);
+        let verdict = if code == 0 {
+            Verdict::Blocked(
+                "an issuance is already running (ONGOING); a reissue now would start another"
+                    .into(),
+            )
+        } else if REISSUABLE.contains(&code) {
+            Verdict::Run
+        } else {
+            Verdict::Blocked(format!("a certificate in status {name} cannot be reissued"))
+        };
+        let mut observed = Observed::new(verdict)
+            .fact("status", format!("{code} {name}"))
+            .fact("common_name", cert["commonName"].clone());
+        if let Some(end) = cert["validEndDate"].as_str() {
+            observed = observed.fact("valid_end", end);
+        }
+        Ok(observed)
+    }
+
+    /// The reissue body; the CSR file is read only when `resolve` is set.
+    ///
+    /// # Errors
+    /// A CSR file that cannot be read (only when resolving).
+    pub fn body(&self, action: &ReissueCertificate, resolve: bool) -> Result<Value, ProviderError> {
+        let csr = match (&action.csr, resolve) {
+            (Csr::Pem(pem), _) => pem.clone(),
+            (Csr::File(f), true) => {
+                std::fs::read_to_string(self.base.join(&f.file)).map_err(|e| {
+                    ProviderError::Config {
+                        provider: self.name.clone(),
+                        detail: format!("cannot read the CSR {}: {e}", f.file),
+                    }
+                })?
+            }
+            (Csr::File(f), false) => format!("(the CSR in {})", f.file),
+        };
+        let mut body = json!({
+            "csr": csr,
+            "certificateName": action.certificate_name,
+            "commonName": action.common_name,
+            "validationMethod": action.validation_method,
+        });
+        if !action.dns_name.is_empty() {
+            body["dnsName"] = json!(action.dns_name);
+        }
+        Ok(body)
+    }
+
+    #[must_use]
+    pub fn preview(&self, action: &ReissueCertificate) -> RequestPreview {
+        RequestPreview {
+            method: "POST".into(),
+            url: self
+                .http
+                .url(&format!(
+                    "api/v2/certificate/{}/reissue",
+                    action.certificate_no
+                ))
+                .to_string(),
+            headers: [
+                (
+                    "x-ncp-apigw-timestamp".to_owned(),
+                    "(the send time, ms)".to_owned(),
+                ),
+                ("x-ncp-iam-access-key".to_owned(), self.access_key.shown()),
+                (
+                    "x-ncp-apigw-signature-v2".to_owned(),
+                    format!(
+                        "(HMAC-SHA256 with {}, per attempt)",
+                        self.secret_key.shown()
+                    ),
+                ),
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            body: self.body(action, false).ok(),
+        }
+    }
+
+    #[must_use]
+    pub fn idempotency() -> Idempotency {
+        Idempotency::NonIdempotent
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// providers.md §5.1, vectors A–D.
+    #[test]
+    fn signature_vectors() {
+        let (key, secret, ts) = (
+            "EXAMPLEACCESSKEY0001",
+            "EXAMPLESECRETKEY000000000000000000000001",
+            "1700000000000",
+        );
+        assert_eq!(
+            signature("POST", "/api/v2/certificate/55882/reissue", ts, key, secret),
+            "9lWpoarE2tTpLjDPMfURlwW/pg0v7+Na6rnAH45y5pY="
+        );
+        assert_eq!(
+            signature(
+                "GET",
+                "/api/v1/certificates?certificateNo=55882",
+                ts,
+                key,
+                secret
+            ),
+            "JmzhEFvAlP5Wg4tfCutwNXyqOYl1MiAMASQRQnLEv/k="
+        );
+        assert_eq!(
+            signature(
+                "GET",
+                "/api/v2/certificate/certificates?page=1&pageSize=20",
+                ts,
+                key,
+                secret
+            ),
+            "MqOO0VyUq7L3LAwtPQOUqtjrwNUctPjRLCdWk7kYWvI="
+        );
+        assert_eq!(
+            signature(
+                "GET",
+                "/vserver/v2/getServerInstanceList?responseFormatType=json",
+                "1234567890123",
+                "TestAccessKey",
+                "TestSecretKey"
+            ),
+            "FPsYYX8fuMAgi+cue3eACOW0dNtIwu1LYWfg/megA2M="
+        );
+    }
+
+    #[test]
+    fn targets_have_no_bare_question_mark() {
+        let url = Url::parse("https://x/api/v2/certificate/1/reissue").expect("url");
+        assert_eq!(target_of(&url), "/api/v2/certificate/1/reissue");
+        let url = Url::parse("https://x/a?b=1&c=2").expect("url");
+        assert_eq!(target_of(&url), "/a?b=1&c=2");
+    }
+}

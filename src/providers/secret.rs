@@ -1,0 +1,100 @@
+//! Secrets: references in the runbook, resolved at the last moment into a type that never prints
+//! its value.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::manifest::model::SecretRef;
+
+/// A resolved secret. Debug and Display print `*****`; only [`Secret::expose`] reads it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The value, for the one place that puts it on the wire.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(*****)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("*****")
+    }
+}
+
+/// Why a secret could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("the environment variable `{name}` is not set")]
+    MissingEnv { name: String },
+    #[error("the environment variable `{name}` is empty")]
+    EmptyEnv { name: String },
+    #[error("cannot read the secret file {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Resolves a reference; `base` is the runbook's folder for `{file: …}`.
+///
+/// # Errors
+/// When the variable is unset or empty, or the file cannot be read.
+pub fn resolve(reference: &SecretRef, base: &Path) -> Result<Secret, SecretError> {
+    match reference {
+        SecretRef::Env(name) => match std::env::var(name) {
+            Ok(v) if v.is_empty() => Err(SecretError::EmptyEnv { name: name.clone() }),
+            Ok(v) => Ok(Secret(v)),
+            Err(_) => Err(SecretError::MissingEnv { name: name.clone() }),
+        },
+        SecretRef::File(path) => {
+            let path = base.join(path);
+            let mut text = std::fs::read_to_string(&path)
+                .map_err(|source| SecretError::File { path, source })?;
+            if text.ends_with('\n') {
+                text.pop();
+                if text.ends_with('\r') {
+                    text.pop();
+                }
+            }
+            Ok(Secret(text))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_never_print() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s} {s:?}"), "***** Secret(*****)");
+        assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn files_lose_one_trailing_newline() {
+        let dir = std::env::temp_dir().join(format!("redrive-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("s"), "value\n").expect("write");
+        let s = resolve(&SecretRef::File("s".into()), &dir).expect("read");
+        assert_eq!(s.expose(), "value");
+        let e = resolve(&SecretRef::Env("REDRIVE_SURELY_UNSET_VAR".into()), &dir).unwrap_err();
+        assert!(e.to_string().contains("REDRIVE_SURELY_UNSET_VAR"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

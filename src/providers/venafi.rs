@@ -1,0 +1,339 @@
+//! Venafi TPP (providers.md §1): OAuth tokens with single-use refresh tokens (refreshes are
+//! serialized and the new pair kept), `Config/DnToGuid` + `Certificates/{guid}` to observe, and
+//! the `Certificates/Retry` request.
+
+use std::path::Path;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use super::http::Http;
+use super::secret::Secret;
+use super::{Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of};
+use crate::manifest::model::{RetryCertificate, VenafiAuth};
+use crate::sandbox::Scenario;
+
+/// Refresh this long before the token expires, so no call races the expiry.
+const EXPIRY_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+
+#[derive(Debug)]
+pub struct Venafi {
+    name: String,
+    http: Http,
+    client_id: String,
+    username: Option<String>,
+    password: Option<SecretSource>,
+    scope: String,
+    given_access: Option<SecretSource>,
+    given_refresh: Option<SecretSource>,
+    tokens: Mutex<Option<Tokens>>,
+}
+
+#[derive(Debug, Clone)]
+struct Tokens {
+    access: Secret,
+    refresh: Option<Secret>,
+    expires: Option<jiff::Timestamp>,
+}
+
+impl Venafi {
+    /// # Errors
+    /// An `auth` block that does not fit.
+    pub fn new(
+        name: &str,
+        http: Http,
+        auth: &Value,
+        base: &Path,
+        sandbox: Option<&Scenario>,
+    ) -> Result<Self, ProviderError> {
+        let auth: VenafiAuth = auth_of(name, auth)?;
+        let mut me = Self {
+            name: name.to_owned(),
+            http,
+            client_id: auth.client_id.clone(),
+            username: auth.username.clone(),
+            password: auth
+                .password
+                .as_ref()
+                .map(|r| SecretSource::reference(r, base)),
+            scope: auth.scope.clone(),
+            given_access: auth
+                .access_token
+                .as_ref()
+                .map(|r| SecretSource::reference(r, base)),
+            given_refresh: auth
+                .refresh_token
+                .as_ref()
+                .map(|r| SecretSource::reference(r, base)),
+            tokens: Mutex::new(None),
+        };
+        if let Some(s) = sandbox {
+            let v = &s.venafi_tpp;
+            if let Some(c) = v.clients.first() {
+                me.client_id.clone_from(&c.client_id);
+            }
+            if let Some(u) = v.users.first() {
+                me.username = Some(u.username.clone());
+                me.password = Some(SecretSource::Value(Secret::new(u.password.clone())));
+            }
+            me.given_access = None;
+            me.given_refresh = None;
+        }
+        Ok(me)
+    }
+
+    fn parse_tokens(&self, reply: &super::http::Reply) -> Result<Tokens, ProviderError> {
+        let body = reply.json().unwrap_or(Value::Null);
+        let access = body["access_token"]
+            .as_str()
+            .ok_or_else(|| ProviderError::Auth {
+                provider: self.name.clone(),
+                status: reply.status,
+                detail: "the token answer has no access_token".into(),
+            })?;
+        Ok(Tokens {
+            access: Secret::new(access),
+            refresh: body["refresh_token"].as_str().map(Secret::new),
+            expires: body["expires"]
+                .as_i64()
+                .and_then(|s| jiff::Timestamp::from_second(s).ok()),
+        })
+    }
+
+    async fn password_grant(&self) -> Result<Tokens, ProviderError> {
+        let (Some(username), Some(password)) = (&self.username, &self.password) else {
+            return Err(ProviderError::Config {
+                provider: self.name.clone(),
+                detail: "no usable token and no username/password to get one".into(),
+            });
+        };
+        let password = password.get().map_err(|source| ProviderError::Secret {
+            provider: self.name.clone(),
+            what: "auth.password",
+            source,
+        })?;
+        let request = self
+            .http
+            .request(Method::POST, self.http.url("vedauth/authorize/oauth"))
+            .json(&json!({
+                "client_id": self.client_id,
+                "username": username,
+                "password": password.expose(),
+                "scope": self.scope,
+            }));
+        let reply = self
+            .http
+            .send(request)
+            .await
+            .map_err(ProviderError::call(&self.name))?;
+        if reply.status != 200 {
+            return Err(ProviderError::Auth {
+                provider: self.name.clone(),
+                status: reply.status,
+                detail: reply.summary(),
+            });
+        }
+        self.parse_tokens(&reply)
+    }
+
+    async fn refresh(&self, refresh: &Secret) -> Result<Tokens, ProviderError> {
+        let request = self
+            .http
+            .request(Method::POST, self.http.url("vedauth/authorize/token"))
+            .json(&json!({"client_id": self.client_id, "refresh_token": refresh.expose()}));
+        let reply = self
+            .http
+            .send(request)
+            .await
+            .map_err(ProviderError::call(&self.name))?;
+        if reply.status != 200 {
+            return Err(ProviderError::Auth {
+                provider: self.name.clone(),
+                status: reply.status,
+                detail: reply.summary(),
+            });
+        }
+        self.parse_tokens(&reply)
+    }
+
+    /// A valid access token. Holding the lock while refreshing serializes refreshes: a refresh
+    /// token works once, so two concurrent refreshes would lose the grant.
+    ///
+    /// # Errors
+    /// When no token can be had.
+    pub async fn access_token(&self) -> Result<Secret, ProviderError> {
+        let mut tokens = self.tokens.lock().await;
+        let now = jiff::Timestamp::now();
+        if let Some(t) = tokens.as_ref()
+            && t.expires.is_none_or(|e| e - EXPIRY_MARGIN > now)
+        {
+            return Ok(t.access.clone());
+        }
+        let refresh = match tokens.as_ref() {
+            Some(t) => t.refresh.clone(),
+            None => match &self.given_access {
+                Some(access) => {
+                    let access = access.get().map_err(|source| ProviderError::Secret {
+                        provider: self.name.clone(),
+                        what: "auth.access_token",
+                        source,
+                    })?;
+                    let refresh = match &self.given_refresh {
+                        Some(r) => Some(r.get().map_err(|source| ProviderError::Secret {
+                            provider: self.name.clone(),
+                            what: "auth.refresh_token",
+                            source,
+                        })?),
+                        None => None,
+                    };
+                    let t = Tokens {
+                        access,
+                        refresh,
+                        expires: None,
+                    };
+                    let access = t.access.clone();
+                    *tokens = Some(t);
+                    return Ok(access);
+                }
+                None => None,
+            },
+        };
+        let fresh = match refresh {
+            Some(r) => match self.refresh(&r).await {
+                Ok(t) => t,
+                Err(_) if self.password.is_some() => self.password_grant().await?,
+                Err(e) => return Err(e),
+            },
+            None => self.password_grant().await?,
+        };
+        let access = fresh.access.clone();
+        *tokens = Some(fresh);
+        Ok(access)
+    }
+
+    /// Forgets `used` after a 401, so the next call refreshes or logs in again.
+    pub async fn invalidate(&self, used: &Secret) {
+        let mut tokens = self.tokens.lock().await;
+        if let Some(t) = tokens.as_mut()
+            && &t.access == used
+        {
+            // Keep the refresh token: it is the way back in.
+            t.expires = Some(jiff::Timestamp::UNIX_EPOCH);
+        }
+    }
+
+    /// An authorized JSON call, retried once after a 401 with a fresh token.
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<super::http::Reply, ProviderError> {
+        for attempt in 0..2 {
+            let token = self.access_token().await?;
+            let mut request = self
+                .http
+                .request(method.clone(), self.http.url(path))
+                .bearer_auth(token.expose());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let reply = self
+                .http
+                .send(request)
+                .await
+                .map_err(ProviderError::call(&self.name))?;
+            if reply.status == 401 && attempt == 0 {
+                self.invalidate(&token).await;
+                continue;
+            }
+            return Ok(reply);
+        }
+        unreachable!("the loop returns on its second pass")
+    }
+
+    /// Plan check: `DnToGuid`, then `ProcessingDetails` of the certificate.
+    ///
+    /// # Errors
+    /// A transport or auth failure, or an answer that cannot be read.
+    pub async fn observe(&self, action: &RetryCertificate) -> Result<Observed, ProviderError> {
+        let dn = &action.certificate_dn;
+        let reply = self
+            .call(
+                Method::POST,
+                "vedsdk/Config/DnToGuid",
+                Some(&json!({"ObjectDN": dn})),
+            )
+            .await?;
+        let body = reply
+            .json()
+            .filter(|_| reply.status == 200)
+            .ok_or_else(|| ProviderError::unexpected(&self.name, "Config/DnToGuid", &reply))?;
+        match body["Result"].as_i64() {
+            Some(1) => {}
+            Some(400) => {
+                return Ok(Observed::new(Verdict::Blocked(
+                    "no such certificate in TPP (DnToGuid: ObjectDoesNotExist)".into(),
+                )));
+            }
+            other => {
+                return Ok(Observed::new(Verdict::Blocked(format!(
+                    "DnToGuid answered Result {}",
+                    other.map_or_else(|| "(none)".to_owned(), |r| r.to_string())
+                ))));
+            }
+        }
+        let guid = body["GUID"].as_str().unwrap_or_default();
+        let reply = self
+            .call(Method::GET, &format!("vedsdk/Certificates/{guid}"), None)
+            .await?;
+        let cert = reply
+            .json()
+            .filter(|_| reply.status == 200)
+            .ok_or_else(|| ProviderError::unexpected(&self.name, "Certificates/{guid}", &reply))?;
+        let details = &cert["ProcessingDetails"];
+        let in_error = details["InError"].as_bool().unwrap_or(false);
+        let stage = details["Stage"].as_i64().unwrap_or(0);
+        let status = details["Status"].as_str().unwrap_or_default().to_owned();
+        let verdict = if in_error {
+            Verdict::Run
+        } else if stage > 0 || !status.is_empty() {
+            Verdict::Converged(format!("being processed (stage {stage}: {status})"))
+        } else {
+            Verdict::Converged("not in error".into())
+        };
+        Ok(Observed::new(verdict)
+            .fact("in_error", in_error)
+            .fact("stage", stage)
+            .fact("status", status))
+    }
+
+    #[must_use]
+    pub fn preview(&self, action: &RetryCertificate) -> RequestPreview {
+        let mut body = json!({"CertificateDN": action.certificate_dn});
+        if let Some(t) = action.work_to_do_timeout {
+            body["WorkToDoTimeout"] = json!(t);
+        }
+        let who = self.username.as_deref().unwrap_or("the given token");
+        RequestPreview {
+            method: "POST".into(),
+            url: self.http.url("vedsdk/Certificates/Retry").to_string(),
+            headers: [
+                (
+                    "Authorization".to_owned(),
+                    format!("Bearer (OAuth token of {who}, client {})", self.client_id),
+                ),
+                ("Content-Type".to_owned(), "application/json".to_owned()),
+            ]
+            .into_iter()
+            .collect(),
+            body: Some(body),
+        }
+    }
+
+    #[must_use]
+    pub fn idempotency() -> Idempotency {
+        Idempotency::Convergent
+    }
+}

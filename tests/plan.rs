@@ -1,0 +1,293 @@
+//! `redrive plan` against the in-process sandbox: the diff, the JSON and Markdown documents,
+//! stable ids, saved plans without secret values, and the exit codes.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+use crate::support::redrive;
+use redrive::exit::ExitStatus;
+
+const OUTAGE: &str = "examples/outage-remediation.yaml";
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("redrive-plan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+fn json_plan(args: &[&str]) -> Value {
+    let mut all = vec!["plan", "--format", "json"];
+    all.extend_from_slice(args);
+    let run = redrive(&all);
+    assert_eq!(run.status, ExitStatus::Changes, "{}", run.stderr);
+    serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("JSON plan: {e}\n{}", run.stdout))
+}
+
+#[test]
+fn outage_plan_against_the_sandbox_is_a_diff_with_a_summary() {
+    let run = redrive(&["plan", "--sandbox", OUTAGE]);
+    assert_eq!(run.status, ExitStatus::Changes, "{}", run.stderr);
+    let out = &run.stdout;
+    assert!(
+        out.contains("Plan: 20 to run, 1 unchanged, 1 blocked."),
+        "{out}"
+    );
+    assert!(
+        out.contains(r"  + \VED\Policy\Certificates\Web\shop.example.com"),
+        "{out}"
+    );
+    assert!(
+        out.contains(r"  = \VED\Policy\Certificates\Web\static.example.com")
+            && out.contains("not in error"),
+        "{out}"
+    );
+    assert!(
+        out.contains("  ! 10.100.197.151:443") && out.contains("INSTALL_FAILED"),
+        "{out}"
+    );
+    // The source fed the NCP job: two WAF certificates qualify, two are filtered by `when`.
+    assert!(
+        out.contains("+ certificate 55882") && out.contains("+ certificate 55907"),
+        "{out}"
+    );
+    assert!(out.contains("2 item(s) filtered out by `when`"), "{out}");
+    assert!(out.contains("not idempotent"), "{out}");
+    assert!(
+        out.contains("examples/outage-remediation.yaml:127:5"),
+        "{out}"
+    );
+}
+
+#[test]
+fn json_plan_is_versioned_with_digests_and_stable_ids() {
+    let a = json_plan(&["--sandbox", OUTAGE]);
+    let b = json_plan(&["--sandbox", OUTAGE]);
+    assert_eq!(a["format_version"], 1);
+    assert_eq!(a["sandbox"], true);
+    assert_eq!(
+        a["summary"],
+        serde_json::json!({"run": 20, "unchanged": 1, "blocked": 1})
+    );
+    let digest = redrive::plan::file::digest(Path::new(OUTAGE)).expect("digest");
+    assert_eq!(a["runbook"]["sha256"], digest);
+    let inputs: Vec<&str> = a["inputs"]
+        .as_array()
+        .expect("inputs")
+        .iter()
+        .map(|i| i["name"].as_str().expect("a name"))
+        .collect();
+    assert_eq!(inputs, ["failed_dns", "failed_automations", "waf_to_ncp"]);
+    let ids = |plan: &Value| -> Vec<String> {
+        plan["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .flat_map(|j| j["actions"].as_array().expect("actions").iter())
+            .map(|a| a["id"].as_str().expect("an id").to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&a), ids(&b), "re-planning keeps the ids");
+    let mut unique = ids(&a);
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 22);
+    let retry = &a["jobs"][0]["actions"][0];
+    assert_eq!(retry["decision"]["decision"], "run");
+    assert_eq!(retry["idempotency"], "convergent");
+    assert_eq!(retry["request"]["method"], "POST");
+    assert!(
+        retry["request"]["url"]
+            .as_str()
+            .expect("url")
+            .ends_with("/vedsdk/Certificates/Retry")
+    );
+    assert_eq!(
+        retry["request"]["body"],
+        serde_json::json!({"CertificateDN": r"\VED\Policy\Certificates\Web\shop.example.com", "WorkToDoTimeout": 60})
+    );
+    assert_eq!(retry["observed"]["in_error"], true);
+}
+
+/// Without `--sandbox` and with `--refresh=false` nothing is sent, and the plan shows secret
+/// references, never the values in the environment.
+#[test]
+fn saved_plan_holds_references_not_secret_values() {
+    let dir = temp_dir("secrets");
+    let out = dir.join("plan.json");
+    let assert = Command::cargo_bin("redrive")
+        .expect("the binary")
+        .args(["plan", "--refresh=false", "--out"])
+        .arg(&out)
+        .arg("examples/ncloud-reissue.yaml")
+        .env("NCLOUD_ACCESS_KEY", "AKIA-VERY-SECRET-ACCESS")
+        .env("NCLOUD_SECRET_KEY", "VERY-SECRET-KEY-VALUE-0001")
+        .assert();
+    let output = assert.get_output();
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let saved = std::fs::read_to_string(&out).expect("the saved plan");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for text in [saved.as_str(), &stdout] {
+        assert!(
+            !text.contains("AKIA-VERY-SECRET-ACCESS"),
+            "a secret leaked:\n{text}"
+        );
+        assert!(
+            !text.contains("VERY-SECRET-KEY-VALUE-0001"),
+            "a secret leaked:\n{text}"
+        );
+    }
+    assert!(saved.contains("{env: NCLOUD_ACCESS_KEY}"), "{saved}");
+    let plan = redrive::plan::file::load(&out).expect("the plan loads back");
+    assert!(!plan.refreshed);
+    assert!(redrive::plan::file::stale_files(&plan).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_converged_job_plans_nothing_and_exits_0() {
+    let dir = temp_dir("converged");
+    let scenario = dir.join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        r"venafi_tpp:
+  certificates:
+    - {dn: '\VED\Policy\Certificates\Web\web01.example.com', in_error: false}
+    - {dn: '\VED\Policy\Certificates\Web\web02.example.com', in_error: false}
+",
+    )
+    .expect("write");
+    let run = redrive(&[
+        "plan",
+        "--sandbox",
+        "--scenario",
+        scenario.to_str().expect("utf-8"),
+        "examples/venafi-retry.yaml",
+    ]);
+    // The scenario knows two certificates, both converged; the third does not exist.
+    assert_eq!(
+        run.status,
+        ExitStatus::Success,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("Plan: 0 to run, 2 unchanged, 1 blocked."),
+        "{}",
+        run.stdout
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unreadable_state_blocks_the_action_with_the_reason() {
+    let dir = temp_dir("faulty");
+    let scenario = dir.join("scenario.yaml");
+    std::fs::write(
+        &scenario,
+        "vcf:\n  tasks: [{id: 5a1f4a2e-7c3b-4f0e-9d6a-2b8e41c7f903}]\n  faults:\n    errors: [{status: 503, rate: 1.0, endpoints: ['GET /v1/tasks/{id}']}]\n",
+    )
+    .expect("write");
+    let run = redrive(&[
+        "plan",
+        "--sandbox",
+        "--scenario",
+        scenario.to_str().expect("utf-8"),
+        "--target",
+        "vcf-rotate",
+        OUTAGE,
+    ]);
+    assert_eq!(
+        run.status,
+        ExitStatus::Success,
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout.contains("could not read the current state"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("503"), "{}", run.stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn markdown_plan_fits_a_pull_request_comment() {
+    let run = redrive(&["plan", "--sandbox", "--format", "markdown", OUTAGE]);
+    assert_eq!(run.status, ExitStatus::Changes, "{}", run.stderr);
+    let md = &run.stdout;
+    assert!(
+        md.contains("| job | provider | action | to run | unchanged | blocked |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| `venafi-retry` | tpp (venafi_tpp) | retry_certificate | 11 | 1 | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("[!WARNING]") && md.contains("`ncp-reissue`: 2 × reissue_certificate"),
+        "{md}"
+    );
+    assert!(md.contains("<details>"), "{md}");
+
+    // A big plan is cut to GitHub's limit, with a note saying so.
+    let dir = temp_dir("big");
+    let dns: String = (1..=4000)
+        .map(|n| format!("\\VED\\Policy\\Bulk\\certificate-number-{n}.example.com\n"))
+        .collect();
+    std::fs::write(dir.join("dns.txt"), dns).expect("write");
+    std::fs::write(
+        dir.join("runbook.yaml"),
+        "version: 1\nname: big\ninputs:\n  dns: {file: dns.txt}\nproviders:\n  tpp:\n    type: venafi_tpp\n    url: https://tpp.example.com\n    auth: {client_id: redrive, username: svc-redrive, password: {env: TPP_PASSWORD}, scope: 'certificate:manage'}\njobs:\n  - id: all\n    provider: tpp\n    action: retry_certificate\n    for_each: '{{ inputs.dns }}'\n    with: {certificate_dn: '{{ item }}'}\n  - id: again\n    provider: tpp\n    action: retry_certificate\n    for_each: '{{ inputs.dns }}'\n    with: {certificate_dn: '{{ item }}x'}\n",
+    )
+    .expect("write");
+    let plan = dir.join("runbook.yaml");
+    let run = redrive(&[
+        "plan",
+        "--refresh=false",
+        "--format",
+        "markdown",
+        plan.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(run.status, ExitStatus::Changes, "{}", run.stderr);
+    assert!(
+        run.stdout.chars().count() <= 65_535,
+        "{} characters",
+        run.stdout.chars().count()
+    );
+    assert!(
+        run.stdout.contains("left out to stay within GitHub's"),
+        "{}",
+        &run.stdout[..500]
+    );
+    assert!(
+        run.stdout.contains("Plan: 8000 to run"),
+        "{}",
+        &run.stdout[..500]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn unknown_target_and_stray_scenario_are_argument_errors() {
+    let run = redrive(&["plan", "--sandbox", "--target", "venafi-retyr", OUTAGE]);
+    assert_eq!(run.status, ExitStatus::Invalid);
+    assert!(
+        run.stderr.contains("did you mean `venafi-retry`"),
+        "{}",
+        run.stderr
+    );
+    let run = redrive(&["plan", "--scenario", "x.yaml", OUTAGE]);
+    assert_eq!(run.status, ExitStatus::Invalid, "{}", run.stderr);
+}
