@@ -4,6 +4,7 @@ mod examples;
 mod fixtures;
 mod mutations;
 mod plan;
+mod providers;
 mod readme;
 mod sandbox;
 mod schema;

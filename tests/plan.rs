@@ -291,3 +291,21 @@ fn unknown_target_and_stray_scenario_are_argument_errors() {
     let run = redrive(&["plan", "--scenario", "x.yaml", OUTAGE]);
     assert_eq!(run.status, ExitStatus::Invalid, "{}", run.stderr);
 }
+
+/// The plan's JSON format is documented by a committed schema, and real plans pass it.
+#[test]
+fn json_plans_follow_the_committed_schema() {
+    let committed = std::fs::read_to_string("schemas/plan.schema.json").expect("the plan schema");
+    assert!(
+        committed == redrive::plan::schema_text(),
+        "schemas/plan.schema.json is stale; regenerate it with `cargo run -- schema --plan > schemas/plan.schema.json`"
+    );
+    let schema: Value = serde_json::from_str(&committed).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let plan = json_plan(&["--sandbox", OUTAGE]);
+    let errors: Vec<String> = validator
+        .iter_errors(&plan)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}

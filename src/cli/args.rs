@@ -47,11 +47,14 @@ pub enum Command {
         #[arg(long = "source", value_name = "NAME=FILE")]
         sources: Vec<String>,
     },
-    /// Print the runbook JSON Schema (draft 2020-12), or the sandbox scenario's.
+    /// Print the runbook JSON Schema (draft 2020-12), or the sandbox scenario's, or the plan's.
     Schema {
         /// The schema of sandbox scenario files instead.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "plan")]
         scenario: bool,
+        /// The schema of JSON and saved plans instead.
+        #[arg(long)]
+        plan: bool,
     },
     /// Read the providers' state and show what apply would send (exit 0: nothing to do, 2: changes).
     Plan {

@@ -63,7 +63,7 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             targets,
             sources,
         } => commands::render::run(&file, format, &targets, &sources, printer),
-        Command::Schema { scenario } => commands::schema::run(scenario, printer),
+        Command::Schema { scenario, plan } => commands::schema::run(scenario, plan, printer),
         Command::Plan {
             file,
             sandbox,

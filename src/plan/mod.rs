@@ -11,6 +11,7 @@ pub mod observe;
 pub mod resolve;
 pub mod text;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -19,8 +20,25 @@ use crate::providers::{Idempotency, RequestPreview};
 /// Bumped on any incompatible change of the JSON plan.
 pub const FORMAT_VERSION: u32 = 1;
 
+/// Where the published plan schema lives.
+pub const SCHEMA_ID: &str = "https://redrive.dev/schemas/plan.schema.json";
+
+/// The JSON Schema of `redrive plan --format json` and of saved plans, as committed in
+/// `schemas/plan.schema.json`.
+#[must_use]
+pub fn schema_text() -> String {
+    let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator.into_root_schema_for::<Plan>().to_value();
+    if let Some(obj) = schema.as_object_mut() {
+        obj.insert("$id".into(), Value::String(SCHEMA_ID.into()));
+    }
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
+}
+
 /// A plan: ordered jobs, each with its ordered actions.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Plan {
     pub format_version: u32,
     /// `redrive <version>`.
@@ -39,7 +57,7 @@ pub struct Plan {
 }
 
 /// A file the plan depends on and its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileDigest {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
@@ -47,7 +65,7 @@ pub struct FileDigest {
     pub sha256: String,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Summary {
     pub run: usize,
     pub unchanged: usize,
@@ -65,7 +83,7 @@ impl Summary {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PlanJob {
     pub id: String,
     pub provider: String,
@@ -86,7 +104,7 @@ fn is_zero(n: &usize) -> bool {
 }
 
 /// One action: one target of one job.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct PlanAction {
     /// Stable: a digest of provider, action and target.
     pub id: String,
@@ -106,7 +124,7 @@ pub struct PlanAction {
 }
 
 /// What apply will do with an action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "decision", content = "reason", rename_all = "snake_case")]
 pub enum Decision {
     /// Send it.

@@ -14,6 +14,7 @@ pub mod venafi;
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -111,7 +112,7 @@ impl ProviderError {
 }
 
 /// Whether sending an action twice is harmless.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Idempotency {
     /// Resending changes nothing (GET, PUT, …).
@@ -159,7 +160,7 @@ impl Observed {
 }
 
 /// What would be sent, for review: secrets appear as references.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RequestPreview {
     pub method: String,
     pub url: String,

@@ -1,13 +1,15 @@
-//! `redrive schema`: the runbook JSON Schema (or the sandbox scenario's) on stdout.
+//! `redrive schema`: the runbook JSON Schema (or the sandbox scenario's, or the plan's) on stdout.
 
 use crate::exit::ExitStatus;
 use crate::manifest::schema;
 use crate::sandbox::scenario;
 use crate::ui::printer::Printer;
 
-pub fn run(scenario: bool, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+pub fn run(scenario: bool, plan: bool, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
     let text = if scenario {
         scenario::schema_text()
+    } else if plan {
+        crate::plan::schema_text()
     } else {
         schema::generate_text()
     };
