@@ -13,11 +13,13 @@
 //! - [`cli`]: argument parsing and one file per subcommand.
 //! - [`exit`]: the exit-code table.
 
+pub mod apply;
 pub mod cli;
 pub mod exit;
 pub mod manifest;
 pub mod plan;
 pub mod providers;
+pub mod report;
 pub mod sandbox;
 pub mod suggest;
 pub mod ui;

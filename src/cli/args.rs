@@ -79,6 +79,44 @@ pub enum Command {
         #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
         refresh: bool,
     },
+    /// Plan and send: concurrent, rate-limited, retried, journaled (exit 4: some actions failed).
+    ///
+    /// Takes a runbook (plans it first and asks for confirmation) or a saved plan (`.json`;
+    /// refused when the runbook or its inputs changed, every precondition re-checked).
+    Apply {
+        #[arg(value_name = "FILE|PLAN")]
+        file: PathBuf,
+        /// Run against the built-in simulator of the five APIs, with its demo credentials.
+        #[arg(long)]
+        sandbox: bool,
+        /// The sandbox scenario (with `--sandbox`); the built-in outage scenario by default.
+        #[arg(long, value_name = "FILE", requires = "sandbox")]
+        scenario: Option<PathBuf>,
+        /// Do not ask for confirmation (needed without a terminal).
+        #[arg(long)]
+        auto_approve: bool,
+        /// Requests in flight over all providers.
+        #[arg(long, value_name = "N", default_value_t = 64)]
+        parallelism: usize,
+        /// Only these jobs (repeatable; runbooks only).
+        #[arg(long = "target", value_name = "JOB")]
+        targets: Vec<String>,
+        /// Where the journal and the lock live; `.redrive/` beside the runbook by default.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+        /// Write a JSON report.
+        #[arg(long, value_name = "FILE")]
+        report_json: Option<PathBuf>,
+        /// Write a JUnit XML report (one test case per action).
+        #[arg(long, value_name = "FILE")]
+        report_junit: Option<PathBuf>,
+        /// Write a Markdown summary (appended when it is `$GITHUB_STEP_SUMMARY`).
+        #[arg(long, value_name = "FILE")]
+        report_markdown: Option<PathBuf>,
+        /// No progress lines.
+        #[arg(long, short)]
+        quiet: bool,
+    },
     /// Run the simulator of the five provider APIs on loopback until Ctrl-C.
     ///
     /// One listener per provider on consecutive ports from `--port`: Venafi TPP, DigiCert,

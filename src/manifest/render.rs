@@ -8,7 +8,6 @@ use jsonschema::Validator;
 use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use super::check::template_diagnostic;
@@ -409,16 +408,7 @@ fn typed(
         .at(&doc.file, doc.value_span(&at), "produced by this value")
         .pointer(at));
     }
-    fn de<T: DeserializeOwned>(v: Value) -> Result<T, String> {
-        serde_json::from_value(v).map_err(|e| e.to_string())
-    }
-    let params = match job.action {
-        ActionKind::RetryCertificate => de(value).map(ActionParams::RetryCertificate),
-        ActionKind::BulkRetryAutomation => de(value).map(ActionParams::BulkRetryAutomation),
-        ActionKind::RetryCredentialsTask => de(value).map(ActionParams::RetryCredentialsTask),
-        ActionKind::ReissueCertificate => de(value).map(ActionParams::ReissueCertificate),
-        ActionKind::Http => de(value).map(ActionParams::Http),
-    };
+    let params = ActionParams::from_value(job.action, value);
     params.map_err(|e| {
         Diagnostic::error(
             "rendered-value",

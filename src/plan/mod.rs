@@ -121,6 +121,10 @@ pub struct PlanAction {
     pub observed: serde_json::Map<String, Value>,
     /// The rendered parameters, as apply will use them.
     pub params: Value,
+    /// How an earlier apply of this action ended, when it failed or its outcome is unknown:
+    /// running it now is a re-run (`~` in the diff).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub previous: Option<String>,
 }
 
 /// What apply will do with an action.

@@ -1,74 +1,22 @@
 //! The read-only half of planning: fetches the sources, then asks each provider whether each
 //! item is still needed, concurrently within the provider's `limits` (concurrency and rate).
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use governor::{DefaultDirectRateLimiter, Quota};
 use indexmap::IndexMap;
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
 use super::items::{Item, What};
-use crate::manifest::model::{ActionParams, CertificatesQuery, Limits, Manifest, SourceKind};
+use crate::apply::limits::Limiter;
+use crate::manifest::model::{ActionParams, CertificatesQuery, Manifest, SourceKind};
 use crate::providers::{
     Client, Idempotency, Observed, ProviderError, RequestPreview, digicert, generic, ncloud, vcf,
     venafi,
 };
 
-/// In-flight requests per provider when its `limits` set none.
-const DEFAULT_CONCURRENCY: u32 = 8;
 /// In-flight observe calls over all providers.
 const GLOBAL_CONCURRENCY: usize = 64;
-
-/// A provider's concurrency and request-rate limits.
-#[derive(Debug)]
-pub struct Limiter {
-    slots: Arc<Semaphore>,
-    rates: Vec<DefaultDirectRateLimiter>,
-}
-
-impl Limiter {
-    #[must_use]
-    pub fn new(limits: Option<&Limits>) -> Self {
-        let concurrency = limits
-            .and_then(|l| l.concurrency)
-            .unwrap_or(DEFAULT_CONCURRENCY)
-            .max(1);
-        let rates = limits
-            .and_then(|l| l.rate.as_ref())
-            .map(|r| r.as_slice().to_vec())
-            .unwrap_or_default()
-            .into_iter()
-            .filter_map(|rate| {
-                let count = NonZeroU32::new(rate.count)?;
-                let period = rate.per.checked_div(rate.count)?;
-                // Bursts up to the full count, then one every per/count: the documented
-                // "N requests per window" without exceeding it in any window.
-                Quota::with_period(period)
-                    .map(|q| DefaultDirectRateLimiter::direct(q.allow_burst(count)))
-            })
-            .collect();
-        Self {
-            slots: Arc::new(Semaphore::new(concurrency as usize)),
-            rates,
-        }
-    }
-
-    /// Waits for a slot and for every rate limit; the slot is held until the guard drops.
-    pub async fn acquire(&self) -> tokio::sync::OwnedSemaphorePermit {
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
-        for rate in &self.rates {
-            rate.until_ready().await;
-        }
-        permit
-    }
-}
 
 /// What the plan needs to know about one item.
 #[derive(Debug, Clone)]

@@ -105,6 +105,7 @@ pub fn resolve(
             request: checked.preview.clone(),
             observed,
             params: item.what.params(),
+            previous: None,
         });
     }
     Plan {

@@ -130,7 +130,10 @@ pub fn render(plan: &Plan, color: bool) -> String {
             let _ = writeln!(out, "  {}", paint(DIM, "(no actions)"));
         }
         for action in &job.actions {
-            let (mark, code) = sign(&action.decision);
+            let (mark, code) = match (&action.decision, &action.previous) {
+                (Decision::Run, Some(_)) => ("~", YELLOW),
+                (d, _) => sign(d),
+            };
             let mut line = format!("  {} {}", paint(code, mark), action.target);
             let params = key_params(job, action);
             if !params.is_empty() {
@@ -141,6 +144,13 @@ pub fn render(plan: &Plan, color: bool) -> String {
                 Decision::Skip(why) | Decision::Blocked(why) => {
                     let _ = write!(line, "  {}", paint(code, &format!("— {why}")));
                 }
+            }
+            if let (Decision::Run, Some(previous)) = (&action.decision, &action.previous) {
+                let _ = write!(
+                    line,
+                    "  {}",
+                    paint(YELLOW, &format!("— re-run: {previous}"))
+                );
             }
             let facts = facts(action);
             if !facts.is_empty() {

@@ -10,7 +10,9 @@ use tokio::sync::Mutex;
 
 use super::http::{Http, Reply};
 use super::secret::Secret;
-use super::{Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of};
+use super::{
+    Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
+};
 use crate::manifest::model::{AutomationTarget, BulkRetryAutomation, DigicertAuth};
 use crate::sandbox::Scenario;
 
@@ -88,10 +90,10 @@ impl Digicert {
     }
 
     async fn post(&self, path: &str, body: &Value) -> Result<Reply, ProviderError> {
-        let key = self.api_key.get().map_err(|source| ProviderError::Secret {
+        let key = self.api_key.get().map_err(|error| ProviderError::Secret {
             provider: self.name.clone(),
             what: "auth.api_key",
-            source,
+            error,
         })?;
         let request = self
             .http
@@ -226,6 +228,65 @@ impl Digicert {
             .fact("automation_id", id)
             .fact("automation_status", status)
             .fact("is_retry_applicable", applicable))
+    }
+
+    /// Sends one batch to the bulk endpoint; the answer of each target, in order. Results are
+    /// keyed `ip:port`, so SNI targets sharing one get the same answer.
+    ///
+    /// # Errors
+    /// A transport failure or a refused key.
+    pub async fn execute(
+        &self,
+        action: &BulkRetryAutomation,
+        targets: &[AutomationTarget],
+    ) -> Result<Vec<Answer>, ProviderError> {
+        let body = json!({
+            "retryAutomationTaskRequests": targets.iter().map(|t| request_item(action, t)).collect::<Vec<_>>(),
+            "accountId": action.account_id,
+        });
+        let reply = self
+            .post("automation/bulkretryautomationtask", &body)
+            .await?;
+        let answer = Answer::from_status(&reply);
+        let data = match (&answer, reply.json()) {
+            (Answer::Done { .. }, Some(body)) => body["data"].clone(),
+            (Answer::Done { .. }, None) => {
+                let a = Answer::Transient {
+                    status: reply.status,
+                    detail: format!("the answer is not JSON: {}", reply.summary()),
+                };
+                return Ok(vec![a; targets.len()]);
+            }
+            _ => return Ok(vec![answer; targets.len()]),
+        };
+        Ok(targets
+            .iter()
+            .map(|t| {
+                let key = format!("{}:{}", t.ip, t.port);
+                if let Some(message) = data["retryMessages"][&key].as_str() {
+                    Answer::Done {
+                        status: 200,
+                        detail: message.to_owned(),
+                        task: None,
+                    }
+                } else if let Some(failed) = data["failedRetries"].get(&key) {
+                    let error = &failed["errors"][0];
+                    Answer::Rejected {
+                        status: 200,
+                        detail: format!(
+                            "{} {}",
+                            error["errorCode"].as_str().unwrap_or("?"),
+                            error["errorMessage"].as_str().unwrap_or("failed")
+                        ),
+                    }
+                } else {
+                    Answer::Transient {
+                        status: 200,
+                        detail: format!("the answer has no result for {key}"),
+                    }
+                }
+            })
+            .collect())
     }
 
     #[must_use]

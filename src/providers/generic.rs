@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::http::Http;
-use super::{Idempotency, ProviderError, RequestPreview, SecretSource, auth_of};
+use super::{Answer, Idempotency, ProviderError, RequestPreview, SecretSource, auth_of};
 use crate::manifest::model::{HeaderValue, HttpAuth, HttpRequest};
 
 #[derive(Debug)]
 pub struct Generic {
+    name: String,
     http: Http,
     base: PathBuf,
     auth: Option<HttpAuth>,
@@ -26,6 +27,7 @@ impl Generic {
             Some(auth_of::<HttpAuth>(name, auth)?)
         };
         Ok(Self {
+            name: name.to_owned(),
             http,
             base: base.to_owned(),
             auth,
@@ -80,6 +82,102 @@ impl Generic {
             headers,
             body: request.body.clone(),
         }
+    }
+
+    fn secret(
+        &self,
+        reference: &crate::manifest::model::SecretRef,
+        what: &'static str,
+    ) -> Result<String, ProviderError> {
+        SecretSource::reference(reference, &self.base)
+            .get()
+            .map(|s| s.expose().to_owned())
+            .map_err(|error| ProviderError::Secret {
+                provider: self.name.clone(),
+                what,
+                error,
+            })
+    }
+
+    /// Sends the request and applies its success condition (any 2xx without one).
+    ///
+    /// # Errors
+    /// A transport failure or an unreadable secret.
+    pub async fn execute(&self, request: &HttpRequest) -> Result<Answer, ProviderError> {
+        let method = reqwest::Method::from_bytes(
+            format!("{:?}", request.method)
+                .to_ascii_uppercase()
+                .as_bytes(),
+        )
+        .unwrap_or(reqwest::Method::POST);
+        let url = reqwest::Url::parse(&self.url(request)).map_err(|e| ProviderError::Config {
+            provider: self.name.clone(),
+            detail: format!("bad url {}: {e}", request.url),
+        })?;
+        let mut builder = self.http.request(method, url);
+        if let Some(auth) = &self.auth {
+            if let Some(b) = &auth.bearer {
+                builder = builder.bearer_auth(self.secret(b, "auth.bearer")?);
+            }
+            if let Some(b) = &auth.basic {
+                builder = builder.basic_auth(
+                    &b.username,
+                    Some(self.secret(&b.password, "auth.basic.password")?),
+                );
+            }
+            if let Some(h) = &auth.header {
+                builder = builder.header(h.name.as_str(), self.secret(&h.value, "auth.header")?);
+            }
+        }
+        for (name, value) in &request.headers {
+            let value = match value {
+                HeaderValue::Text(t) => t.clone(),
+                HeaderValue::Secret(s) => self.secret(s, "a header")?,
+            };
+            builder = builder.header(name.as_str(), value);
+        }
+        if let Some(body) = &request.body {
+            builder = builder.json(body);
+        }
+        let reply = self
+            .http
+            .send(builder)
+            .await
+            .map_err(ProviderError::call(&self.name))?;
+        let Some(success) = &request.success else {
+            return Ok(Answer::from_status(&reply));
+        };
+        let status_ok = if success.status.is_empty() {
+            reply.is_success()
+        } else {
+            success.status.iter().any(|s| s.0 == reply.status)
+        };
+        let json_ok = success.json.as_ref().is_none_or(|check| {
+            reply
+                .json()
+                .as_ref()
+                .and_then(|b| b.pointer(&check.pointer))
+                == Some(&check.equals)
+        });
+        Ok(match (status_ok, json_ok, Answer::from_status(&reply)) {
+            (true, true, _) => Answer::Done {
+                status: reply.status,
+                detail: reply.summary(),
+                task: None,
+            },
+            (_, _, a @ (Answer::Throttled { .. } | Answer::Transient { .. })) => a,
+            (true, false, _) => Answer::Rejected {
+                status: reply.status,
+                detail: format!(
+                    "the success condition on the body failed: {}",
+                    reply.summary()
+                ),
+            },
+            (false, _, _) => Answer::Rejected {
+                status: reply.status,
+                detail: reply.summary(),
+            },
+        })
     }
 
     #[must_use]

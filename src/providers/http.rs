@@ -160,6 +160,8 @@ impl Http {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            // A stalled body read fails like a stalled answer; `timeout` bounds the whole call.
+            .read_timeout(timeout)
             .timeout(timeout)
             .gzip(true)
             .pool_max_idle_per_host(256);

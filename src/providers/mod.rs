@@ -63,16 +63,15 @@ impl SecretSource {
 /// What a provider call failed on, with the provider's name.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    #[error("provider `{provider}`: {source}")]
-    Setup {
-        provider: String,
-        source: SetupError,
-    },
-    #[error("provider `{provider}`: {what}: {source}")]
+    // The inner errors are shown in the message, not chained as a `source`, so they are
+    // printed once.
+    #[error("provider `{provider}`: {error}")]
+    Setup { provider: String, error: SetupError },
+    #[error("provider `{provider}`: {what}: {error}")]
     Secret {
         provider: String,
         what: &'static str,
-        source: SecretError,
+        error: SecretError,
     },
     #[error("provider `{provider}`: authentication failed (HTTP {status}): {detail}")]
     Auth {
@@ -80,8 +79,8 @@ pub enum ProviderError {
         status: u16,
         detail: String,
     },
-    #[error("provider `{provider}`: {source}")]
-    Call { provider: String, source: CallError },
+    #[error("provider `{provider}`: {error}")]
+    Call { provider: String, error: CallError },
     #[error("provider `{provider}`: {what} answered HTTP {status}: {detail}")]
     Unexpected {
         provider: String,
@@ -95,9 +94,9 @@ pub enum ProviderError {
 
 impl ProviderError {
     pub(crate) fn call(provider: &str) -> impl Fn(CallError) -> Self + '_ {
-        move |source| Self::Call {
+        move |error| Self::Call {
             provider: provider.to_owned(),
-            source,
+            error,
         }
     }
 
@@ -200,9 +199,9 @@ pub fn build(
     base_dir: &Path,
     sandbox: Option<&SandboxEndpoints>,
 ) -> Result<Client, ProviderError> {
-    let setup = |source| ProviderError::Setup {
+    let setup = |error| ProviderError::Setup {
         provider: name.to_owned(),
-        source,
+        error,
     };
     let (url, otc_iam) = match sandbox {
         Some(s) => (
@@ -244,4 +243,71 @@ pub(crate) fn auth_of<T: serde::de::DeserializeOwned>(
         provider: provider.to_owned(),
         detail: format!("its `auth` block does not fit the provider type: {e}"),
     })
+}
+
+/// How a provider answered one send, classified for the retry policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// It worked. `task` is an asynchronous result to poll (a VCF task id).
+    Done {
+        status: u16,
+        detail: String,
+        task: Option<String>,
+    },
+    /// Nothing was needed: the target had already converged.
+    Converged { detail: String },
+    /// A definitive refusal: resending the same request cannot help.
+    Rejected { status: u16, detail: String },
+    /// Refused for the request rate: not processed, safe to resend after a pause.
+    Throttled {
+        status: u16,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// A server-side failure. The request reached the server, so for a non-idempotent action
+    /// its effect is unknown until observed again.
+    Transient { status: u16, detail: String },
+}
+
+impl Answer {
+    /// The common HTTP classes; providers refine them (errors inside a 200, convergent 400s).
+    #[must_use]
+    pub fn from_status(reply: &Reply) -> Self {
+        let detail = reply.summary();
+        match reply.status {
+            200..=299 => Self::Done {
+                status: reply.status,
+                detail,
+                task: None,
+            },
+            429 => Self::Throttled {
+                status: 429,
+                retry_after: retry_after(reply),
+            },
+            408 | 500..=599 => Self::Transient {
+                status: reply.status,
+                detail,
+            },
+            status => Self::Rejected { status, detail },
+        }
+    }
+}
+
+/// `Retry-After` in seconds or as an HTTP date.
+#[must_use]
+pub fn retry_after(reply: &Reply) -> Option<std::time::Duration> {
+    let value = reply.header("retry-after")?.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(std::time::Duration::from_secs(secs));
+    }
+    let when = jiff::fmt::rfc2822::parse(value).ok()?.timestamp();
+    let wait = when.duration_since(jiff::Timestamp::now());
+    std::time::Duration::try_from(wait).ok()
+}
+
+/// The state of an asynchronous result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskState {
+    Running { status: String },
+    Succeeded { status: String },
+    Failed { status: String, detail: String },
 }

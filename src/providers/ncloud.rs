@@ -11,7 +11,9 @@ use serde_json::{Value, json};
 
 use super::http::{Http, Reply};
 use super::secret::Secret;
-use super::{Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of};
+use super::{
+    Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
+};
 use crate::manifest::model::{Csr, NcloudAuth, ReissueCertificate};
 use crate::sandbox::Scenario;
 
@@ -109,10 +111,10 @@ impl Ncloud {
     }
 
     fn key(&self, source: &SecretSource, what: &'static str) -> Result<Secret, ProviderError> {
-        source.get().map_err(|e| ProviderError::Secret {
+        source.get().map_err(|error| ProviderError::Secret {
             provider: self.name.clone(),
             what,
-            source: e,
+            error,
         })
     }
 
@@ -275,6 +277,51 @@ impl Ncloud {
             body["dnsName"] = json!(action.dns_name);
         }
         Ok(body)
+    }
+
+    /// Sends the reissue, signed for this attempt; a non-zero `returnCode` in a 200 is a refusal.
+    ///
+    /// # Errors
+    /// A transport failure, a refused key, or an unreadable CSR or key reference.
+    pub async fn execute(&self, action: &ReissueCertificate) -> Result<Answer, ProviderError> {
+        let body = self.body(action, true)?;
+        let url = self.http.url(&format!(
+            "api/v2/certificate/{}/reissue",
+            action.certificate_no
+        ));
+        let reply = self.send(Method::POST, url, Some(&body)).await?;
+        let answer = Answer::from_status(&reply);
+        let Answer::Done { status, .. } = answer else {
+            return Ok(answer);
+        };
+        let Some(body) = reply.json() else {
+            return Ok(Answer::Transient {
+                status,
+                detail: format!("the answer is not JSON: {}", reply.summary()),
+            });
+        };
+        // Some NCP services wrap it as `responseError`.
+        let result = body.get("responseError").unwrap_or(&body);
+        let code = match &result["returnCode"] {
+            Value::String(c) => c.clone(),
+            other => other.to_string(),
+        };
+        let message = result["returnMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        Ok(if code == "0" {
+            Answer::Done {
+                status,
+                detail: message,
+                task: None,
+            }
+        } else {
+            Answer::Rejected {
+                status,
+                detail: format!("returnCode {code}: {message}"),
+            }
+        })
     }
 
     #[must_use]

@@ -82,9 +82,9 @@ impl OtcWaf {
         if let Some(url) = iam_url {
             me.iam =
                 Some(
-                    Http::new(&url, provider, base).map_err(|source| ProviderError::Setup {
+                    Http::new(&url, provider, base).map_err(|error| ProviderError::Setup {
                         provider: name.to_owned(),
-                        source,
+                        error,
                     })?,
                 );
         }
@@ -100,10 +100,10 @@ impl OtcWaf {
             return Ok(t.clone());
         }
         if let Some(given) = &self.given_token {
-            let t = given.get().map_err(|source| ProviderError::Secret {
+            let t = given.get().map_err(|error| ProviderError::Secret {
                 provider: self.name.clone(),
                 what: "auth.token",
-                source,
+                error,
             })?;
             *cached = Some((t.clone(), None));
             return Ok(t);
@@ -117,10 +117,10 @@ impl OtcWaf {
                     .into(),
             });
         };
-        let password = password.get().map_err(|source| ProviderError::Secret {
+        let password = password.get().map_err(|error| ProviderError::Secret {
             provider: self.name.clone(),
             what: "auth.password",
-            source,
+            error,
         })?;
         let body = json!({"auth": {
             "identity": {"methods": ["password"], "password": {"user": {

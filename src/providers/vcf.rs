@@ -11,7 +11,10 @@ use tokio::sync::Mutex;
 
 use super::http::{Http, Reply};
 use super::secret::Secret;
-use super::{Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of};
+use super::{
+    Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, TaskState, Verdict,
+    auth_of,
+};
 use crate::manifest::model::{RetryCredentialsTask, VcfAuth};
 use crate::sandbox::Scenario;
 
@@ -44,6 +47,15 @@ fn jwt_expiry(token: &str) -> Option<jiff::Timestamp> {
         .ok()?;
     let claims: Value = serde_json::from_slice(&bytes).ok()?;
     jiff::Timestamp::from_second(claims["exp"].as_i64()?).ok()
+}
+
+/// `message (remediation: …)` of a VCF `Error`.
+fn error_text(error: &Value) -> Option<String> {
+    let message = error["message"].as_str()?;
+    Some(match error["remediationMessage"].as_str() {
+        Some(r) if !r.is_empty() => format!("{message} (remediation: {r})"),
+        _ => message.to_owned(),
+    })
 }
 
 /// Task statuses come as `IN_PROGRESS` or `In Progress`; compare them normalised.
@@ -87,10 +99,10 @@ impl Vcf {
     }
 
     fn secret(&self, source: &SecretSource, what: &'static str) -> Result<Secret, ProviderError> {
-        source.get().map_err(|e| ProviderError::Secret {
+        source.get().map_err(|error| ProviderError::Secret {
             provider: self.name.clone(),
             what,
-            source: e,
+            error,
         })
     }
 
@@ -207,13 +219,27 @@ impl Vcf {
     }
 
     async fn get(&self, path: &str) -> Result<Reply, ProviderError> {
+        self.authorized(Method::GET, path, None).await
+    }
+
+    /// A call with the bearer token, repeated once with a fresh token after a 401/403 (an
+    /// unauthorized request was not processed, so repeating it is safe).
+    async fn authorized(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Reply, ProviderError> {
         for attempt in 0..2 {
             let token = self.access_token().await?;
-            let request = self
+            let mut request = self
                 .http
-                .request(Method::GET, self.http.url(path))
+                .request(method.clone(), self.http.url(path))
                 .bearer_auth(token.expose())
                 .header("Accept", "application/json");
+            if let Some(body) = body {
+                request = request.json(body);
+            }
             let reply = self
                 .http
                 .send(request)
@@ -328,6 +354,74 @@ impl Vcf {
             }
         }
         Ok(spec)
+    }
+
+    /// Re-runs the failed task; a 202 (or 200) Task is to be polled.
+    ///
+    /// # Errors
+    /// A transport failure, no usable token, or an unreadable password reference.
+    pub async fn execute(&self, action: &RetryCredentialsTask) -> Result<Answer, ProviderError> {
+        let spec = self.spec(action, true)?;
+        let path = format!("v1/credentials/tasks/{}", action.task_id);
+        let reply = self.authorized(Method::PATCH, &path, Some(&spec)).await?;
+        let body = reply.json().unwrap_or(Value::Null);
+        Ok(match reply.status {
+            200 | 202 => Answer::Done {
+                status: reply.status,
+                detail: format!(
+                    "task {} {}",
+                    body["id"].as_str().unwrap_or(&action.task_id),
+                    body["status"].as_str().unwrap_or("accepted")
+                ),
+                task: Some(body["id"].as_str().unwrap_or(&action.task_id).to_owned()),
+            },
+            400..=499 if reply.status != 429 => Answer::Rejected {
+                status: reply.status,
+                detail: error_text(&body).unwrap_or_else(|| reply.summary()),
+            },
+            _ => Answer::from_status(&reply),
+        })
+    }
+
+    /// Reads the task of an earlier `execute`.
+    ///
+    /// # Errors
+    /// A transport failure or an unreadable answer.
+    pub async fn poll(&self, task_id: &str) -> Result<TaskState, ProviderError> {
+        let reply = self.get(&format!("v1/tasks/{task_id}")).await?;
+        let task = reply
+            .json()
+            .filter(|_| reply.status == 200)
+            .ok_or_else(|| ProviderError::unexpected(&self.name, "GET /v1/tasks/{id}", &reply))?;
+        let shown = task["status"].as_str().unwrap_or_default().to_owned();
+        Ok(match normalize_status(&shown).as_str() {
+            "PENDING" | "IN_PROGRESS" => TaskState::Running { status: shown },
+            "SUCCESSFUL" | "COMPLETED_WITH_WARNING" | "SKIPPED" => {
+                TaskState::Succeeded { status: shown }
+            }
+            _ => {
+                let mut details: Vec<String> = task["errors"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(error_text)
+                    .collect();
+                for sub in task["subTasks"].as_array().into_iter().flatten() {
+                    details.extend(
+                        sub["errors"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(error_text),
+                    );
+                }
+                details.dedup();
+                TaskState::Failed {
+                    status: shown,
+                    detail: details.join("; "),
+                }
+            }
+        })
     }
 
     #[must_use]

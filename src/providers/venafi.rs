@@ -10,7 +10,9 @@ use tokio::sync::Mutex;
 
 use super::http::Http;
 use super::secret::Secret;
-use super::{Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of};
+use super::{
+    Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
+};
 use crate::manifest::model::{RetryCertificate, VenafiAuth};
 use crate::sandbox::Scenario;
 
@@ -108,10 +110,10 @@ impl Venafi {
                 detail: "no usable token and no username/password to get one".into(),
             });
         };
-        let password = password.get().map_err(|source| ProviderError::Secret {
+        let password = password.get().map_err(|error| ProviderError::Secret {
             provider: self.name.clone(),
             what: "auth.password",
-            source,
+            error,
         })?;
         let request = self
             .http
@@ -174,16 +176,16 @@ impl Venafi {
             Some(t) => t.refresh.clone(),
             None => match &self.given_access {
                 Some(access) => {
-                    let access = access.get().map_err(|source| ProviderError::Secret {
+                    let access = access.get().map_err(|error| ProviderError::Secret {
                         provider: self.name.clone(),
                         what: "auth.access_token",
-                        source,
+                        error,
                     })?;
                     let refresh = match &self.given_refresh {
-                        Some(r) => Some(r.get().map_err(|source| ProviderError::Secret {
+                        Some(r) => Some(r.get().map_err(|error| ProviderError::Secret {
                             provider: self.name.clone(),
                             what: "auth.refresh_token",
-                            source,
+                            error,
                         })?),
                         None => None,
                     };
@@ -309,12 +311,70 @@ impl Venafi {
             .fact("status", status))
     }
 
-    #[must_use]
-    pub fn preview(&self, action: &RetryCertificate) -> RequestPreview {
+    fn body(action: &RetryCertificate) -> Value {
         let mut body = json!({"CertificateDN": action.certificate_dn});
         if let Some(t) = action.work_to_do_timeout {
             body["WorkToDoTimeout"] = json!(t);
         }
+        body
+    }
+
+    /// Sends `Certificates/Retry` and classifies the answer: "No retry is required" means
+    /// converged, SQL Server's "rerun the transaction" 500 is transient.
+    ///
+    /// # Errors
+    /// A transport failure or no usable token.
+    pub async fn execute(&self, action: &RetryCertificate) -> Result<Answer, ProviderError> {
+        let reply = self
+            .call(
+                Method::POST,
+                "vedsdk/Certificates/Retry",
+                Some(&Self::body(action)),
+            )
+            .await?;
+        let body = reply.json().unwrap_or(Value::Null);
+        // 400 bodies are `{"Error": …}`; fall back to the raw text.
+        let message = body["Error"]
+            .as_str()
+            .map_or_else(|| reply.summary(), str::to_owned);
+        Ok(match reply.status {
+            200 if body["Success"].as_bool() == Some(true) => Answer::Done {
+                status: 200,
+                detail: "retry started".into(),
+                task: None,
+            },
+            200 => Answer::Rejected {
+                status: 200,
+                detail: format!("TPP did not confirm the retry: {}", reply.summary()),
+            },
+            202 => Answer::Done {
+                status: 202,
+                detail: "accepted; TPP is still processing after WorkToDoTimeout".into(),
+                task: None,
+            },
+            400 if message.contains("No retry is required") => {
+                Answer::Converged { detail: message }
+            }
+            400 => Answer::Rejected {
+                status: 400,
+                detail: message,
+            },
+            500 if message
+                .to_ascii_lowercase()
+                .contains("rerun the transaction") =>
+            {
+                Answer::Transient {
+                    status: 500,
+                    detail: message,
+                }
+            }
+            _ => Answer::from_status(&reply),
+        })
+    }
+
+    #[must_use]
+    pub fn preview(&self, action: &RetryCertificate) -> RequestPreview {
+        let body = Self::body(action);
         let who = self.username.as_deref().unwrap_or("the given token");
         RequestPreview {
             method: "POST".into(),

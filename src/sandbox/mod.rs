@@ -215,11 +215,11 @@ impl Drop for Running {
 pub enum StartError {
     #[error("the sandbox listens on loopback only; {0} is not a loopback address")]
     NotLoopback(IpAddr),
-    #[error("cannot listen on {addr} for {provider}: {source}")]
+    #[error("cannot listen on {addr} for {provider}: {error}")]
     Bind {
         provider: &'static str,
         addr: SocketAddr,
-        source: std::io::Error,
+        error: std::io::Error,
     },
 }
 
@@ -273,10 +273,10 @@ pub async fn start(scenario: &Scenario, options: Options) -> Result<Running, Sta
         let (listener, addr) =
             host::bind(options.ip, port)
                 .await
-                .map_err(|source| StartError::Bind {
+                .map_err(|error| StartError::Bind {
                     provider: host.kind.as_str(),
                     addr: SocketAddr::new(options.ip, port),
-                    source,
+                    error,
                 })?;
         addrs.push((host.kind, addr));
         listeners.push(listener);

@@ -1,3 +1,4 @@
 //! Everything drawn for people and printed for machines; the rest of the crate never prints.
 pub mod diagnostic;
 pub mod printer;
+pub mod progress;

@@ -1,4 +1,5 @@
 //! One file per subcommand.
+pub mod apply;
 pub mod completions;
 pub mod man;
 pub mod plan;

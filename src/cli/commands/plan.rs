@@ -69,10 +69,24 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let plan = runtime.block_on(make_plan(&rb, request, scenario.as_ref(), printer))?;
-    let Some(plan) = plan else {
+    let prepared = runtime.block_on(async {
+        let prepared = prepare(
+            &rb,
+            &request.targets,
+            request.refresh,
+            scenario.as_ref(),
+            printer,
+        )
+        .await?;
+        anyhow::Ok(prepared)
+    })?;
+    let Some(prepared) = prepared else {
         return Ok(ExitStatus::Invalid);
     };
+    let plan = prepared.plan;
+    if let Some(r) = prepared.running {
+        runtime.block_on(r.stop());
+    }
     if let Some(out) = &request.out {
         file::save(&plan, out)
             .with_context(|| format!("cannot write the plan to {}", out.display()))?;
@@ -134,9 +148,11 @@ fn clients(
     for (name, p) in &rb.manifest.providers {
         let url = match (sandbox, &p.url) {
             (Some(s), _) if s.urls.contains_key(&p.kind) => String::new(),
-            (_, Some(url)) => cx
-                .render_text(url)
-                .map_err(|e| anyhow::anyhow!("provider `{name}`: its url `{url}`: {e}"))?,
+            (_, Some(url)) => cx.render_text(url).map_err(|e| {
+                anyhow::anyhow!(
+                    "provider `{name}`: its url `{url}` cannot be rendered: {e}\nhint: set the environment variables it reads (listed under `env:`), or plan against the simulator with --sandbox"
+                )
+            })?,
             (_, None) => anyhow::bail!("provider `{name}` has no url"),
         };
         out.insert(
@@ -147,12 +163,26 @@ fn clients(
     Ok(out)
 }
 
-async fn make_plan(
+/// A plan with what it took to make it: the clients (and the sandbox) apply goes on with.
+pub struct Prepared {
+    pub plan: Plan,
+    pub clients: Arc<IndexMap<String, Client>>,
+    pub limiters: Arc<IndexMap<String, crate::apply::limits::Limiter>>,
+    pub running: Option<sandbox::Running>,
+}
+
+/// Starts the sandbox if asked, builds the clients, reads the sources, renders and observes:
+/// `None` after printing the diagnostics of a runbook that does not render.
+///
+/// # Errors
+/// A provider or sandbox that cannot be set up, or sources that cannot be read.
+pub async fn prepare(
     rb: &Runbook,
-    request: &Request,
+    targets: &[String],
+    refresh: bool,
     scenario: Option<&Scenario>,
     printer: &mut Printer,
-) -> anyhow::Result<Option<Plan>> {
+) -> anyhow::Result<Option<Prepared>> {
     let running = match scenario {
         Some(s) => Some(
             sandbox::start(
@@ -190,7 +220,7 @@ async fn make_plan(
     } else {
         None
     };
-    let jobs = match rb.render(sources.as_ref(), &request.targets) {
+    let jobs = match rb.render(sources.as_ref(), targets) {
         Ok(jobs) => jobs,
         Err(problems) => {
             for d in &problems.0 {
@@ -201,31 +231,37 @@ async fn make_plan(
     };
     let all = Arc::new(items::expand(&jobs));
     let providers: Vec<String> = jobs.iter().map(|j| j.provider.clone()).collect();
-    let limiters = Arc::new(
+    let limiters: Arc<IndexMap<String, crate::apply::limits::Limiter>> = Arc::new(
         rb.manifest
             .providers
             .iter()
-            .map(|(name, p)| (name.clone(), observe::Limiter::new(p.limits.as_ref())))
+            .map(|(name, p)| {
+                let limits = p.limits.as_ref().or(rb.manifest.defaults.limits.as_ref());
+                (name.clone(), crate::apply::limits::Limiter::new(limits))
+            })
             .collect(),
     );
-    let checked = observe::check(all.clone(), &providers, clients, limiters, request.refresh).await;
+    let checked = observe::check(
+        all.clone(),
+        &providers,
+        clients.clone(),
+        limiters.clone(),
+        refresh,
+    )
+    .await;
     let meta = resolve::Meta {
         created_at: jiff::Timestamp::now().to_string(),
         runbook: file::file_digest(None, rb.path())?,
         inputs: input_digests(rb)?,
         sandbox: running.is_some(),
-        refreshed: request.refresh,
+        refreshed: refresh,
     };
-    if let Some(r) = running {
-        r.stop().await;
-    }
-    Ok(Some(resolve::resolve(
-        meta,
-        &rb.manifest,
-        &jobs,
-        &all,
-        &checked,
-    )))
+    Ok(Some(Prepared {
+        plan: resolve::resolve(meta, &rb.manifest, &jobs, &all, &checked),
+        clients,
+        limiters,
+        running,
+    }))
 }
 
 fn input_digests(rb: &Runbook) -> anyhow::Result<Vec<plan::FileDigest>> {

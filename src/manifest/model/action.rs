@@ -82,6 +82,25 @@ pub enum ActionParams {
     Http(HttpRequest),
 }
 
+impl ActionParams {
+    /// The typed parameters of an action of `kind`, from their JSON form.
+    ///
+    /// # Errors
+    /// The serde message when the value does not fit.
+    pub fn from_value(kind: ActionKind, value: serde_json::Value) -> Result<Self, String> {
+        fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
+            serde_json::from_value(v).map_err(|e| e.to_string())
+        }
+        match kind {
+            ActionKind::RetryCertificate => de(value).map(Self::RetryCertificate),
+            ActionKind::BulkRetryAutomation => de(value).map(Self::BulkRetryAutomation),
+            ActionKind::RetryCredentialsTask => de(value).map(Self::RetryCredentialsTask),
+            ActionKind::ReissueCertificate => de(value).map(Self::ReissueCertificate),
+            ActionKind::Http => de(value).map(Self::Http),
+        }
+    }
+}
+
 /// Venafi: retry the last failed lifecycle stage of one certificate.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,0 +1,598 @@
+//! One action (or one DigiCert batch) from first send to final state: classified answers,
+//! retries with backoff, 429 pauses, task polling, and reconciliation of non-idempotent
+//! requests whose outcome is unknown — they are re-observed, never resent blindly.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::ActionResult;
+use super::engine::{Engine, JobInfo};
+use super::events::Event;
+use super::journal::State;
+use crate::manifest::model::{ActionParams, AutomationTarget, BulkRetryAutomation};
+use crate::plan::{PlanAction, PlanJob};
+use crate::providers::{Answer, Client, Idempotency, ProviderError, TaskState, Verdict};
+
+/// What to do after one attempt.
+enum Next {
+    Final {
+        state: State,
+        status: Option<u16>,
+        detail: String,
+    },
+    Retry {
+        after: Option<Duration>,
+        status: Option<u16>,
+        reason: String,
+    },
+    /// The request may have reached the server: observe before anything else.
+    Reconcile {
+        status: Option<u16>,
+        reason: String,
+    },
+    Poll {
+        task: String,
+        status: u16,
+    },
+}
+
+fn classify(
+    engine: &Engine,
+    job: &JobInfo,
+    idempotency: Idempotency,
+    answer: Result<Answer, ProviderError>,
+) -> Next {
+    let unsafe_to_resend = idempotency == Idempotency::NonIdempotent;
+    match answer {
+        Ok(Answer::Done {
+            task: Some(task),
+            status,
+            ..
+        }) if job.policy.wait.enabled => Next::Poll { task, status },
+        Ok(Answer::Done { status, detail, .. }) => Next::Final {
+            state: State::Succeeded,
+            status: Some(status),
+            detail,
+        },
+        Ok(Answer::Converged { detail }) => Next::Final {
+            state: State::Converged,
+            status: None,
+            detail,
+        },
+        Ok(Answer::Rejected { status, detail }) => Next::Final {
+            state: State::Failed,
+            status: Some(status),
+            detail,
+        },
+        Ok(Answer::Throttled {
+            status,
+            retry_after,
+        }) => {
+            engine.limiters[&job.provider].throttled(retry_after);
+            engine.sink.emit(Event::Throttled {
+                provider: job.provider.clone(),
+            });
+            Next::Retry {
+                after: retry_after,
+                status: Some(status),
+                reason: format!("HTTP {status}: rate limited"),
+            }
+        }
+        Ok(Answer::Transient { status, detail }) if unsafe_to_resend => Next::Reconcile {
+            status: Some(status),
+            reason: format!("HTTP {status}: {detail}"),
+        },
+        Ok(Answer::Transient { status, detail }) => Next::Retry {
+            after: None,
+            status: Some(status),
+            reason: format!("HTTP {status}: {detail}"),
+        },
+        Err(ProviderError::Call { error, .. }) if !error.maybe_sent() => Next::Retry {
+            after: None,
+            status: None,
+            reason: error.to_string(),
+        },
+        Err(ProviderError::Call { error, .. }) if unsafe_to_resend => Next::Reconcile {
+            status: None,
+            reason: error.to_string(),
+        },
+        Err(ProviderError::Call { error, .. }) => Next::Retry {
+            after: None,
+            status: None,
+            reason: error.to_string(),
+        },
+        Err(other) => Next::Final {
+            state: State::Failed,
+            status: None,
+            detail: other.to_string(),
+        },
+    }
+}
+
+async fn send(client: &Client, params: &ActionParams) -> Result<Answer, ProviderError> {
+    match (client, params) {
+        (Client::Venafi(c), ActionParams::RetryCertificate(a)) => c.execute(a).await,
+        (Client::Vcf(c), ActionParams::RetryCredentialsTask(a)) => c.execute(a).await,
+        (Client::Ncloud(c), ActionParams::ReissueCertificate(a)) => c.execute(a).await,
+        (Client::Http(c), ActionParams::Http(r)) => c.execute(r).await,
+        (Client::Digicert(c), ActionParams::BulkRetryAutomation(a)) => {
+            c.execute(a, &a.targets).await.map(|mut answers| {
+                answers.pop().unwrap_or(Answer::Transient {
+                    status: 0,
+                    detail: "no answer for the target".into(),
+                })
+            })
+        }
+        _ => Err(ProviderError::Config {
+            provider: String::new(),
+            detail: "the action does not fit its provider".into(),
+        }),
+    }
+}
+
+/// The read-only check again, to learn whether an unanswered request took effect.
+async fn observe(client: &Client, params: &ActionParams) -> Option<Result<Verdict, ProviderError>> {
+    Some(
+        match (client, params) {
+            (Client::Venafi(c), ActionParams::RetryCertificate(a)) => c.observe(a).await,
+            (Client::Vcf(c), ActionParams::RetryCredentialsTask(a)) => c.observe(a).await,
+            (Client::Ncloud(c), ActionParams::ReissueCertificate(a)) => c.observe(a).await,
+            (Client::Digicert(c), ActionParams::BulkRetryAutomation(a)) => {
+                match a.targets.first() {
+                    Some(t) => c.observe(a, t).await,
+                    None => return None,
+                }
+            }
+            _ => return None,
+        }
+        .map(|o| o.verdict),
+    )
+}
+
+/// After a lost answer: `Retry` when the observation says the change did not happen, `Poll`
+/// for a VCF task now running, success when it did happen, `unknown` when it cannot be told.
+async fn reconcile(client: &Client, params: &ActionParams, reason: &str) -> Next {
+    match observe(client, params).await {
+        Some(Ok(Verdict::Run)) => Next::Retry {
+            after: None,
+            status: None,
+            reason: format!("{reason}; the change did not take effect, sending again"),
+        },
+        Some(Ok(Verdict::Converged(why) | Verdict::Blocked(why))) => match params {
+            ActionParams::RetryCredentialsTask(a) if why.contains("running") => Next::Poll {
+                task: a.task_id.clone(),
+                status: 0,
+            },
+            _ => Next::Final {
+                state: State::Succeeded,
+                status: None,
+                detail: format!("{reason}; observed afterwards that it took effect: {why}"),
+            },
+        },
+        Some(Err(e)) => Next::Final {
+            state: State::Unknown,
+            status: None,
+            detail: format!(
+                "{reason}; it may have reached the server and its state cannot be read ({e}); not sent again"
+            ),
+        },
+        None => Next::Final {
+            state: State::Unknown,
+            status: None,
+            detail: format!(
+                "{reason}; it may have reached the server and there is no read-only check to tell; not sent again"
+            ),
+        },
+    }
+}
+
+/// Polls a VCF task to a terminal status; polls start soon and slow down to the interval.
+async fn poll(
+    engine: &Engine,
+    job: &JobInfo,
+    action: &PlanAction,
+    client: &Client,
+    task: &str,
+) -> (State, String) {
+    let Client::Vcf(vcf) = client else {
+        return (State::Succeeded, format!("task {task} accepted"));
+    };
+    let wait = job.policy.wait;
+    let deadline = Instant::now() + wait.timeout;
+    let mut delay = wait.interval.min(Duration::from_secs(1));
+    let mut errors = 0;
+    let mut last = String::from("accepted");
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return (
+                State::Unknown,
+                format!(
+                    "task {task} still {last} after waiting {:?}; not sent again",
+                    wait.timeout
+                ),
+            );
+        }
+        tokio::time::sleep(delay.min(deadline - now)).await;
+        delay = (delay * 2).min(wait.interval);
+        match vcf.poll(task).await {
+            Ok(TaskState::Running { status }) => {
+                errors = 0;
+                engine.sink.emit(Event::Polled {
+                    job: job.id.clone(),
+                    target: action.target.clone(),
+                    status: status.clone(),
+                });
+                last = status;
+            }
+            Ok(TaskState::Succeeded { status }) => {
+                return (State::Succeeded, format!("task {task} {status}"));
+            }
+            Ok(TaskState::Failed { status, detail }) => {
+                return (State::Failed, format!("task {task} {status}: {detail}"));
+            }
+            // Polls are reads: a few failures in a row are tolerated, not retried as sends.
+            Err(e) if errors < 3 => {
+                errors += 1;
+                last = format!("{last} (poll failed: {e})");
+            }
+            Err(e) => return (State::Unknown, format!("task {task}: polling failed: {e}")),
+        }
+    }
+}
+
+async fn pause(
+    engine: &Engine,
+    job: &JobInfo,
+    action: &PlanAction,
+    attempt: u32,
+    after: Option<Duration>,
+    reason: &str,
+) -> Duration {
+    let salt = crate::sandbox::rng::hash(0, &[action.id.as_bytes()]);
+    let delay = job.policy.retry.delay(attempt + 1, after, salt);
+    engine.sink.emit(Event::Retrying {
+        job: job.id.clone(),
+        target: action.target.clone(),
+        attempt: attempt + 1,
+        after_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+        reason: reason.to_owned(),
+    });
+    delay
+}
+
+/// Runs one action to its final state.
+pub async fn single(
+    engine: &Engine,
+    job: &JobInfo,
+    action: &PlanAction,
+    params: &ActionParams,
+) -> ActionResult {
+    let started = Instant::now();
+    let deadline = started + job.policy.retry.deadline;
+    let client = &engine.clients[&job.provider];
+    let mut attempt = 0;
+    loop {
+        if engine.stopping() {
+            let detail = if attempt == 0 {
+                "not sent: apply was interrupted".to_owned()
+            } else {
+                format!("not sent again: apply was interrupted after attempt {attempt}")
+            };
+            let state = if attempt == 0 {
+                State::Skipped
+            } else {
+                State::Failed
+            };
+            return engine
+                .finish(job, action, state, attempt, None, detail, started)
+                .await;
+        }
+        attempt += 1;
+        let answer = {
+            let _global = engine
+                .global
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            let _slot = engine.limiters[&job.provider].acquire().await;
+            // On disk before the request leaves: a crash after this line reads as "maybe sent".
+            if let Err(e) = engine
+                .record(job, action, State::Sent, attempt, None, "")
+                .await
+            {
+                return engine
+                    .finish(
+                        job,
+                        action,
+                        State::Failed,
+                        attempt,
+                        None,
+                        format!("not sent: the journal cannot be written: {e}"),
+                        started,
+                    )
+                    .await;
+            }
+            send(client, params).await
+        };
+        let mut next = classify(engine, job, action.idempotency, answer);
+        if let Next::Reconcile { reason, .. } = &next {
+            next = reconcile(client, params, reason).await;
+        }
+        match next {
+            Next::Final {
+                state,
+                status,
+                detail,
+            } => {
+                return engine
+                    .finish(job, action, state, attempt, status, detail, started)
+                    .await;
+            }
+            Next::Poll { task, status } => {
+                let (state, detail) = poll(engine, job, action, client, &task).await;
+                return engine
+                    .finish(
+                        job,
+                        action,
+                        state,
+                        attempt,
+                        (status != 0).then_some(status),
+                        detail,
+                        started,
+                    )
+                    .await;
+            }
+            Next::Retry {
+                after,
+                status,
+                reason,
+            } => {
+                let delay = pause(engine, job, action, attempt, after, &reason).await;
+                if attempt >= job.policy.retry.attempts || Instant::now() + delay > deadline {
+                    let detail = format!("{reason} (gave up after {attempt} attempt(s))");
+                    return engine
+                        .finish(job, action, State::Failed, attempt, status, detail, started)
+                        .await;
+                }
+                tokio::time::sleep(delay).await;
+            }
+            Next::Reconcile { status, reason } => {
+                return engine
+                    .finish(
+                        job,
+                        action,
+                        State::Unknown,
+                        attempt,
+                        status,
+                        reason,
+                        started,
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+/// Runs one batch of DigiCert targets: one bulk request per attempt, the answer split per
+/// `ip:port`, only the targets that need it in the next attempt.
+pub async fn batch(
+    engine: &Engine,
+    job: &JobInfo,
+    plan_job: &PlanJob,
+    members: &[usize],
+) -> Vec<(usize, ActionResult)> {
+    let started = Instant::now();
+    let deadline = started + job.policy.retry.deadline;
+    let client = &engine.clients[&job.provider];
+    let mut out = Vec::with_capacity(members.len());
+    let mut parsed: Vec<(usize, BulkRetryAutomation, AutomationTarget)> = Vec::new();
+    for &k in members {
+        let action = &plan_job.actions[k];
+        match serde_json::from_value::<BulkRetryAutomation>(action.params.clone()) {
+            Ok(bulk) if bulk.targets.len() == 1 => {
+                let target = bulk.targets[0].clone();
+                parsed.push((k, bulk, target));
+            }
+            _ => {
+                out.push((
+                    k,
+                    engine
+                        .finish(
+                            job,
+                            action,
+                            State::Failed,
+                            0,
+                            None,
+                            "the plan's parameters are not one DigiCert target".into(),
+                            started,
+                        )
+                        .await,
+                ));
+            }
+        }
+    }
+    let Some(base) = parsed.first().map(|(_, bulk, _)| bulk.clone()) else {
+        return out;
+    };
+    let Client::Digicert(digicert) = client else {
+        for (k, _, _) in parsed {
+            let a = &plan_job.actions[k];
+            out.push((
+                k,
+                engine
+                    .finish(
+                        job,
+                        a,
+                        State::Failed,
+                        0,
+                        None,
+                        "the provider is not DigiCert".into(),
+                        started,
+                    )
+                    .await,
+            ));
+        }
+        return out;
+    };
+    let mut pending = parsed;
+    let mut attempt = 0;
+    while !pending.is_empty() {
+        if engine.stopping() {
+            for (k, _, _) in pending.drain(..) {
+                let a = &plan_job.actions[k];
+                let (state, detail) = if attempt == 0 {
+                    (State::Skipped, "not sent: apply was interrupted".to_owned())
+                } else {
+                    (
+                        State::Failed,
+                        format!("not sent again: apply was interrupted after attempt {attempt}"),
+                    )
+                };
+                out.push((
+                    k,
+                    engine
+                        .finish(job, a, state, attempt, None, detail, started)
+                        .await,
+                ));
+            }
+            break;
+        }
+        attempt += 1;
+        let targets: Vec<AutomationTarget> = pending.iter().map(|(_, _, t)| t.clone()).collect();
+        let answers = {
+            let _global = engine
+                .global
+                .clone()
+                .acquire_owned()
+                .await
+                .expect("never closed");
+            let _slot = engine.limiters[&job.provider].acquire().await;
+            for (k, _, _) in &pending {
+                let _ = engine
+                    .record(job, &plan_job.actions[*k], State::Sent, attempt, None, "")
+                    .await;
+            }
+            match digicert.execute(&base, &targets).await {
+                Ok(answers) => answers.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => {
+                    let text = e.to_string();
+                    let maybe_sent =
+                        matches!(&e, ProviderError::Call { error, .. } if error.maybe_sent());
+                    let first = Err(e);
+                    let mut all = vec![first];
+                    for _ in 1..targets.len() {
+                        all.push(Err(if maybe_sent {
+                            ProviderError::Call {
+                                provider: job.provider.clone(),
+                                error: crate::providers::http::CallError::Broken {
+                                    url: String::new(),
+                                    detail: text.clone(),
+                                },
+                            }
+                        } else {
+                            ProviderError::Config {
+                                provider: job.provider.clone(),
+                                detail: text.clone(),
+                            }
+                        }));
+                    }
+                    all
+                }
+            }
+        };
+        let mut again = Vec::new();
+        let mut pause_for: Option<(Option<Duration>, String)> = None;
+        for ((k, bulk, target), answer) in pending.drain(..).zip(answers) {
+            let action = &plan_job.actions[k];
+            let mut next = classify(engine, job, Idempotency::NonIdempotent, answer);
+            if let Next::Reconcile { reason, .. } = &next {
+                let one = ActionParams::BulkRetryAutomation(BulkRetryAutomation {
+                    targets: vec![target.clone()],
+                    ..bulk.clone()
+                });
+                next = reconcile(client, &one, reason).await;
+            }
+            match next {
+                Next::Final {
+                    state,
+                    status,
+                    detail,
+                } => {
+                    out.push((
+                        k,
+                        engine
+                            .finish(job, action, state, attempt, status, detail, started)
+                            .await,
+                    ));
+                }
+                Next::Poll { .. } => {
+                    out.push((
+                        k,
+                        engine
+                            .finish(
+                                job,
+                                action,
+                                State::Succeeded,
+                                attempt,
+                                None,
+                                "accepted".into(),
+                                started,
+                            )
+                            .await,
+                    ));
+                }
+                Next::Retry {
+                    after,
+                    status,
+                    reason,
+                } => {
+                    if attempt >= job.policy.retry.attempts || Instant::now() > deadline {
+                        let detail = format!("{reason} (gave up after {attempt} attempt(s))");
+                        out.push((
+                            k,
+                            engine
+                                .finish(
+                                    job,
+                                    action,
+                                    State::Failed,
+                                    attempt,
+                                    status,
+                                    detail,
+                                    started,
+                                )
+                                .await,
+                        ));
+                    } else {
+                        pause_for = Some((after, reason));
+                        again.push((k, bulk, target));
+                    }
+                }
+                Next::Reconcile { status, reason } => {
+                    out.push((
+                        k,
+                        engine
+                            .finish(
+                                job,
+                                action,
+                                State::Unknown,
+                                attempt,
+                                status,
+                                reason,
+                                started,
+                            )
+                            .await,
+                    ));
+                }
+            }
+        }
+        if let (Some((after, reason)), Some((k, _, _))) = (pause_for, again.first()) {
+            let delay = pause(engine, job, &plan_job.actions[*k], attempt, after, &reason).await;
+            tokio::time::sleep(delay).await;
+        }
+        pending = again;
+    }
+    out
+}

@@ -1,0 +1,404 @@
+//! The scheduler: jobs as a DAG over `needs`, each job wave by wave, each wave's actions (or
+//! DigiCert batches) concurrently within the global parallelism and the provider's limits.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use super::events::{Event, Sink};
+use super::journal::{Journal, Record, State};
+use super::limits::Limiter;
+use super::retry::Policy;
+use super::{ActionResult, attempt};
+use crate::manifest::model::{ActionKind, ActionParams, Rollout};
+use crate::plan::{Decision, Plan, PlanAction, PlanJob};
+use crate::providers::Client;
+
+/// Polling of asynchronous results, with defaults filled in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WaitPolicy {
+    pub enabled: bool,
+    pub interval: Duration,
+    pub timeout: Duration,
+}
+
+impl Default for WaitPolicy {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            interval: Duration::from_secs(20),
+            timeout: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// How one job is run.
+#[derive(Debug, Clone, Default)]
+pub struct JobPolicy {
+    pub retry: Policy,
+    pub wait: WaitPolicy,
+    pub rollout: Option<Rollout>,
+}
+
+/// Everything a run needs; shared by the job and action tasks.
+pub struct Engine {
+    pub clients: Arc<IndexMap<String, Client>>,
+    pub limiters: Arc<IndexMap<String, Limiter>>,
+    /// `--parallelism`: requests in flight over all providers.
+    pub global: Arc<Semaphore>,
+    pub journal: Journal,
+    pub run_id: String,
+    pub sink: Arc<dyn Sink>,
+    /// Turns true at the first interrupt: nothing new is sent after it.
+    pub stop: watch::Receiver<bool>,
+    pub policies: HashMap<String, JobPolicy>,
+}
+
+/// The parts of a plan job an action task needs.
+#[derive(Debug, Clone)]
+pub struct JobInfo {
+    pub id: String,
+    pub provider: String,
+    pub kind: ActionKind,
+    pub defined_at: String,
+    pub policy: JobPolicy,
+}
+
+impl Engine {
+    pub(super) fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Journals a state change and waits until it is on disk. A journal that cannot be written
+    /// is reported in the action's detail: the action still ends, but the apply fails.
+    pub(super) async fn record(
+        &self,
+        job: &JobInfo,
+        action: &PlanAction,
+        state: State,
+        attempt: u32,
+        http_status: Option<u16>,
+        detail: &str,
+    ) -> Result<(), String> {
+        let record = Record {
+            at: jiff::Timestamp::now().to_string(),
+            run: self.run_id.clone(),
+            action: action.id.clone(),
+            job: job.id.clone(),
+            target: action.target.clone(),
+            state,
+            attempt,
+            http_status,
+            detail: detail.to_owned(),
+        };
+        self.journal
+            .append(&record)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Journals the final state, reports it and builds the result.
+    // Every argument is a field of the result; a struct for them would only be unpacked here.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn finish(
+        &self,
+        job: &JobInfo,
+        action: &PlanAction,
+        state: State,
+        attempts: u32,
+        http_status: Option<u16>,
+        detail: String,
+        started: tokio::time::Instant,
+    ) -> ActionResult {
+        let detail = match self
+            .record(job, action, state, attempts, http_status, &detail)
+            .await
+        {
+            Ok(()) => detail,
+            Err(e) => format!("{detail} (and the journal could not be written: {e})"),
+        };
+        self.sink.emit(Event::Finished {
+            job: job.id.clone(),
+            target: action.target.clone(),
+            state,
+            detail: detail.clone(),
+        });
+        ActionResult {
+            id: action.id.clone(),
+            job: job.id.clone(),
+            target: action.target.clone(),
+            state,
+            attempts,
+            http_status,
+            detail,
+            defined_at: job.defined_at.clone(),
+            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+
+    async fn skip(&self, job: &JobInfo, action: &PlanAction, why: String) -> ActionResult {
+        self.finish(
+            job,
+            action,
+            State::Skipped,
+            0,
+            None,
+            why,
+            tokio::time::Instant::now(),
+        )
+        .await
+    }
+
+    /// Runs the plan; the results come back in plan order.
+    pub async fn run(self: Arc<Self>, plan: &Plan) -> Vec<ActionResult> {
+        let jobs: Vec<Arc<PlanJob>> = plan.jobs.iter().cloned().map(Arc::new).collect();
+        self.sink.emit(Event::Started {
+            jobs: jobs
+                .iter()
+                .map(|j| {
+                    let runnable = j
+                        .actions
+                        .iter()
+                        .filter(|a| a.decision == Decision::Run)
+                        .count();
+                    (j.id.clone(), runnable)
+                })
+                .collect(),
+        });
+        let present: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        let mut failed_jobs: HashMap<String, bool> = HashMap::new();
+        let mut results: Vec<Option<Vec<ActionResult>>> = vec![None; jobs.len()];
+        let mut started = vec![false; jobs.len()];
+        let mut running = JoinSet::new();
+        loop {
+            for (i, job) in jobs.iter().enumerate() {
+                if started[i] {
+                    continue;
+                }
+                // Needs outside the plan (`--target`) were chosen away by the user.
+                let needs: Vec<&String> = job
+                    .needs
+                    .iter()
+                    .filter(|n| present.contains(n.as_str()))
+                    .collect();
+                if !needs.iter().all(|n| failed_jobs.contains_key(n.as_str())) {
+                    continue;
+                }
+                started[i] = true;
+                let info = self.job_info(job);
+                if let Some(bad) = needs.iter().find(|n| failed_jobs[n.as_str()]) {
+                    let mut out = Vec::with_capacity(job.actions.len());
+                    for a in &job.actions {
+                        out.push(
+                            self.skip(
+                                &info,
+                                a,
+                                format!("not run: job `{bad}`, which this job needs, did not fully succeed"),
+                            )
+                            .await,
+                        );
+                    }
+                    failed_jobs.insert(job.id.clone(), true);
+                    results[i] = Some(out);
+                    continue;
+                }
+                let (engine, job) = (self.clone(), job.clone());
+                running.spawn(async move { (i, engine.run_job(info, job).await) });
+            }
+            let Some(done) = running.join_next().await else {
+                break;
+            };
+            let (i, out) = match done {
+                Ok(x) => x,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("a job task was cancelled: {e}"),
+            };
+            let bad = out.iter().any(|r| {
+                r.is_failure() || (r.state == State::Skipped && r.detail.starts_with("not sent"))
+            });
+            failed_jobs.insert(jobs[i].id.clone(), bad);
+            results[i] = Some(out);
+        }
+        results.into_iter().flatten().flatten().collect()
+    }
+
+    fn job_info(&self, job: &PlanJob) -> JobInfo {
+        JobInfo {
+            id: job.id.clone(),
+            provider: job.provider.clone(),
+            kind: serde_json::from_value(serde_json::Value::String(job.action.clone()))
+                .unwrap_or(ActionKind::Http),
+            defined_at: job.defined_at.clone(),
+            policy: self.policies.get(&job.id).cloned().unwrap_or_default(),
+        }
+    }
+
+    async fn run_job(self: Arc<Self>, info: JobInfo, job: Arc<PlanJob>) -> Vec<ActionResult> {
+        self.sink.emit(Event::JobStarted {
+            job: job.id.clone(),
+        });
+        let mut out: Vec<Option<ActionResult>> = vec![None; job.actions.len()];
+        let mut runnable = Vec::new();
+        for (k, a) in job.actions.iter().enumerate() {
+            match &a.decision {
+                Decision::Run => runnable.push(k),
+                Decision::Skip(why) => {
+                    out[k] = Some(self.skip(&info, a, format!("unchanged: {why}")).await)
+                }
+                Decision::Blocked(why) => {
+                    out[k] = Some(self.skip(&info, a, format!("blocked: {why}")).await)
+                }
+            }
+        }
+        let total = runnable.len() as u64;
+        let waves = wave_ends(info.policy.rollout.as_ref(), runnable.len());
+        let budget = info
+            .policy
+            .rollout
+            .as_ref()
+            .and_then(|r| r.max_failures)
+            .map(|m| m.of(total));
+        let mut failures = 0u64;
+        let mut from = 0;
+        for (w, end) in waves.iter().copied().enumerate() {
+            let wave: Vec<usize> = runnable[from..end].to_vec();
+            from = end;
+            for (k, result) in self.clone().run_wave(&info, &job, &wave).await {
+                failures += u64::from(result.is_failure());
+                out[k] = Some(result);
+            }
+            let stopped = if self.stopping() {
+                Some("not sent: apply was interrupted".to_owned())
+            } else {
+                budget.filter(|b| failures > *b).map(|b| {
+                    format!(
+                        "not sent: rollout stopped after wave {} of {}: {failures} failure(s) exceed max_failures ({b})",
+                        w + 1,
+                        waves.len()
+                    )
+                })
+            };
+            if let Some(why) = stopped {
+                for &k in &runnable[from..] {
+                    out[k] = Some(self.skip(&info, &job.actions[k], why.clone()).await);
+                }
+                break;
+            }
+        }
+        self.sink.emit(Event::JobFinished {
+            job: job.id.clone(),
+        });
+        out.into_iter().flatten().collect()
+    }
+
+    /// The actions of one wave, concurrently; DigiCert targets go in batches.
+    async fn run_wave(
+        self: Arc<Self>,
+        info: &JobInfo,
+        job: &Arc<PlanJob>,
+        wave: &[usize],
+    ) -> Vec<(usize, ActionResult)> {
+        let mut tasks = JoinSet::new();
+        if info.kind == ActionKind::BulkRetryAutomation {
+            let size = job
+                .actions
+                .first()
+                .and_then(|a| a.params.get("batch_size"))
+                .and_then(serde_json::Value::as_u64)
+                .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
+            for batch in wave.chunks(size) {
+                let (engine, info, job, batch) =
+                    (self.clone(), info.clone(), job.clone(), batch.to_vec());
+                tasks.spawn(async move { attempt::batch(&engine, &info, &job, &batch).await });
+            }
+        } else {
+            for &k in wave {
+                let (engine, info, job) = (self.clone(), info.clone(), job.clone());
+                tasks.spawn(async move {
+                    let action = &job.actions[k];
+                    let result = match ActionParams::from_value(info.kind, action.params.clone()) {
+                        Ok(params) => attempt::single(&engine, &info, action, &params).await,
+                        Err(e) => {
+                            engine
+                                .finish(
+                                    &info,
+                                    action,
+                                    State::Failed,
+                                    0,
+                                    None,
+                                    format!(
+                                        "the plan's parameters do not fit `{}`: {e}",
+                                        job.action
+                                    ),
+                                    tokio::time::Instant::now(),
+                                )
+                                .await
+                        }
+                    };
+                    vec![(k, result)]
+                });
+            }
+        }
+        let mut out = Vec::with_capacity(wave.len());
+        while let Some(done) = tasks.join_next().await {
+            match done {
+                Ok(results) => out.extend(results),
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("an action task was cancelled: {e}"),
+            }
+        }
+        out
+    }
+}
+
+/// Where each wave ends (exclusive indices into the runnable actions). Without a rollout, one
+/// wave of everything; wave sizes are cumulative and never empty.
+#[must_use]
+pub fn wave_ends(rollout: Option<&Rollout>, total: usize) -> Vec<usize> {
+    let Some(rollout) = rollout else {
+        return vec![total];
+    };
+    let mut ends = Vec::new();
+    let mut last = 0;
+    for amount in &rollout.waves {
+        let end = usize::try_from(amount.of(total as u64))
+            .unwrap_or(total)
+            .clamp(1, total.max(1))
+            .min(total);
+        if end > last {
+            ends.push(end);
+            last = end;
+        }
+    }
+    if last < total {
+        ends.push(total);
+    }
+    ends
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::model::Amount;
+
+    #[test]
+    fn waves_are_cumulative_and_cover_everything() {
+        let rollout = Rollout {
+            waves: vec![Amount::Count(1), Amount::Percent(10), Amount::Percent(100)],
+            max_failures: None,
+        };
+        assert_eq!(wave_ends(Some(&rollout), 100), [1, 10, 100]);
+        assert_eq!(wave_ends(Some(&rollout), 5), [1, 5]);
+        assert_eq!(wave_ends(Some(&rollout), 0), Vec::<usize>::new());
+        let partial = Rollout {
+            waves: vec![Amount::Count(2)],
+            max_failures: None,
+        };
+        assert_eq!(wave_ends(Some(&partial), 10), [2, 10]);
+        assert_eq!(wave_ends(None, 7), [7]);
+    }
+}

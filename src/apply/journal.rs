@@ -1,0 +1,305 @@
+//! The journal: one JSON line per state change of every action, appended and synced before the
+//! next state is acted on. Concurrent appends share one `fsync` (group commit), a torn last line
+//! is ignored on replay, and a file lock keeps a second apply of the same runbook out.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+
+/// The states an action goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Planned,
+    Sent,
+    Succeeded,
+    Converged,
+    Failed,
+    Unknown,
+    Skipped,
+}
+
+impl State {
+    /// Whether the action is finished for this apply.
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Planned | Self::Sent)
+    }
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// When, RFC 3339.
+    pub at: String,
+    /// The apply this line belongs to.
+    pub run: String,
+    pub action: String,
+    pub job: String,
+    pub target: String,
+    pub state: State,
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub http_status: Option<u16>,
+    /// A redacted summary: messages and statuses, never request bodies or credentials.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub detail: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Why the journal cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error(
+        "another apply of this runbook is running (the lock {} is held); wait for it or stop it",
+        path.display()
+    )]
+    Locked { path: PathBuf },
+    #[error("cannot use the journal {}: {error}", path.display())]
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+struct Pending {
+    line: Vec<u8>,
+    done: oneshot::Sender<std::io::Result<()>>,
+}
+
+/// An open, locked journal. Appends go through one writer task.
+#[derive(Debug, Clone)]
+pub struct Journal {
+    path: PathBuf,
+    tx: mpsc::UnboundedSender<Pending>,
+}
+
+/// The lock file, held for as long as this value lives.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+/// Where the journal of a runbook named `name` lives in `state_dir`.
+#[must_use]
+pub fn path_for(state_dir: &Path, name: &str) -> PathBuf {
+    state_dir.join(format!("{name}.journal.jsonl"))
+}
+
+/// Takes the runbook's lock, or says who holds it.
+///
+/// # Errors
+/// When another process holds it, or the state directory cannot be made.
+pub fn lock(state_dir: &Path, name: &str) -> Result<Lock, JournalError> {
+    let path = state_dir.join(format!("{name}.lock"));
+    let io = |error| JournalError::Io {
+        path: path.clone(),
+        error,
+    };
+    std::fs::create_dir_all(state_dir).map_err(io)?;
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Lock { _file: file }),
+        Err(TryLockError::WouldBlock) => Err(JournalError::Locked { path }),
+        Err(TryLockError::Error(error)) => Err(io(error)),
+    }
+}
+
+impl Journal {
+    /// Opens (creating) the journal for appending; needs a tokio runtime for its writer.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub fn open(path: &Path) -> Result<Self, JournalError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|error| JournalError::Io {
+                path: path.to_owned(),
+                error,
+            })?;
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|error| JournalError::Io {
+                path: path.to_owned(),
+                error,
+            })?;
+        let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+        tokio::task::spawn_blocking(move || {
+            // Group commit: take everything queued, write it, sync once, then acknowledge all.
+            while let Some(first) = rx.blocking_recv() {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                let mut buf = Vec::with_capacity(batch.iter().map(|p| p.line.len()).sum());
+                for p in &batch {
+                    buf.extend_from_slice(&p.line);
+                }
+                let result = file.write_all(&buf).and_then(|()| file.sync_data());
+                for p in batch {
+                    let _ = p.done.send(match &result {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                    });
+                }
+            }
+        });
+        Ok(Self {
+            path: path.to_owned(),
+            tx,
+        })
+    }
+
+    /// Appends a record and returns once it is on disk.
+    ///
+    /// # Errors
+    /// When the write or the sync fails.
+    pub async fn append(&self, record: &Record) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        let (done, wait) = oneshot::channel();
+        let io = |error| JournalError::Io {
+            path: self.path.clone(),
+            error,
+        };
+        self.tx
+            .send(Pending { line, done })
+            .map_err(|_| io(std::io::Error::other("the journal writer stopped")))?;
+        wait.await
+            .map_err(|_| io(std::io::Error::other("the journal writer stopped")))?
+            .map_err(io)
+    }
+
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Every record of a journal, oldest first. A torn last line (a crash mid-write) is ignored;
+/// a damaged line elsewhere is an error, since the journal was synced line by line.
+///
+/// # Errors
+/// When the file cannot be read or a complete line is not a record.
+pub fn replay(path: &Path) -> Result<Vec<Record>, JournalError> {
+    let io = |error| JournalError::Io {
+        path: path.to_owned(),
+        error,
+    };
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let mut records = Vec::new();
+    let lines: Vec<String> = BufReader::new(file)
+        .lines()
+        .collect::<Result<_, _>>()
+        .map_err(io)?;
+    let last = lines.len().saturating_sub(1);
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(line) {
+            Ok(r) => records.push(r),
+            Err(_) if i == last => {}
+            Err(e) => {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("line {} is not a journal record: {e}", i + 1),
+                )));
+            }
+        }
+    }
+    Ok(records)
+}
+
+/// The last state of each action (by id), with the record that set it.
+#[must_use]
+pub fn last_states(records: &[Record]) -> HashMap<String, Record> {
+    let mut last = HashMap::new();
+    for r in records {
+        last.insert(r.action.clone(), r.clone());
+    }
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(action: &str, state: State) -> Record {
+        Record {
+            at: "2026-11-24T00:00:00Z".into(),
+            run: "r1".into(),
+            action: action.into(),
+            job: "j".into(),
+            target: "t".into(),
+            state,
+            attempt: 1,
+            http_status: None,
+            detail: String::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn appends_replay_and_tolerate_a_torn_tail() {
+        let dir = std::env::temp_dir().join(format!("redrive-journal-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = path_for(&dir, "rb");
+        let journal = Journal::open(&path).expect("open");
+        let mut writes = Vec::new();
+        for i in 0..50 {
+            let j = journal.clone();
+            writes.push(tokio::spawn(async move {
+                j.append(&record(&format!("a{i}"), State::Sent)).await
+            }));
+        }
+        for w in writes {
+            w.await.expect("task").expect("append");
+        }
+        journal
+            .append(&record("a0", State::Succeeded))
+            .await
+            .expect("append");
+        // A crash in the middle of a line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(b"{\"at\":\"2026"))
+            .expect("torn write");
+        let records = replay(&path).expect("replay");
+        assert_eq!(records.len(), 51);
+        let last = last_states(&records);
+        assert_eq!(last["a0"].state, State::Succeeded);
+        assert_eq!(last["a7"].state, State::Sent);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_second_lock_is_refused() {
+        let dir = std::env::temp_dir().join(format!("redrive-lock-{}", std::process::id()));
+        let first = lock(&dir, "rb").expect("first lock");
+        let second = lock(&dir, "rb").unwrap_err();
+        assert!(second.to_string().contains("another apply"), "{second}");
+        drop(first);
+        assert!(lock(&dir, "rb").is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,341 @@
+//! `redrive apply` end to end: the binary against the sandbox, as `--sandbox` and as real
+//! endpoints (a sandbox started here, the runbook pointing at it, secrets from the
+//! environment), with its journal, reports, retries, reconciliation and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use redrive::sandbox::{self, Kind, Running, Scenario};
+use serde_json::Value;
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("redrive-apply-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+/// A copy of `examples/` to run in, so journals do not land in the repository.
+fn examples_copy(name: &str) -> PathBuf {
+    let dir = temp_dir(name);
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/."))
+        .arg(&dir)
+        .status()
+        .expect("cp");
+    assert!(status.success());
+    dir
+}
+
+fn redrive(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"));
+    cmd.current_dir(dir).args(args).env("NO_COLOR", "1");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run redrive")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn outage_runbook_applies_against_the_sandbox_with_reports_and_journal() {
+    let dir = examples_copy("outage");
+    let out = redrive(
+        &dir,
+        &[
+            "apply",
+            "--sandbox",
+            "--auto-approve",
+            "outage-remediation.yaml",
+            "--report-json",
+            "r.json",
+            "--report-junit",
+            "r.xml",
+            "--report-markdown",
+            "r.md",
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("Apply: 20 succeeded, 0 converged, 2 skipped, 0 failed, 0 unknown."),
+        "{all}"
+    );
+    // Results in plan order, whatever order they completed in.
+    let results = all.split("Results:").nth(1).expect("a results section");
+    let order: Vec<usize> = [
+        "venafi-retry",
+        "digicert-retry",
+        "ncp-reissue",
+        "vcf-rotate",
+    ]
+    .iter()
+    .map(|j| results.find(&format!("\n{j}\n")).expect("every job listed"))
+    .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{results}");
+    assert!(
+        all.contains("task 5a1f4a2e-7c3b-4f0e-9d6a-2b8e41c7f903 Successful"),
+        "{all}"
+    );
+
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("json report"))
+            .expect("JSON");
+    assert_eq!(report["format_version"], 1);
+    assert_eq!(report["summary"]["succeeded"], 20);
+    assert_eq!(report["actions"].as_array().map(Vec::len), Some(22));
+    let junit = std::fs::read_to_string(dir.join("r.xml")).expect("junit");
+    assert!(
+        junit.starts_with("<?xml")
+            && junit.contains(
+                "<testsuite name=\"venafi-retry\" tests=\"12\" failures=\"0\" skipped=\"1\">"
+            ),
+        "{junit}"
+    );
+    let md = std::fs::read_to_string(dir.join("r.md")).expect("markdown");
+    assert!(
+        md.contains("| `digicert-retry` | 6 | 0 | 1 | 0 | 0 |"),
+        "{md}"
+    );
+
+    // Every state change is journaled; each sent action has a sent line before its outcome.
+    let journal = std::fs::read_to_string(dir.join(".redrive/outage-remediation.journal.jsonl"))
+        .expect("journal");
+    let lines: Vec<Value> = journal
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record"))
+        .collect();
+    let sent = lines.iter().filter(|r| r["state"] == "sent").count();
+    let succeeded = lines.iter().filter(|r| r["state"] == "succeeded").count();
+    assert_eq!((sent, succeeded), (20, 20), "{journal}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn apply_without_a_terminal_needs_auto_approve() {
+    let dir = examples_copy("approve");
+    let out = redrive(&dir, &["apply", "--sandbox", "venafi-retry.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("--auto-approve"), "{}", text(&out));
+    assert!(
+        !dir.join(".redrive/venafi-retry.journal.jsonl").exists(),
+        "nothing was journaled"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn saved_plans_apply_and_are_refused_when_stale() {
+    let dir = examples_copy("saved");
+    let out = redrive(
+        &dir,
+        &[
+            "plan",
+            "--sandbox",
+            "outage-remediation.yaml",
+            "--out",
+            "plan.json",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = redrive(&dir, &["apply", "plan.json", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Apply: 20 succeeded"), "{}", text(&out));
+    // An input file changed after the review: the plan is stale.
+    let inputs = dir.join("inputs/failed-dns.txt");
+    let mut dns = std::fs::read_to_string(&inputs).expect("inputs");
+    dns.push_str("\\VED\\Policy\\Certificates\\Web\\new.example.com\n");
+    std::fs::write(&inputs, dns).expect("write");
+    let out = redrive(&dir, &["apply", "plan.json", "--auto-approve"], &[]);
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("is stale") && text(&out).contains("failed-dns.txt"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_second_apply_of_the_same_runbook_is_refused_while_locked() {
+    let dir = examples_copy("lock");
+    let _held = redrive::apply::journal::lock(&dir.join(".redrive"), "venafi-retry").expect("lock");
+    let out = redrive(
+        &dir,
+        &["apply", "--sandbox", "--auto-approve", "venafi-retry.yaml"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(5), "{}", text(&out));
+    assert!(
+        text(&out).contains("another apply of this runbook is running"),
+        "{}",
+        text(&out)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A sandbox started here, and a runbook that talks to it as to real endpoints.
+struct Live {
+    running: Running,
+    dir: PathBuf,
+}
+
+async fn live(name: &str, scenario: &str, jobs: &str) -> Live {
+    let scenario = Scenario::parse(scenario, "test").expect("scenario");
+    let running = sandbox::start(&scenario, sandbox::Options::default())
+        .await
+        .expect("sandbox");
+    let dir = temp_dir(name);
+    let runbook = format!(
+        "version: 1\nname: live\nproviders:\n  tpp:\n    type: venafi_tpp\n    url: {}\n    auth: {{client_id: redrive, username: svc-redrive, password: {{env: TPP_PASSWORD}}, scope: 'certificate:manage'}}\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 1s\n  sddc:\n    type: vcf\n    url: {}\n    auth: {{username: administrator@vsphere.local, password: {{env: VCF_PASSWORD}}}}\n    limits: {{concurrency: 1}}\n{jobs}",
+        running.url(Kind::VenafiTpp),
+        running.url(Kind::Ncloud),
+        running.url(Kind::Vcf),
+    );
+    std::fs::write(dir.join("live.yaml"), runbook).expect("write the runbook");
+    Live { running, dir }
+}
+
+const SECRETS: [(&str, &str); 4] = [
+    ("TPP_PASSWORD", "sandbox"),
+    ("NCP_AK", "SANDBOXACCESSKEY0001"),
+    ("NCP_SK", "SANDBOXSECRETKEY000000000000000000000001"),
+    ("VCF_PASSWORD", "sandbox"),
+];
+
+async fn apply_live(live: &Live, extra: &[&str]) -> Output {
+    let dir = live.dir.clone();
+    let mut args: Vec<String> = vec!["apply".into(), "--auto-approve".into(), "live.yaml".into()];
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        redrive(&dir, &args, &SECRETS)
+    })
+    .await
+    .expect("the binary ran")
+}
+
+fn provider_stats(live: &Live, kind: &str) -> Value {
+    live.running.stats()["providers"][kind].clone()
+}
+
+/// The answer to a reissue never arrives although the reissue happened: apply must find out
+/// by reading the state, and must not send it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_answer_to_a_non_idempotent_request_is_reconciled_not_resent() {
+    let live = live(
+        "lost",
+        "ncloud:\n  processing: 1h\n  certificates:\n    - {certificate_no: 1, name: one, common_name: one.example.co.kr}\n    - {certificate_no: 2, name: two, common_name: two.example.co.kr}\n  faults:\n    outcome_after_timeout: {rate: 1.0, duration: 5s, endpoints: ['POST /api/v2/certificate/{certificate_no}/reissue']}\n",
+        "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: [1, 2]\n    with: {certificate_no: '{{ item }}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: 'n{{ item }}', common_name: 'c{{ item }}.example.co.kr'}\n    retry: {attempts: 3, initial_delay: 10ms}\n",
+    )
+    .await;
+    let out = apply_live(&live, &[]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("observed afterwards that it took effect"),
+        "{all}"
+    );
+    let stats = provider_stats(&live, "ncloud");
+    assert_eq!(stats["mutations"], 2, "{stats}");
+    assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
+    assert_eq!(
+        stats["by_endpoint"]["POST /api/v2/certificate/{certificate_no}/reissue"], 2,
+        "{stats}"
+    );
+    live.running.stop().await;
+}
+
+/// Transient 500s of a convergent action are retried until the action converges.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_errors_are_retried_with_backoff() {
+    let live = live(
+        "retry",
+        "seed: 1\nvenafi_tpp:\n  certificates: [{dn: '\\VED\\Policy\\A\\a.example.com'}, {dn: '\\VED\\Policy\\A\\b.example.com'}]\n  faults:\n    errors: [{status: 500, rate: 0.8, endpoints: ['POST /vedsdk/certificates/retry']}]\n",
+        "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: [a, b]\n    with: {certificate_dn: '\\VED\\Policy\\A\\{{ item }}.example.com'}\n    retry: {attempts: 60, initial_delay: 10ms, max_delay: 20ms}\n",
+    )
+    .await;
+    let out = apply_live(&live, &[]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    let stats = provider_stats(&live, "venafi_tpp");
+    assert_eq!(stats["mutations"], 2, "{stats}");
+    assert!(
+        stats["faults"]["error"].as_u64().unwrap_or(0) >= 1,
+        "{stats}"
+    );
+    let journal =
+        std::fs::read_to_string(live.dir.join(".redrive/live.journal.jsonl")).expect("journal");
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("\"state\":\"sent\"") && !l.contains("\"attempt\":1,")),
+        "a second attempt was journaled:\n{journal}"
+    );
+    live.running.stop().await;
+}
+
+/// A failing VCF task fails the apply (exit 4) with its remediation, the file:line of its job
+/// and a JUnit failure; a job that needs it is skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_task_fails_the_apply_and_skips_what_needs_it() {
+    let live = live(
+        "failed",
+        "vcf:\n  pending: 50ms\n  running: 100ms\n  tasks:\n    - {id: t1, outcome: fails, resources: [{name: esx1.example.com}], error: {code: X, message: 'host esx1.example.com unreachable', remediation: 'Check the network.'}}\nvenafi_tpp:\n  certificates: [{dn: '\\VED\\Policy\\A\\a.example.com'}]\n",
+        "jobs:\n  - id: rotate\n    provider: sddc\n    action: retry_credentials_task\n    with: {task_id: t1, operation_type: ROTATE, elements: [{resource_type: ESXI, credentials: [{username: root}]}]}\n    wait: {interval: 100ms, timeout: 10s}\n  - id: after\n    needs: [rotate]\n    provider: tpp\n    action: retry_certificate\n    with: {certificate_dn: '\\VED\\Policy\\A\\a.example.com'}\n",
+    )
+    .await;
+    let out = apply_live(&live, &["--report-junit", "j.xml"]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    assert!(all.contains("Check the network."), "{all}");
+    assert!(all.contains("live.yaml:19:5"), "{all}");
+    assert!(all.contains("not run: job `rotate`"), "{all}");
+    let junit = std::fs::read_to_string(live.dir.join("j.xml")).expect("junit");
+    assert!(junit.contains("<failure type=\"Failed\""), "{junit}");
+    assert_eq!(provider_stats(&live, "venafi_tpp")["mutations"], 0);
+
+    // The next plan marks the failed action as a re-run.
+    let dir = live.dir.clone();
+    let plan =
+        tokio::task::spawn_blocking(move || redrive(&dir, &["apply", "live.yaml"], &SECRETS))
+            .await
+            .expect("ran");
+    assert!(
+        text(&plan).contains("~ t1") && text(&plan).contains("re-run: failed in an earlier apply"),
+        "{}",
+        text(&plan)
+    );
+    live.running.stop().await;
+}
+
+/// A rollout stops at the first wave that breaks its failure budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rollout_stops_when_a_wave_breaks_its_budget() {
+    let live = live(
+        "rollout",
+        "venafi_tpp:\n  certificates:\n    - {dn: '\\VED\\Policy\\A\\c1.example.com', retry_error: access_denied}\n    - {dn: '\\VED\\Policy\\A\\c2.example.com'}\n    - {dn: '\\VED\\Policy\\A\\c3.example.com'}\n    - {dn: '\\VED\\Policy\\A\\c4.example.com'}\n",
+        "jobs:\n  - id: canary\n    provider: tpp\n    action: retry_certificate\n    for_each: [c1, c2, c3, c4]\n    with: {certificate_dn: '\\VED\\Policy\\A\\{{ item }}.example.com'}\n    rollout: {waves: [1, '100%'], max_failures: 0}\n",
+    )
+    .await;
+    let out = apply_live(&live, &[]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(4), "{all}");
+    assert!(all.contains("Access error"), "{all}");
+    assert!(all.contains("rollout stopped after wave 1 of 2"), "{all}");
+    assert_eq!(
+        provider_stats(&live, "venafi_tpp")["by_endpoint"]["POST /vedsdk/certificates/retry"],
+        1
+    );
+    live.running.stop().await;
+}
