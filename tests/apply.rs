@@ -305,6 +305,23 @@ async fn a_failed_task_fails_the_apply_and_skips_what_needs_it() {
     assert!(junit.contains("<failure type=\"Failed\""), "{junit}");
     assert_eq!(provider_stats(&live, "venafi_tpp")["mutations"], 0);
 
+    // The journal's view: what is not done, why, and where the job is.
+    let dir = live.dir.clone();
+    let status = tokio::task::spawn_blocking(move || redrive(&dir, &["status", "live.yaml"], &[]))
+        .await
+        .expect("ran");
+    assert_eq!(status.status.code(), Some(4), "{}", text(&status));
+    assert!(
+        text(&status).contains("rotate                   1 failed"),
+        "{}",
+        text(&status)
+    );
+    assert!(
+        text(&status).contains("live.yaml:19:5: rotate t1: task t1 FAILED"),
+        "{}",
+        text(&status)
+    );
+
     // The next plan marks the failed action as a re-run.
     let dir = live.dir.clone();
     let plan =
@@ -336,6 +353,70 @@ async fn a_rollout_stops_when_a_wave_breaks_its_budget() {
     assert_eq!(
         provider_stats(&live, "venafi_tpp")["by_endpoint"]["POST /vedsdk/certificates/retry"],
         1
+    );
+    live.running.stop().await;
+}
+
+/// The first Ctrl-C stops sending, lets requests in flight finish, journals, prints the summary
+/// and exits 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_stops_sending_and_exits_130() {
+    let live = live(
+        "interrupt",
+        "venafi_tpp:\n  generate: [{count: 40, parent: '\\VED\\Policy\\Slow'}]\n  faults:\n    latency: {fixed: 400ms, endpoints: ['POST /vedsdk/certificates/retry']}\n",
+        "jobs:\n  - id: slow\n    provider: tpp\n    action: retry_certificate\n    for_each: \"{{ range(1, 41) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\Slow\\cert-{{ item }}.example.com'}\n",
+    )
+    .await;
+    let dir = live.dir.clone();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"))
+        .current_dir(&dir)
+        .args(["apply", "--auto-approve", "--parallelism", "4", "live.yaml"])
+        .envs(SECRETS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start apply");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("waited");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{all}");
+    assert!(
+        all.contains("Interrupted: no new requests are sent"),
+        "{all}"
+    );
+    assert!(all.contains("not sent: apply was interrupted"), "{all}");
+    let stats = provider_stats(&live, "venafi_tpp");
+    let sent = stats["by_endpoint"]["POST /vedsdk/certificates/retry"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(sent > 0 && sent < 40, "{stats}");
+    // Every request that left was answered and journaled: nothing is left at "sent".
+    let journal =
+        std::fs::read_to_string(dir.join(".redrive/live.journal.jsonl")).expect("journal");
+    let last = redrive::apply::journal::last_states(
+        &journal
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("record"))
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(
+        last.values()
+            .filter(|r| r.state == redrive::apply::State::Succeeded)
+            .count() as u64,
+        sent
+    );
+    assert!(
+        last.values()
+            .all(|r| r.state != redrive::apply::State::Sent),
+        "{journal}"
     );
     live.running.stop().await;
 }

@@ -214,7 +214,14 @@ async fn poll(
                 ),
             );
         }
-        tokio::time::sleep(delay.min(deadline - now)).await;
+        if !engine.nap(delay.min(deadline - now)).await {
+            return (
+                State::Unknown,
+                format!(
+                    "apply was interrupted while task {task} was {last}; it goes on on the server"
+                ),
+            );
+        }
         delay = (delay * 2).min(wait.interval);
         match vcf.poll(task).await {
             Ok(TaskState::Running { status }) => {
@@ -298,6 +305,23 @@ pub async fn single(
                 .await
                 .expect("never closed");
             let _slot = engine.limiters[&job.provider].acquire().await;
+            // Waiting for a slot can outlast an interrupt: look again before sending.
+            if engine.stopping() {
+                let (state, detail) = if attempt == 1 {
+                    (State::Skipped, "not sent: apply was interrupted".to_owned())
+                } else {
+                    (
+                        State::Failed,
+                        format!(
+                            "not sent again: apply was interrupted after attempt {}",
+                            attempt - 1
+                        ),
+                    )
+                };
+                return engine
+                    .finish(job, action, state, attempt - 1, None, detail, started)
+                    .await;
+            }
             // On disk before the request leaves: a crash after this line reads as "maybe sent".
             if let Err(e) = engine
                 .record(job, action, State::Sent, attempt, None, "")
@@ -357,7 +381,8 @@ pub async fn single(
                         .finish(job, action, State::Failed, attempt, status, detail, started)
                         .await;
                 }
-                tokio::time::sleep(delay).await;
+                // An interrupt ends the pause; the loop then stops before sending again.
+                engine.nap(delay).await;
             }
             Next::Reconcile { status, reason } => {
                 return engine
@@ -470,6 +495,10 @@ pub async fn batch(
                 .await
                 .expect("never closed");
             let _slot = engine.limiters[&job.provider].acquire().await;
+            if engine.stopping() {
+                attempt -= 1;
+                continue;
+            }
             for (k, _, _) in &pending {
                 let _ = engine
                     .record(job, &plan_job.actions[*k], State::Sent, attempt, None, "")
@@ -590,7 +619,7 @@ pub async fn batch(
         }
         if let (Some((after, reason)), Some((k, _, _))) = (pause_for, again.first()) {
             let delay = pause(engine, job, &plan_job.actions[*k], attempt, after, &reason).await;
-            tokio::time::sleep(delay).await;
+            engine.nap(delay).await;
         }
         pending = again;
     }

@@ -73,6 +73,18 @@ impl Engine {
         *self.stop.borrow()
     }
 
+    /// Sleeps, but wakes at the first interrupt; `false` when interrupted.
+    pub(super) async fn nap(&self, how_long: Duration) -> bool {
+        let mut stop = self.stop.clone();
+        if *stop.borrow() {
+            return false;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(how_long) => true,
+            _ = stop.wait_for(|s| *s) => false,
+        }
+    }
+
     /// Journals a state change and waits until it is on disk. A journal that cannot be written
     /// is reported in the action's detail: the action still ends, but the apply fails.
     pub(super) async fn record(

@@ -117,6 +117,14 @@ pub enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Show the journal's view of a runbook: states per job, and what is not done and why.
+    Status {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Where the journal lives; `.redrive/` beside the runbook by default.
+        #[arg(long, value_name = "DIR")]
+        state_dir: Option<PathBuf>,
+    },
     /// Run the simulator of the five provider APIs on loopback until Ctrl-C.
     ///
     /// One listener per provider on consecutive ports from `--port`: Venafi TPP, DigiCert,

@@ -112,6 +112,9 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             },
             printer,
         ),
+        Command::Status { file, state_dir } => {
+            commands::status::run(&file, state_dir.as_deref(), printer)
+        }
         Command::Sandbox {
             scenario,
             port,

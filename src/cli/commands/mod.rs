@@ -6,4 +6,5 @@ pub mod plan;
 pub mod render;
 pub mod sandbox;
 pub mod schema;
+pub mod status;
 pub mod validate;
