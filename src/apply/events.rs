@@ -46,6 +46,9 @@ pub enum Event {
 /// Where events go. Implementations must not block: they run on the engine's tasks.
 pub trait Sink: Send + Sync {
     fn emit(&self, event: Event);
+
+    /// The run is over: stop drawing (before the results are printed).
+    fn close(&self) {}
 }
 
 /// Drops every event.

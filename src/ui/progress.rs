@@ -1,9 +1,13 @@
-//! Progress of an apply, drawn from the engine's events: plain lines every few seconds when
+//! Progress of an apply, drawn from the engine's events: bars on a terminal (overall with rate
+//! and ETA, one per running job, live retry and 429 counts), plain lines every few seconds when
 //! stderr is not a terminal, nothing with `--quiet`.
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 
 use crate::apply::State;
 use crate::apply::events::{Event, Sink};
@@ -99,5 +103,138 @@ impl Sink for Plain {
             drop(c);
             self.write(&text);
         }
+    }
+}
+
+#[derive(Default)]
+struct Live {
+    totals: HashMap<String, u64>,
+    bars: HashMap<String, ProgressBar>,
+    failed: u64,
+    retries: u64,
+    throttled: u64,
+}
+
+/// Progress bars on a terminal.
+pub struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    live: Mutex<Live>,
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template)
+        .expect("the templates are valid")
+        .progress_chars("=> ")
+}
+
+impl Bars {
+    #[must_use]
+    pub fn new() -> Self {
+        let multi = MultiProgress::new();
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(style(
+            "{prefix:.bold} [{bar:30}] {pos}/{len} ETA {eta} {msg}",
+        ));
+        overall.set_prefix("apply");
+        overall.enable_steady_tick(Duration::from_millis(200));
+        Self {
+            multi,
+            overall,
+            live: Mutex::new(Live::default()),
+        }
+    }
+
+    fn message(&self, live: &Live) {
+        let secs = self.overall.elapsed().as_secs_f64();
+        #[allow(clippy::cast_precision_loss)]
+        let rate = if secs > 0.0 {
+            self.overall.position() as f64 / secs
+        } else {
+            0.0
+        };
+        self.overall.set_message(format!(
+            "{rate:.0}/s · {} failed · {} retries · {} throttled",
+            live.failed, live.retries, live.throttled
+        ));
+    }
+}
+
+impl Default for Bars {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Sink for Bars {
+    fn emit(&self, event: Event) {
+        let mut live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match event {
+            Event::Started { jobs } => {
+                let total: usize = jobs.iter().map(|(_, n)| n).sum();
+                self.overall.set_length(total as u64);
+                live.totals = jobs.into_iter().map(|(j, n)| (j, n as u64)).collect();
+                self.message(&live);
+            }
+            Event::JobStarted { job } => {
+                let total = live.totals.get(&job).copied().unwrap_or(0);
+                if total > 0 {
+                    let bar = self.multi.add(ProgressBar::new(total));
+                    bar.set_style(style("  {prefix:20} [{bar:30}] {pos}/{len} {msg}"));
+                    bar.set_prefix(job.clone());
+                    live.bars.insert(job, bar);
+                }
+            }
+            Event::Finished { job, state, .. } => {
+                if state != State::Skipped {
+                    self.overall.inc(1);
+                    if let Some(bar) = live.bars.get(&job) {
+                        bar.inc(1);
+                    }
+                }
+                if matches!(state, State::Failed | State::Unknown) {
+                    live.failed += 1;
+                }
+                self.message(&live);
+            }
+            Event::JobFinished { job } => {
+                if let Some(bar) = live.bars.remove(&job) {
+                    bar.finish_and_clear();
+                }
+            }
+            Event::Retrying { .. } => {
+                live.retries += 1;
+                self.message(&live);
+            }
+            Event::Throttled { .. } => {
+                live.throttled += 1;
+                self.message(&live);
+            }
+            Event::Polled { job, status, .. } => {
+                if let Some(bar) = live.bars.get(&job) {
+                    bar.set_message(format!("task {status}"));
+                }
+            }
+            Event::Stopping => {
+                let _ = self.multi.println(
+                    "Interrupted: no new requests are sent; waiting for those in flight (Ctrl-C again to quit at once).",
+                );
+            }
+        }
+    }
+
+    fn close(&self) {
+        let live = self
+            .live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for bar in live.bars.values() {
+            bar.finish_and_clear();
+        }
+        self.overall.finish_and_clear();
+        let _ = self.multi.clear();
     }
 }

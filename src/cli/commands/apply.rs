@@ -27,7 +27,7 @@ use crate::report::{self, Summary, Tally};
 use crate::sandbox::Scenario;
 use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
-use crate::ui::progress::Plain;
+use crate::ui::progress::{Bars, Plain};
 
 /// Everything `redrive apply` was asked.
 #[derive(Debug, Clone)]
@@ -300,6 +300,8 @@ async fn apply(
     let (stop_tx, stop) = watch::channel(false);
     let sink: Arc<dyn Sink> = if request.quiet {
         Arc::new(Silent)
+    } else if std::io::stderr().is_terminal() {
+        Arc::new(Bars::new())
     } else {
         Arc::new(Plain::new(Box::new(std::io::stderr())))
     };
@@ -335,6 +337,7 @@ async fn apply(
     let clock = Instant::now();
     let interrupted_flag = engine.stop.clone();
     let results = engine.clone().run(&plan).await;
+    sink.close();
     interrupts.abort();
     let interrupted = *interrupted_flag.borrow();
     if let Some(r) = prepared.running {
