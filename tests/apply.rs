@@ -422,3 +422,76 @@ async fn an_interrupt_stops_sending_and_exits_130() {
     );
     live.running.stop().await;
 }
+
+/// DigiCert's per-key limit answers 429 to a burst; apply pauses the provider, retries the
+/// refused batches and sends no target twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn throttled_bulk_batches_are_paused_and_retried_without_duplicates() {
+    let scenario = Scenario::parse(
+        "digicert:\n  rate_limits: [{requests: 3, per: 1s}]\n  generate: [{count: 12, first_ip: 10.9.0.1}]\n",
+        "test",
+    )
+    .expect("scenario");
+    let running = sandbox::start(&scenario, sandbox::Options::default())
+        .await
+        .expect("sandbox");
+    let dir = temp_dir("throttle");
+    let targets: Vec<String> = (1..=12)
+        .map(|n| format!("{{ip: 10.9.0.{n}, port: 443}}"))
+        .collect();
+    std::fs::write(
+        dir.join("live.yaml"),
+        format!(
+            "version: 1\nname: live\nproviders:\n  dc:\n    type: digicert\n    url: {}\n    auth: {{api_key: {{env: DC_KEY}}}}\n    limits: {{concurrency: 4}}\njobs:\n  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, batch_size: 2, targets: [{}]}}\n    retry: {{attempts: 20, initial_delay: 100ms, max_delay: 1s, deadline: 1m}}\n",
+            running.url(Kind::Digicert),
+            targets.join(", ")
+        ),
+    )
+    .expect("write");
+    let out = tokio::task::spawn_blocking(move || {
+        redrive(
+            &dir,
+            &["apply", "--auto-approve", "live.yaml"],
+            &[("DC_KEY", "sandbox-digicert-api-key")],
+        )
+    })
+    .await
+    .expect("ran");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("Apply: 12 succeeded"), "{all}");
+    let stats = running.stats()["providers"]["digicert"].clone();
+    assert!(
+        stats["throttled_429"].as_u64().unwrap_or(0) > 0,
+        "the burst was throttled: {stats}"
+    );
+    assert_eq!(stats["mutations"], 12, "{stats}");
+    assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
+    running.stop().await;
+}
+
+/// A poll that outlasts the access token refreshes it with the refresh id, not a new login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn long_polls_refresh_the_vcf_token() {
+    // Tokens are refreshed two minutes before they expire: a 121 s token lasts one second here.
+    let live = live(
+        "refresh",
+        "vcf:\n  token_ttl: 121s\n  pending: 100ms\n  running: 2500ms\n  tasks: [{id: t1}]\n",
+        "jobs:\n  - id: rotate\n    provider: sddc\n    action: retry_credentials_task\n    with: {task_id: t1, operation_type: ROTATE, elements: [{resource_type: ESXI, credentials: [{username: root}]}]}\n    wait: {interval: 300ms, timeout: 30s}\n",
+    )
+    .await;
+    let out = apply_live(&live, &[]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("task t1 Successful"), "{all}");
+    let stats = provider_stats(&live, "vcf");
+    assert_eq!(stats["by_endpoint"]["POST /v1/tokens"], 1, "{stats}");
+    assert!(
+        stats["by_endpoint"]["PATCH /v1/tokens/access-token/refresh"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{stats}"
+    );
+    live.running.stop().await;
+}

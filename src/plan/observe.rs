@@ -18,6 +18,19 @@ use crate::providers::{
 /// In-flight observe calls over all providers.
 const GLOBAL_CONCURRENCY: usize = 64;
 
+/// Attempts of one read-only check before its action is blocked.
+const READ_ATTEMPTS: u32 = 5;
+/// The pause after a failed read grows by this much each time.
+const READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+fn transient(e: &ProviderError) -> bool {
+    match e {
+        ProviderError::Call { .. } => true,
+        ProviderError::Unexpected { status, .. } => *status == 429 || *status >= 500,
+        _ => false,
+    }
+}
+
 /// What the plan needs to know about one item.
 #[derive(Debug, Clone)]
 pub struct Checked {
@@ -92,10 +105,24 @@ pub async fn check(
             let (preview, idempotency) = preview(client, &item.what);
             let observed = if refresh {
                 let _global = global.acquire_owned().await.expect("never closed");
-                let _slot = limiters[&provider].acquire().await;
-                observe_one(client, &item.what)
-                    .await
-                    .map(|r| r.map_err(|e| e.to_string()))
+                let limiter = &limiters[&provider];
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let result = {
+                        let _slot = limiter.acquire().await;
+                        observe_one(client, &item.what).await
+                    };
+                    // Reads are safe to repeat: a 429, a 5xx or a broken connection is retried
+                    // after a pause instead of blocking the action.
+                    match &result {
+                        Some(Err(e)) if attempt < READ_ATTEMPTS && transient(e) => {
+                            limiter.throttled(None);
+                            tokio::time::sleep(READ_PAUSE * attempt).await;
+                        }
+                        _ => break result.map(|r| r.map_err(|e| e.to_string())),
+                    }
+                }
             } else {
                 None
             };
