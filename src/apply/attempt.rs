@@ -322,24 +322,35 @@ pub async fn single(
                     .finish(job, action, state, attempt - 1, None, detail, started)
                     .await;
             }
-            // On disk before the request leaves: a crash after this line reads as "maybe sent".
-            if let Err(e) = engine
-                .record(job, action, State::Sent, attempt, None, "")
-                .await
-            {
+            // The "planned" intent is already on disk; "sent" is synced while the request is on
+            // the wire and before its answer is acted on.
+            let ticket = match engine.submit(job, action, State::Sent, attempt) {
+                Ok(t) => t,
+                Err(e) => {
+                    let detail = format!("not sent: the journal cannot be written: {e}");
+                    return engine
+                        .finish(
+                            job,
+                            action,
+                            State::Failed,
+                            attempt - 1,
+                            None,
+                            detail,
+                            started,
+                        )
+                        .await;
+                }
+            };
+            let (answer, synced) = tokio::join!(send(client, params), ticket.wait());
+            if let Err(e) = synced {
+                let detail = format!(
+                    "sent, but the journal cannot record it ({e}); its outcome is not acted on"
+                );
                 return engine
-                    .finish(
-                        job,
-                        action,
-                        State::Failed,
-                        attempt,
-                        None,
-                        format!("not sent: the journal cannot be written: {e}"),
-                        started,
-                    )
+                    .finish(job, action, State::Unknown, attempt, None, detail, started)
                     .await;
             }
-            send(client, params).await
+            answer
         };
         let mut next = classify(engine, job, action.idempotency, answer);
         if let Next::Reconcile { reason, .. } = &next {
@@ -499,12 +510,19 @@ pub async fn batch(
                 attempt -= 1;
                 continue;
             }
+            let mut ticket = None;
             for (k, _, _) in &pending {
-                let _ = engine
-                    .record(job, &plan_job.actions[*k], State::Sent, attempt, None, "")
-                    .await;
+                ticket = engine
+                    .submit(job, &plan_job.actions[*k], State::Sent, attempt)
+                    .ok();
             }
-            match digicert.execute(&base, &targets).await {
+            let (answers, ()) = tokio::join!(digicert.execute(&base, &targets), async {
+                // Records reach the disk in order: the last ticket covers the whole batch.
+                if let Some(t) = ticket {
+                    let _ = t.wait().await;
+                }
+            });
+            match answers {
                 Ok(answers) => answers.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => {
                     let text = e.to_string();

@@ -85,9 +85,7 @@ impl Engine {
         }
     }
 
-    /// Journals a state change and waits until it is on disk. A journal that cannot be written
-    /// is reported in the action's detail: the action still ends, but the apply fails.
-    pub(super) async fn record(
+    fn record_of(
         &self,
         job: &JobInfo,
         action: &PlanAction,
@@ -95,8 +93,8 @@ impl Engine {
         attempt: u32,
         http_status: Option<u16>,
         detail: &str,
-    ) -> Result<(), String> {
-        let record = Record {
+    ) -> Record {
+        Record {
             at: jiff::Timestamp::now().to_string(),
             run: self.run_id.clone(),
             action: action.id.clone(),
@@ -106,10 +104,19 @@ impl Engine {
             attempt,
             http_status,
             detail: detail.to_owned(),
-        };
+        }
+    }
+
+    /// Queues a state change for the journal; the ticket says when it is on disk.
+    pub(super) fn submit(
+        &self,
+        job: &JobInfo,
+        action: &PlanAction,
+        state: State,
+        attempt: u32,
+    ) -> Result<super::journal::Ticket, String> {
         self.journal
-            .append(&record)
-            .await
+            .submit(&self.record_of(job, action, state, attempt, None, ""))
             .map_err(|e| e.to_string())
     }
 
@@ -126,11 +133,11 @@ impl Engine {
         detail: String,
         started: tokio::time::Instant,
     ) -> ActionResult {
-        let detail = match self
-            .record(job, action, state, attempts, http_status, &detail)
-            .await
-        {
-            Ok(()) => detail,
+        // Final states need not hold up the next action: `run` waits for all of them at the
+        // end, and a final state lost in a crash only costs a re-check on the next apply.
+        let record = self.record_of(job, action, state, attempts, http_status, &detail);
+        let detail = match self.journal.submit(&record) {
+            Ok(_) => detail,
             Err(e) => format!("{detail} (and the journal could not be written: {e})"),
         };
         self.sink.emit(Event::Finished {
@@ -165,9 +172,12 @@ impl Engine {
         .await
     }
 
-    /// Runs the plan; the results come back in plan order.
-    pub async fn run(self: Arc<Self>, plan: &Plan) -> Vec<ActionResult> {
-        let jobs: Vec<Arc<PlanJob>> = plan.jobs.iter().cloned().map(Arc::new).collect();
+    /// Runs the plan; the results come back in plan order, once the journal holds them all.
+    ///
+    /// # Errors
+    /// When the journal cannot be written: nothing is sent without the intent on disk.
+    pub async fn run(self: Arc<Self>, plan: Plan) -> Result<Vec<ActionResult>, String> {
+        let jobs: Vec<Arc<PlanJob>> = plan.jobs.into_iter().map(Arc::new).collect();
         self.sink.emit(Event::Started {
             jobs: jobs
                 .iter()
@@ -181,6 +191,15 @@ impl Engine {
                 })
                 .collect(),
         });
+        // Intent first, in one sync: whatever is sent later, a crash leaves every action of
+        // this run at least "planned", which the next apply treats as possibly sent.
+        for job in &jobs {
+            let info = self.job_info(job);
+            for a in job.actions.iter().filter(|a| a.decision == Decision::Run) {
+                self.submit(&info, a, State::Planned, 0)?;
+            }
+        }
+        self.journal.barrier().await.map_err(|e| e.to_string())?;
         let present: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         let mut failed_jobs: HashMap<String, bool> = HashMap::new();
         let mut results: Vec<Option<Vec<ActionResult>>> = vec![None; jobs.len()];
@@ -235,7 +254,9 @@ impl Engine {
             failed_jobs.insert(jobs[i].id.clone(), bad);
             results[i] = Some(out);
         }
-        results.into_iter().flatten().flatten().collect()
+        let results: Vec<ActionResult> = results.into_iter().flatten().flatten().collect();
+        self.journal.barrier().await.map_err(|e| e.to_string())?;
+        Ok(results)
     }
 
     fn job_info(&self, job: &PlanJob) -> JobInfo {
@@ -307,61 +328,81 @@ impl Engine {
         out.into_iter().flatten().collect()
     }
 
-    /// The actions of one wave, concurrently; DigiCert targets go in batches.
+    /// The actions of one wave, concurrently; DigiCert targets go in batches. No more tasks
+    /// exist at a time than the provider may have requests in flight, so memory follows the
+    /// concurrency, not the size of the wave.
     async fn run_wave(
         self: Arc<Self>,
         info: &JobInfo,
         job: &Arc<PlanJob>,
         wave: &[usize],
     ) -> Vec<(usize, ActionResult)> {
-        let mut tasks = JoinSet::new();
-        if info.kind == ActionKind::BulkRetryAutomation {
+        let units: Vec<Vec<usize>> = if info.kind == ActionKind::BulkRetryAutomation {
             let size = job
                 .actions
                 .first()
                 .and_then(|a| a.params.get("batch_size"))
                 .and_then(serde_json::Value::as_u64)
                 .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
-            for batch in wave.chunks(size) {
-                let (engine, info, job, batch) =
-                    (self.clone(), info.clone(), job.clone(), batch.to_vec());
-                tasks.spawn(async move { attempt::batch(&engine, &info, &job, &batch).await });
-            }
+            wave.chunks(size).map(<[usize]>::to_vec).collect()
         } else {
-            for &k in wave {
-                let (engine, info, job) = (self.clone(), info.clone(), job.clone());
-                tasks.spawn(async move {
-                    let action = &job.actions[k];
-                    let result = match ActionParams::from_value(info.kind, action.params.clone()) {
-                        Ok(params) => attempt::single(&engine, &info, action, &params).await,
-                        Err(e) => {
-                            engine
-                                .finish(
-                                    &info,
-                                    action,
-                                    State::Failed,
-                                    0,
-                                    None,
-                                    format!(
-                                        "the plan's parameters do not fit `{}`: {e}",
-                                        job.action
-                                    ),
-                                    tokio::time::Instant::now(),
-                                )
-                                .await
-                        }
-                    };
-                    vec![(k, result)]
-                });
-            }
-        }
+            wave.iter().map(|&k| vec![k]).collect()
+        };
+        let width = self
+            .limiters
+            .get(&info.provider)
+            .map_or(1, Limiter::concurrency)
+            .max(1);
+        let mut tasks = JoinSet::new();
         let mut out = Vec::with_capacity(wave.len());
-        while let Some(done) = tasks.join_next().await {
+        let mut units = units.into_iter();
+        loop {
+            while tasks.len() < width {
+                let Some(unit) = units.next() else { break };
+                let (engine, info, job) = (self.clone(), info.clone(), job.clone());
+                tasks.spawn(async move { engine.run_unit(&info, &job, &unit).await });
+            }
+            let Some(done) = tasks.join_next().await else {
+                break;
+            };
             match done {
                 Ok(results) => out.extend(results),
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(e) => panic!("an action task was cancelled: {e}"),
             }
+        }
+        out
+    }
+
+    /// One action, or one DigiCert batch.
+    async fn run_unit(
+        &self,
+        info: &JobInfo,
+        job: &PlanJob,
+        unit: &[usize],
+    ) -> Vec<(usize, ActionResult)> {
+        if info.kind == ActionKind::BulkRetryAutomation {
+            return attempt::batch(self, info, job, unit).await;
+        }
+        let mut out = Vec::with_capacity(unit.len());
+        for &k in unit {
+            let action = &job.actions[k];
+            let result = match ActionParams::from_value(info.kind, action.params.clone()) {
+                Ok(params) => attempt::single(self, info, action, &params).await,
+                Err(e) => {
+                    self.finish(
+                        info,
+                        action,
+                        State::Failed,
+                        0,
+                        None,
+                        format!("the plan's parameters do not fit `{}`: {e}", job.action),
+                        tokio::time::Instant::now(),
+                    )
+                    .await
+                }
+            };
+            out.push((k, result));
         }
         out
     }

@@ -75,6 +75,28 @@ struct Pending {
     done: oneshot::Sender<std::io::Result<()>>,
 }
 
+/// A submitted record; `wait` returns once it (and everything before it) is on disk.
+#[derive(Debug)]
+pub struct Ticket {
+    wait: oneshot::Receiver<std::io::Result<()>>,
+    path: PathBuf,
+}
+
+impl Ticket {
+    /// # Errors
+    /// When the write or the sync failed.
+    pub async fn wait(self) -> Result<(), JournalError> {
+        let io = |error| JournalError::Io {
+            path: self.path.clone(),
+            error,
+        };
+        self.wait
+            .await
+            .map_err(|_| io(std::io::Error::other("the journal writer stopped")))?
+            .map_err(io)
+    }
+}
+
 /// An open, locked journal. Appends go through one writer task.
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -165,24 +187,45 @@ impl Journal {
         })
     }
 
+    /// Queues a record for the writer and returns at once; the ticket tells when it is on
+    /// disk. Records reach the disk in submission order.
+    ///
+    /// # Errors
+    /// When the writer has stopped.
+    pub fn submit(&self, record: &Record) -> Result<Ticket, JournalError> {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        self.enqueue(line)
+    }
+
+    fn enqueue(&self, line: Vec<u8>) -> Result<Ticket, JournalError> {
+        let (done, wait) = oneshot::channel();
+        self.tx
+            .send(Pending { line, done })
+            .map_err(|_| JournalError::Io {
+                path: self.path.clone(),
+                error: std::io::Error::other("the journal writer stopped"),
+            })?;
+        Ok(Ticket {
+            wait,
+            path: self.path.clone(),
+        })
+    }
+
     /// Appends a record and returns once it is on disk.
     ///
     /// # Errors
     /// When the write or the sync fails.
     pub async fn append(&self, record: &Record) -> Result<(), JournalError> {
-        let mut line = serde_json::to_vec(record).expect("records serialize");
-        line.push(b'\n');
-        let (done, wait) = oneshot::channel();
-        let io = |error| JournalError::Io {
-            path: self.path.clone(),
-            error,
-        };
-        self.tx
-            .send(Pending { line, done })
-            .map_err(|_| io(std::io::Error::other("the journal writer stopped")))?;
-        wait.await
-            .map_err(|_| io(std::io::Error::other("the journal writer stopped")))?
-            .map_err(io)
+        self.submit(record)?.wait().await
+    }
+
+    /// Returns once everything submitted so far is on disk.
+    ///
+    /// # Errors
+    /// When a write or a sync failed.
+    pub async fn barrier(&self) -> Result<(), JournalError> {
+        self.enqueue(Vec::new())?.wait().await
     }
 
     #[must_use]

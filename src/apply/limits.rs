@@ -19,6 +19,7 @@ const THROTTLE_PAUSE: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub struct Limiter {
     slots: Arc<Semaphore>,
+    concurrency: usize,
     rates: Vec<DefaultDirectRateLimiter>,
     paused_until: Mutex<Option<Instant>>,
 }
@@ -46,9 +47,16 @@ impl Limiter {
             .collect();
         Self {
             slots: Arc::new(Semaphore::new(concurrency as usize)),
+            concurrency: concurrency as usize,
             rates,
             paused_until: Mutex::new(None),
         }
+    }
+
+    /// Requests in flight at most.
+    #[must_use]
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
     }
 
     /// Waits for a slot, for any 429 pause and for every rate; the slot is held until the

@@ -116,6 +116,10 @@ pub enum Command {
         /// No progress lines.
         #[arg(long, short)]
         quiet: bool,
+        /// Read the providers' state first (`--refresh=false` sends every action; safe for
+        /// convergent actions, and a non-idempotent one is still never resent blindly).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+        refresh: bool,
     },
     /// Show the journal's view of a runbook: states per job, and what is not done and why.
     Status {

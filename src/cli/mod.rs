@@ -96,6 +96,7 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             report_junit,
             report_markdown,
             quiet,
+            refresh,
         } => commands::apply::run(
             &commands::apply::Request {
                 file,
@@ -109,6 +110,7 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
                 report_junit,
                 report_markdown,
                 quiet,
+                refresh,
             },
             printer,
         ),

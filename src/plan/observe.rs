@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::Value;
-use tokio::sync::Semaphore;
 
 use super::items::{Item, What};
 use crate::apply::limits::Limiter;
@@ -89,25 +88,35 @@ pub async fn check(
     limiters: Arc<IndexMap<String, Limiter>>,
     refresh: bool,
 ) -> Vec<Checked> {
-    let global = Arc::new(Semaphore::new(GLOBAL_CONCURRENCY));
+    let mut out: Vec<Checked> = items
+        .iter()
+        .map(|item| {
+            let (preview, idempotency) = preview(&clients[&providers[item.job]], &item.what);
+            Checked {
+                preview,
+                idempotency,
+                observed: None,
+            }
+        })
+        .collect();
+    if !refresh {
+        return out;
+    }
+    // A window of tasks, not one per item: memory follows the concurrency, not the plan size.
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, item) in items.iter().enumerate() {
-        let provider = providers[item.job].clone();
-        let (items, clients, limiters, global) = (
-            items.clone(),
-            clients.clone(),
-            limiters.clone(),
-            global.clone(),
-        );
-        tasks.spawn(async move {
-            let item = &items[i];
-            let client = &clients[&provider];
-            let (preview, idempotency) = preview(client, &item.what);
-            let observed = if refresh {
-                let _global = global.acquire_owned().await.expect("never closed");
+    let mut next = 0;
+    loop {
+        while tasks.len() < GLOBAL_CONCURRENCY && next < items.len() {
+            let i = next;
+            next += 1;
+            let provider = providers[items[i].job].clone();
+            let (items, clients, limiters) = (items.clone(), clients.clone(), limiters.clone());
+            tasks.spawn(async move {
+                let item = &items[i];
+                let client = &clients[&provider];
                 let limiter = &limiters[&provider];
                 let mut attempt = 0;
-                loop {
+                let observed = loop {
                     attempt += 1;
                     let result = {
                         let _slot = limiter.acquire().await;
@@ -122,31 +131,20 @@ pub async fn check(
                         }
                         _ => break result.map(|r| r.map_err(|e| e.to_string())),
                     }
-                }
-            } else {
-                None
-            };
-            (
-                i,
-                Checked {
-                    preview,
-                    idempotency,
-                    observed,
-                },
-            )
-        });
-    }
-    let mut out: Vec<Option<Checked>> = vec![None; items.len()];
-    while let Some(done) = tasks.join_next().await {
+                };
+                (i, observed)
+            });
+        }
+        let Some(done) = tasks.join_next().await else {
+            break;
+        };
         match done {
-            Ok((i, checked)) => out[i] = Some(checked),
+            Ok((i, observed)) => out[i].observed = observed,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => {}
         }
     }
-    out.into_iter()
-        .map(|c| c.expect("every task reports"))
-        .collect()
+    out
 }
 
 /// Reads every source the runbook declares, all pages.

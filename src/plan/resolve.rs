@@ -49,7 +49,7 @@ pub fn resolve(
     manifest: &Manifest,
     jobs: &[RenderedJob],
     items: &[Item],
-    checked: &[Checked],
+    checked: Vec<Checked>,
 ) -> Plan {
     let mut plan_jobs: Vec<PlanJob> = jobs
         .iter()
@@ -75,10 +75,11 @@ pub fn resolve(
         .collect();
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut summary = Summary::default();
+    // The previews and facts move into the plan: no second copy of every request.
     for (item, checked) in items.iter().zip(checked) {
         let job = &mut plan_jobs[item.job];
         let id = action_id(&job.provider, &job.action, &item.target);
-        let mut decision = decide(checked);
+        let mut decision = decide(&checked);
         // A target listed twice must not be sent twice.
         if let Some(first_job) = seen.get(&id) {
             decision = Decision::Blocked(format!(
@@ -92,8 +93,8 @@ pub fn resolve(
             Decision::Skip(_) => summary.unchanged += 1,
             Decision::Blocked(_) => summary.blocked += 1,
         }
-        let observed = match &checked.observed {
-            Some(Ok(o)) => o.facts.clone().into_iter().collect(),
+        let observed = match checked.observed {
+            Some(Ok(o)) => o.facts.into_iter().collect(),
             _ => serde_json::Map::new(),
         };
         job.actions.push(PlanAction {
@@ -102,7 +103,7 @@ pub fn resolve(
             target: item.target.clone(),
             decision,
             idempotency: checked.idempotency,
-            request: checked.preview.clone(),
+            request: checked.preview,
             observed,
             params: item.what.params(),
             previous: None,

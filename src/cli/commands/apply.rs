@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
+use indexmap::IndexMap;
 use tokio::sync::{Semaphore, watch};
 
 use super::plan::{Prepared, prepare};
@@ -43,6 +44,7 @@ pub struct Request {
     pub report_junit: Option<PathBuf>,
     pub report_markdown: Option<PathBuf>,
     pub quiet: bool,
+    pub refresh: bool,
 }
 
 fn is_saved_plan(path: &Path) -> bool {
@@ -125,7 +127,11 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
 }
 
 /// A saved plan's actions, checked again now: those whose precondition changed are not sent.
-async fn recheck(plan: &mut Plan, prepared: &Prepared) {
+async fn recheck(
+    plan: &mut Plan,
+    clients: &Arc<IndexMap<String, crate::providers::Client>>,
+    limiters: &Arc<IndexMap<String, crate::apply::limits::Limiter>>,
+) {
     let mut where_ = Vec::new();
     let mut items = Vec::new();
     for (j, job) in plan.jobs.iter().enumerate() {
@@ -170,8 +176,8 @@ async fn recheck(plan: &mut Plan, prepared: &Prepared) {
     let checked = observe::check(
         Arc::new(items),
         &providers,
-        prepared.clients.clone(),
-        prepared.limiters.clone(),
+        clients.clone(),
+        limiters.clone(),
         true,
     )
     .await;
@@ -265,22 +271,29 @@ async fn apply(
     } else {
         &request.targets[..]
     };
-    let Some(prepared) = prepare(rb, targets, saved.is_none(), scenario, printer).await? else {
+    let refresh = saved.is_none() && request.refresh;
+    let Some(prepared) = prepare(rb, targets, refresh, scenario, printer).await? else {
         return Ok(ExitStatus::Invalid);
     };
+    let Prepared {
+        plan: fresh,
+        clients,
+        limiters,
+        running,
+    } = prepared;
     let mut plan = match saved {
         Some(mut plan) => {
-            recheck(&mut plan, &prepared).await;
+            recheck(&mut plan, &clients, &limiters).await;
             plan
         }
-        None => prepared.plan.clone(),
+        None => fresh,
     };
     let journal_path = journal::path_for(state_dir, &rb.manifest.name);
     mark_previous(&mut plan, &journal_path);
     printer.data(&text::render(&plan, printer.color()))?;
     if !plan.has_changes() {
         printer.note("Nothing to send: every action is converged or blocked.\n")?;
-        if let Some(r) = prepared.running {
+        if let Some(r) = running {
             r.stop().await;
         }
         return Ok(ExitStatus::Success);
@@ -306,8 +319,8 @@ async fn apply(
         Arc::new(Plain::new(Box::new(std::io::stderr())))
     };
     let engine = Arc::new(Engine {
-        clients: prepared.clients.clone(),
-        limiters: prepared.limiters.clone(),
+        clients,
+        limiters,
         global: Arc::new(Semaphore::new(request.parallelism.max(1))),
         journal: journal.clone(),
         run_id: run_id.clone(),
@@ -336,16 +349,26 @@ async fn apply(
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let interrupted_flag = engine.stop.clone();
-    let results = engine.clone().run(&plan).await;
+    let (runbook_path, name) = (plan.runbook.path.clone(), plan.name.clone());
+    let results = match engine.clone().run(plan).await {
+        Ok(results) => results,
+        Err(e) => {
+            sink.close();
+            printer.note(&format!(
+                "error: the journal cannot be written, so nothing more is sent: {e}\n"
+            ))?;
+            return Ok(ExitStatus::Failure);
+        }
+    };
     sink.close();
     interrupts.abort();
     let interrupted = *interrupted_flag.borrow();
-    if let Some(r) = prepared.running {
+    if let Some(r) = running {
         r.stop().await;
     }
     let summary = Summary {
-        runbook: &plan.runbook.path,
-        name: &plan.name,
+        runbook: &runbook_path,
+        name: &name,
         run: &run_id,
         started_at: &started_at,
         duration_ms: u64::try_from(clock.elapsed().as_millis()).unwrap_or(u64::MAX),

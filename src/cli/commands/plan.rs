@@ -257,7 +257,7 @@ pub async fn prepare(
         refreshed: refresh,
     };
     Ok(Some(Prepared {
-        plan: resolve::resolve(meta, &rb.manifest, &jobs, &all, &checked),
+        plan: resolve::resolve(meta, &rb.manifest, &jobs, &all, checked),
         clients,
         limiters,
         running,

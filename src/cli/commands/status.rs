@@ -79,7 +79,10 @@ pub fn run(
                 State::Skipped => "skipped",
             };
             *counts.entry(state).or_default() += 1;
-            if matches!(r.state, State::Failed | State::Unknown | State::Sent) {
+            if matches!(
+                r.state,
+                State::Failed | State::Unknown | State::Sent | State::Planned
+            ) {
                 failures.push(r);
             }
         }
@@ -93,7 +96,7 @@ pub fn run(
         out.push_str("\nNot done:\n");
         failures.sort_by(|a, b| a.job.cmp(&b.job).then(a.target.cmp(&b.target)));
         for r in &failures {
-            let why = if r.state == State::Sent {
+            let why = if matches!(r.state, State::Sent | State::Planned) {
                 "sent, no answer recorded (interrupted)".to_owned()
             } else {
                 r.detail.clone()
