@@ -88,6 +88,7 @@ async fn token(client: &reqwest::Client, base: &str) -> String {
 /// Sends `total` retries of distinct certificates over `CONCURRENCY` connections; returns the
 /// wall time and each request's duration.
 async fn drive(base: &str, total: usize) -> (Duration, Vec<Duration>) {
+    redrive::providers::http::install_crypto();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CONCURRENCY)
         .build()

@@ -495,3 +495,67 @@ async fn long_polls_refresh_the_vcf_token() {
     );
     live.running.stop().await;
 }
+
+/// A saved plan is applied as reviewed, but an action whose precondition changed since (here:
+/// someone retried the certificate by hand) is not sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_rechecks_each_precondition_before_sending() {
+    let live = live(
+        "recheck",
+        "venafi_tpp:\n  processing: 1h\n  certificates: [{dn: '\\VED\\Policy\\A\\a.example.com'}, {dn: '\\VED\\Policy\\A\\b.example.com'}]\n",
+        "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: [a, b]\n    with: {certificate_dn: '\\VED\\Policy\\A\\{{ item }}.example.com'}\n",
+    )
+    .await;
+    let dir = live.dir.clone();
+    let planned = tokio::task::spawn_blocking(move || {
+        redrive(&dir, &["plan", "live.yaml", "--out", "plan.json"], &SECRETS)
+    })
+    .await
+    .expect("ran");
+    assert_eq!(planned.status.code(), Some(2), "{}", text(&planned));
+
+    // By hand, between review and merge.
+    let base = live.running.url(Kind::VenafiTpp);
+    redrive::providers::http::install_crypto();
+    let http = reqwest::Client::new();
+    let token: Value = http
+        .post(format!("{base}/vedauth/authorize/oauth"))
+        .json(&serde_json::json!({"client_id": "redrive", "username": "svc-redrive", "password": "sandbox", "scope": "certificate:manage"}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let retried = http
+        .post(format!("{base}/vedsdk/Certificates/Retry"))
+        .bearer_auth(token["access_token"].as_str().expect("a token"))
+        .json(&serde_json::json!({"CertificateDN": "\\VED\\Policy\\A\\b.example.com"}))
+        .send()
+        .await
+        .expect("retry");
+    assert_eq!(retried.status(), 200);
+
+    let dir = live.dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        redrive(&dir, &["apply", "plan.json", "--auto-approve"], &SECRETS)
+    })
+    .await
+    .expect("ran");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(
+        all.contains("changed since the plan: being processed"),
+        "{all}"
+    );
+    assert!(
+        all.contains("Apply: 1 succeeded, 0 converged, 1 skipped"),
+        "{all}"
+    );
+    // One retry by hand, one by apply: b was not sent again.
+    assert_eq!(
+        provider_stats(&live, "venafi_tpp")["by_endpoint"]["POST /vedsdk/certificates/retry"],
+        2
+    );
+    live.running.stop().await;
+}

@@ -98,7 +98,8 @@ pub struct Http {
     timeout: Duration,
 }
 
-fn install_crypto() {
+/// Installs the process-wide TLS crypto provider (ring) once; every reqwest client needs it.
+pub fn install_crypto() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // Another part of the process may have installed one already; either is fine.

@@ -45,6 +45,7 @@ pub fn client() -> Client {
 }
 
 pub fn client_with_timeout(timeout: Duration) -> Client {
+    redrive::providers::http::install_crypto();
     // No proxy: a proxy from the environment must never see loopback test traffic.
     Client::builder()
         .no_proxy()
