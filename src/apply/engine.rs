@@ -193,13 +193,18 @@ impl Engine {
         });
         // Intent first, in one sync: whatever is sent later, a crash leaves every action of
         // this run at least "planned", which the next apply treats as possibly sent.
-        for job in &jobs {
-            let info = self.job_info(job);
-            for a in job.actions.iter().filter(|a| a.decision == Decision::Run) {
-                self.submit(&info, a, State::Planned, 0)?;
-            }
-        }
-        self.journal.barrier().await.map_err(|e| e.to_string())?;
+        let me: &Self = &self;
+        let intents = jobs.iter().flat_map(move |job| {
+            let info = me.job_info(job);
+            job.actions
+                .iter()
+                .filter(|a| a.decision == Decision::Run)
+                .map(move |a| me.record_of(&info, a, State::Planned, 0, None, ""))
+        });
+        self.journal
+            .append_all(intents)
+            .await
+            .map_err(|e| e.to_string())?;
         let present: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
         let mut failed_jobs: HashMap<String, bool> = HashMap::new();
         let mut results: Vec<Option<Vec<ActionResult>>> = vec![None; jobs.len()];

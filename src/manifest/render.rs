@@ -230,6 +230,7 @@ fn render_job(
     let job_value = template::value(&serde_json::json!({ "id": job.id, "provider": job.provider }));
     let mut failures = 0usize;
     let total = items.as_ref().map_or(1, Vec::len);
+    rendered.actions.reserve_exact(total);
     for n in 0..total {
         let item = items.as_ref().map(|list| &list[n]);
         let ctx = match item {

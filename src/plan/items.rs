@@ -60,13 +60,22 @@ fn target_of(params: &ActionParams) -> String {
     }
 }
 
-/// The items of every rendered job, in job and item order.
+/// The items of every rendered job, in job and item order. The rendered actions move into the
+/// items (the jobs keep their metadata), so a large plan is not held twice.
 #[must_use]
-pub fn expand(jobs: &[RenderedJob]) -> Vec<Item> {
-    let mut items = Vec::new();
-    for (j, job) in jobs.iter().enumerate() {
-        for action in &job.actions {
-            match &action.with {
+pub fn expand(jobs: &mut [RenderedJob]) -> Vec<Item> {
+    let total = jobs
+        .iter()
+        .flat_map(|j| &j.actions)
+        .map(|a| match &a.with {
+            ActionParams::BulkRetryAutomation(b) => b.targets.len(),
+            _ => 1,
+        })
+        .sum();
+    let mut items = Vec::with_capacity(total);
+    for (j, job) in jobs.iter_mut().enumerate() {
+        for action in std::mem::take(&mut job.actions) {
+            match action.with {
                 ActionParams::BulkRetryAutomation(bulk) => {
                     for (i, t) in bulk.targets.iter().enumerate() {
                         items.push(Item {
@@ -83,8 +92,8 @@ pub fn expand(jobs: &[RenderedJob]) -> Vec<Item> {
                 other => items.push(Item {
                     job: j,
                     index: action.index,
-                    target: target_of(other),
-                    what: What::Single(other.clone()),
+                    target: target_of(&other),
+                    what: What::Single(other),
                 }),
             }
         }

@@ -73,6 +73,14 @@ pub fn resolve(
             actions: Vec::new(),
         })
         .collect();
+    // Exact sizes: a growing vector of 100,000 actions would keep up to twice the room.
+    let mut per_job = vec![0usize; plan_jobs.len()];
+    for item in items {
+        per_job[item.job] += 1;
+    }
+    for (job, n) in plan_jobs.iter_mut().zip(per_job) {
+        job.actions.reserve_exact(n);
+    }
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut summary = Summary::default();
     // The previews and facts move into the plan: no second copy of every request.

@@ -220,7 +220,7 @@ pub async fn prepare(
     } else {
         None
     };
-    let jobs = match rb.render(sources.as_ref(), targets) {
+    let mut jobs = match rb.render(sources.as_ref(), targets) {
         Ok(jobs) => jobs,
         Err(problems) => {
             for d in &problems.0 {
@@ -229,7 +229,7 @@ pub async fn prepare(
             return Ok(None);
         }
     };
-    let all = Arc::new(items::expand(&jobs));
+    let all = Arc::new(items::expand(&mut jobs));
     let providers: Vec<String> = jobs.iter().map(|j| j.provider.clone()).collect();
     let limiters: Arc<IndexMap<String, crate::apply::limits::Limiter>> = Arc::new(
         rb.manifest
