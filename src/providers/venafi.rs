@@ -115,35 +115,26 @@ impl Venafi {
             what: "auth.password",
             error,
         })?;
-        let request = self
-            .http
-            .request(Method::POST, self.http.url("vedauth/authorize/oauth"))
-            .json(&json!({
-                "client_id": self.client_id,
-                "username": username,
-                "password": password.expose(),
-                "scope": self.scope,
-            }));
-        let reply = self
-            .http
-            .send(request)
-            .await
-            .map_err(ProviderError::call(&self.name))?;
-        if reply.status != 200 {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
-        }
-        self.parse_tokens(&reply)
+        let body = json!({
+            "client_id": self.client_id,
+            "username": username,
+            "password": password.expose(),
+            "scope": self.scope,
+        });
+        self.token_call("vedauth/authorize/oauth", &body).await
     }
 
     async fn refresh(&self, refresh: &Secret) -> Result<Tokens, ProviderError> {
+        let body = json!({"client_id": self.client_id, "refresh_token": refresh.expose()});
+        self.token_call("vedauth/authorize/token", &body).await
+    }
+
+    /// `POST` to a `/vedauth` endpoint; anything but 200 is an auth failure.
+    async fn token_call(&self, path: &str, body: &Value) -> Result<Tokens, ProviderError> {
         let request = self
             .http
-            .request(Method::POST, self.http.url("vedauth/authorize/token"))
-            .json(&json!({"client_id": self.client_id, "refresh_token": refresh.expose()}));
+            .request(Method::POST, self.http.url(path))
+            .json(body);
         let reply = self
             .http
             .send(request)

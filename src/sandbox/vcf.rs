@@ -387,6 +387,21 @@ impl Sim {
             .unwrap_or(0)
     }
 
+    /// A failed task failed on one resource; the others went through.
+    fn resource_status(task: &Task, index: usize, failing: usize) -> Status {
+        match task.status {
+            Status::Failed if index == failing => Status::Failed,
+            Status::Failed => Status::Successful,
+            s => s,
+        }
+    }
+
+    fn completed(task: &Task, body: &mut Value) {
+        if let Some(done) = task.completed.filter(|_| !task.status.running()) {
+            body["completionTimestamp"] = json!(reply::iso(done));
+        }
+    }
+
     fn task_json(&self, task: &Task) -> Value {
         let failing = Self::failing_resource(task);
         let sub_tasks: Vec<Value> = task
@@ -394,11 +409,7 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let status = match task.status {
-                    Status::Failed if i == failing => Status::Failed,
-                    Status::Failed => Status::Successful,
-                    s => s,
-                };
+                let status = Self::resource_status(task, i, failing);
                 json!({
                     "name": format!("{} {} password of {}", task.operation_type, r.credential_type, r.name),
                     "type": format!("CREDENTIALS_{}", task.operation_type),
@@ -429,9 +440,7 @@ impl Sim {
             "isCancellable": task.status.running(),
             "isRetryable": task.status == Status::Failed && task.retryable,
         });
-        if let Some(done) = task.completed.filter(|_| !task.status.running()) {
-            body["completionTimestamp"] = json!(reply::iso(done));
-        }
+        Self::completed(task, &mut body);
         body
     }
 
@@ -442,11 +451,7 @@ impl Sim {
             .iter()
             .enumerate()
             .map(|(i, r)| {
-                let status = match task.status {
-                    Status::Failed if i == failing => Status::Failed,
-                    Status::Failed => Status::Successful,
-                    s => s,
-                };
+                let status = Self::resource_status(task, i, failing);
                 json!({
                     "id": rng::uuid(self.seed, &[b"vcf-subtask", task.id.as_bytes(), r.name.as_bytes()]),
                     "resourceName": r.name,
@@ -471,9 +476,7 @@ impl Sim {
             "subTasks": sub_tasks,
             "errors": Self::errors_of(task),
         });
-        if let Some(done) = task.completed.filter(|_| !task.status.running()) {
-            body["completionTimestamp"] = json!(reply::iso(done));
-        }
+        Self::completed(task, &mut body);
         body
     }
 

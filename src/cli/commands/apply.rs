@@ -20,13 +20,12 @@ use crate::apply::journal::{self, Journal, State};
 use crate::apply::retry::Policy;
 use crate::exit::ExitStatus;
 use crate::manifest::model::Manifest;
-use crate::manifest::runbook::{self, Runbook};
+use crate::manifest::runbook::Runbook;
 use crate::plan::items::{Item, What};
 use crate::plan::{Decision, Plan, file, observe, text};
 use crate::providers::Verdict;
 use crate::report::{self, Summary, Tally};
 use crate::sandbox::Scenario;
-use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 use crate::ui::progress::{Bars, Plain};
 
@@ -79,14 +78,8 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     let runbook_path = saved
         .as_ref()
         .map_or_else(|| request.file.clone(), |p| PathBuf::from(&p.runbook.path));
-    let rb = match runbook::load(&runbook_path) {
-        Ok(rb) => rb,
-        Err(problems) => {
-            for d in &problems.0 {
-                printer.note(&render_diagnostic(d, printer.color()))?;
-            }
-            return Ok(ExitStatus::Invalid);
-        }
+    let Some(rb) = super::load_runbook(&runbook_path, printer)? else {
+        return Ok(ExitStatus::Invalid);
     };
     let sandbox = request.sandbox || saved.as_ref().is_some_and(|p| p.sandbox);
     let scenario = match (&request.scenario, sandbox) {

@@ -10,11 +10,10 @@ use indexmap::IndexMap;
 
 use crate::exit::ExitStatus;
 use crate::manifest::model::ProviderType;
-use crate::manifest::runbook::{self, Runbook};
+use crate::manifest::runbook::Runbook;
 use crate::plan::{self, Plan, file, items, markdown, observe, resolve, text};
 use crate::providers::{self, Client, SandboxEndpoints};
 use crate::sandbox::{self, Kind, Scenario};
-use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 
 /// How to print the plan.
@@ -38,16 +37,10 @@ pub struct Request {
 }
 
 pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    let rb = match runbook::load(&request.file) {
-        Ok(rb) => rb,
-        Err(problems) => {
-            for d in &problems.0 {
-                printer.note(&render_diagnostic(d, printer.color()))?;
-            }
-            return Ok(ExitStatus::Invalid);
-        }
+    let Some(rb) = super::load_runbook(&request.file, printer)? else {
+        return Ok(ExitStatus::Invalid);
     };
-    if let Some(status) = check_targets(&rb, &request.targets, printer)? {
+    if let Some(status) = super::check_targets(&rb, &request.targets, printer)? {
         return Ok(status);
     }
     let scenario = match (&request.scenario, request.sandbox) {
@@ -103,28 +96,6 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     } else {
         ExitStatus::Success
     })
-}
-
-fn check_targets(
-    rb: &Runbook,
-    targets: &[String],
-    printer: &mut Printer,
-) -> anyhow::Result<Option<ExitStatus>> {
-    for t in targets {
-        if !rb.manifest.jobs.iter().any(|j| &j.id == t) {
-            let ids: Vec<&str> = rb.manifest.jobs.iter().map(|j| j.id.as_str()).collect();
-            let hint = crate::suggest::did_you_mean(t, ids.iter().copied()).map_or_else(
-                || format!("jobs: {}", ids.join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            printer.note(&format!(
-                "error: `--target {t}` is not a job in {}\n\nhelp: {hint}\n",
-                rb.path().display()
-            ))?;
-            return Ok(Some(ExitStatus::Invalid));
-        }
-    }
-    Ok(None)
 }
 
 fn kind_of(t: ProviderType) -> Option<Kind> {
@@ -223,9 +194,7 @@ pub async fn prepare(
     let mut jobs = match rb.render(sources.as_ref(), targets) {
         Ok(jobs) => jobs,
         Err(problems) => {
-            for d in &problems.0 {
-                printer.note(&render_diagnostic(d, printer.color()))?;
-            }
+            super::report(&problems, printer)?;
             return Ok(None);
         }
     };

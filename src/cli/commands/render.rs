@@ -10,8 +10,6 @@ use serde_json::Value;
 use crate::cli::args::DataFormat;
 use crate::exit::ExitStatus;
 use crate::manifest::render::RenderedJob;
-use crate::manifest::runbook;
-use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 
 #[derive(Serialize)]
@@ -29,28 +27,11 @@ pub fn run(
     sources: &[String],
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let rb = match runbook::load(file) {
-        Ok(rb) => rb,
-        Err(problems) => {
-            for d in &problems.0 {
-                printer.note(&render_diagnostic(d, printer.color()))?;
-            }
-            return Ok(ExitStatus::Invalid);
-        }
+    let Some(rb) = super::load_runbook(file, printer)? else {
+        return Ok(ExitStatus::Invalid);
     };
-    for t in targets {
-        if !rb.manifest.jobs.iter().any(|j| &j.id == t) {
-            let ids: Vec<&str> = rb.manifest.jobs.iter().map(|j| j.id.as_str()).collect();
-            let hint = crate::suggest::did_you_mean(t, ids.iter().copied()).map_or_else(
-                || format!("jobs: {}", ids.join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            printer.note(&format!(
-                "error: `--target {t}` is not a job in {}\n\nhelp: {hint}\n",
-                file.display()
-            ))?;
-            return Ok(ExitStatus::Invalid);
-        }
+    if let Some(status) = super::check_targets(&rb, targets, printer)? {
+        return Ok(status);
     }
     let sources = match load_sources(sources, &rb.manifest.sources) {
         Ok(s) => s,
@@ -62,9 +43,7 @@ pub fn run(
     let jobs = match rb.render((!sources.is_empty()).then_some(&sources), targets) {
         Ok(jobs) => jobs,
         Err(problems) => {
-            for d in &problems.0 {
-                printer.note(&render_diagnostic(d, printer.color()))?;
-            }
+            super::report(&problems, printer)?;
             return Ok(ExitStatus::Invalid);
         }
     };

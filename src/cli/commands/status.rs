@@ -7,8 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::apply::journal::{self, Record, State};
 use crate::exit::ExitStatus;
-use crate::manifest::runbook;
-use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 
 pub fn run(
@@ -16,14 +14,8 @@ pub fn run(
     state_dir: Option<&Path>,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let rb = match runbook::load(file) {
-        Ok(rb) => rb,
-        Err(problems) => {
-            for d in &problems.0 {
-                printer.note(&render_diagnostic(d, printer.color()))?;
-            }
-            return Ok(ExitStatus::Invalid);
-        }
+    let Some(rb) = super::load_runbook(file, printer)? else {
+        return Ok(ExitStatus::Invalid);
     };
     let dir: PathBuf = state_dir.map_or_else(|| rb.dir().join(".redrive"), Path::to_owned);
     let path = journal::path_for(&dir, &rb.manifest.name);
