@@ -559,3 +559,34 @@ async fn a_saved_plan_rechecks_each_precondition_before_sending() {
     );
     live.running.stop().await;
 }
+
+/// Every example runbook runs against the sandbox: planned, sent, and nothing fails. Generic
+/// `http` actions are blocked in a rehearsal, never sent to a real endpoint.
+#[test]
+fn every_example_applies_against_the_sandbox() {
+    let dir = examples_copy("every");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("examples")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".yaml"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 7, "{names:?}");
+    for name in &names {
+        let out = redrive(
+            &dir,
+            &["apply", "--sandbox", "--auto-approve", "--quiet", name],
+            &[],
+        );
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(0), "{name}:\n{all}");
+        if name == "http-generic.yaml" {
+            assert!(
+                all.contains("does not simulate generic http providers"),
+                "{all}"
+            );
+            assert!(all.contains("Nothing to send"), "{all}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -140,6 +140,18 @@ pub enum Decision {
 }
 
 impl Plan {
+    /// Counts the decisions again after some changed.
+    pub fn recount(&mut self) {
+        self.summary = Summary::default();
+        for a in self.jobs.iter().flat_map(|j| &j.actions) {
+            match a.decision {
+                Decision::Run => self.summary.run += 1,
+                Decision::Skip(_) => self.summary.unchanged += 1,
+                Decision::Blocked(_) => self.summary.blocked += 1,
+            }
+        }
+    }
+
     /// Whether apply would send anything.
     #[must_use]
     pub fn has_changes(&self) -> bool {

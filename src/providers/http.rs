@@ -72,10 +72,17 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
-    /// The start of the body as text, for messages.
+    /// The start of the body as text, for messages, journals and reports: values under keys
+    /// that name credentials (password, token, secret, key, …) are masked first.
     #[must_use]
     pub fn summary(&self) -> String {
-        let text = String::from_utf8_lossy(&self.body);
+        let text = match serde_json::from_slice::<Value>(&self.body) {
+            Ok(mut value) => {
+                redact(&mut value);
+                value.to_string()
+            }
+            Err(_) => String::from_utf8_lossy(&self.body).into_owned(),
+        };
         let text = text.trim();
         if text.chars().count() > 300 {
             format!("{}…", text.chars().take(300).collect::<String>())
@@ -87,6 +94,33 @@ impl Reply {
     #[must_use]
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name)?.to_str().ok()
+    }
+}
+
+/// Masks the values of credential-like keys, at any depth.
+pub fn redact(value: &mut Value) {
+    const SECRET_WORDS: [&str; 7] = [
+        "password",
+        "secret",
+        "token",
+        "key",
+        "authorization",
+        "credential",
+        "csr",
+    ];
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                let lower = k.to_ascii_lowercase();
+                if SECRET_WORDS.iter().any(|w| lower.contains(w)) && !v.is_null() {
+                    *v = Value::String("*****".into());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
     }
 }
 
@@ -283,6 +317,19 @@ mod tests {
         };
         assert!(base_url("http://tpp.example.com", Some(&allow)).is_ok());
         assert!(base_url("ftp://x", None).is_err());
+    }
+
+    #[test]
+    fn summaries_mask_credentials() {
+        let reply = Reply {
+            status: 200,
+            headers: HeaderMap::new(),
+            body: br#"{"access_token":"abc","data":[{"newPassword":"p4ss","name":"x"}],"ok":true}"#
+                .to_vec(),
+        };
+        let s = reply.summary();
+        assert!(!s.contains("abc") && !s.contains("p4ss"), "{s}");
+        assert!(s.contains(r#""name":"x""#), "{s}");
     }
 
     #[test]

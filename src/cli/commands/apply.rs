@@ -188,14 +188,7 @@ async fn recheck(
         };
         plan.jobs[j].actions[k].decision = decision;
     }
-    plan.summary = crate::plan::Summary::default();
-    for a in plan.jobs.iter().flat_map(|j| &j.actions) {
-        match a.decision {
-            Decision::Run => plan.summary.run += 1,
-            Decision::Skip(_) => plan.summary.unchanged += 1,
-            Decision::Blocked(_) => plan.summary.blocked += 1,
-        }
-    }
+    plan.recount();
 }
 
 /// Marks actions that failed or ended unknown in an earlier apply (`~` in the diff).

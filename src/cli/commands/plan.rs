@@ -119,6 +119,8 @@ fn clients(
     for (name, p) in &rb.manifest.providers {
         let url = match (sandbox, &p.url) {
             (Some(s), _) if s.urls.contains_key(&p.kind) => String::new(),
+            // Never contacted: rehearsals block generic requests (see `prepare`).
+            (Some(_), _) if p.kind == ProviderType::Http => "http://127.0.0.1:9".to_owned(),
             (_, Some(url)) => cx.render_text(url).map_err(|e| {
                 anyhow::anyhow!(
                     "provider `{name}`: its url `{url}` cannot be rendered: {e}\nhint: set the environment variables it reads (listed under `env:`), or plan against the simulator with --sandbox"
@@ -225,8 +227,26 @@ pub async fn prepare(
         sandbox: running.is_some(),
         refreshed: refresh,
     };
+    let mut plan = resolve::resolve(meta, &rb.manifest, &jobs, &all, checked);
+    if running.is_some() {
+        // The sandbox simulates the five APIs only: a generic request would go to the real
+        // endpoint of a rehearsal.
+        for job in plan.jobs.iter_mut().filter(|j| j.provider_type == "http") {
+            for a in job
+                .actions
+                .iter_mut()
+                .filter(|a| a.decision == plan::Decision::Run)
+            {
+                a.decision = plan::Decision::Blocked(
+                    "the sandbox does not simulate generic http providers; not sent in a rehearsal"
+                        .into(),
+                );
+            }
+        }
+        plan.recount();
+    }
     Ok(Some(Prepared {
-        plan: resolve::resolve(meta, &rb.manifest, &jobs, &all, checked),
+        plan,
         clients,
         limiters,
         running,
