@@ -427,7 +427,7 @@ pub async fn batch(
     let mut parsed: Vec<(usize, BulkRetryAutomation, AutomationTarget)> = Vec::new();
     for &k in members {
         let action = &plan_job.actions[k];
-        match serde_json::from_value::<BulkRetryAutomation>(action.params.clone()) {
+        match serde_json::from_str::<BulkRetryAutomation>(action.params.get()) {
             Ok(bulk) if bulk.targets.len() == 1 => {
                 let target = bulk.targets[0].clone();
                 parsed.push((k, bulk, target));

@@ -346,8 +346,11 @@ impl Engine {
             let size = job
                 .actions
                 .first()
-                .and_then(|a| a.params.get("batch_size"))
-                .and_then(serde_json::Value::as_u64)
+                .and_then(|a| {
+                    a.params_value()
+                        .get("batch_size")
+                        .and_then(serde_json::Value::as_u64)
+                })
                 .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
             wave.chunks(size).map(<[usize]>::to_vec).collect()
         } else {
@@ -392,7 +395,7 @@ impl Engine {
         let mut out = Vec::with_capacity(unit.len());
         for &k in unit {
             let action = &job.actions[k];
-            let result = match ActionParams::from_value(info.kind, action.params.clone()) {
+            let result = match ActionParams::from_value(info.kind, action.params_value()) {
                 Ok(params) => attempt::single(self, info, action, &params).await,
                 Err(e) => {
                     self.finish(

@@ -22,7 +22,8 @@ pub enum What {
     /// One target of a bulk action.
     Bulk {
         action: BulkRetryAutomation,
-        target: AutomationTarget,
+        // Boxed: a target is several optional strings, and a plan holds one item per target.
+        target: Box<AutomationTarget>,
     },
 }
 
@@ -84,7 +85,7 @@ pub fn expand(jobs: &mut [RenderedJob]) -> Vec<Item> {
                             target: crate::providers::digicert::target_key(t),
                             what: What::Bulk {
                                 action: bulk.clone(),
-                                target: t.clone(),
+                                target: Box::new(t.clone()),
                             },
                         });
                     }

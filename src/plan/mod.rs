@@ -14,6 +14,7 @@ pub mod text;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::providers::{Idempotency, RequestPreview};
 
@@ -117,10 +118,15 @@ pub struct PlanAction {
     pub idempotency: Idempotency,
     pub request: RequestPreview,
     /// Facts the read-only check found (shown in the diff).
-    #[serde(skip_serializing_if = "serde_json::Map::is_empty", default)]
-    pub observed: serde_json::Map<String, Value>,
+    // Kept as JSON text: a plan holds one set per action, and a small map costs several
+    // times its text in memory.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[schemars(with = "Option<serde_json::Map<String, Value>>")]
+    pub observed: Option<Box<RawValue>>,
     /// The rendered parameters, as apply will use them.
-    pub params: Value,
+    // JSON text, for the same reason.
+    #[schemars(with = "Value")]
+    pub params: Box<RawValue>,
     /// How an earlier apply of this action ended, when it failed or its outcome is unknown:
     /// running it now is a re-run (`~` in the diff).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -137,6 +143,23 @@ pub enum Decision {
     Skip(String),
     /// Not eligible: sending would fail or do harm (the reason says why).
     Blocked(String),
+}
+
+impl PlanAction {
+    /// The observed facts as a map.
+    #[must_use]
+    pub fn observed(&self) -> serde_json::Map<String, Value> {
+        self.observed
+            .as_ref()
+            .and_then(|o| serde_json::from_str(o.get()).ok())
+            .unwrap_or_default()
+    }
+
+    /// The parameters as a JSON value.
+    #[must_use]
+    pub fn params_value(&self) -> Value {
+        serde_json::from_str(self.params.get()).unwrap_or(Value::Null)
+    }
 }
 
 impl Plan {

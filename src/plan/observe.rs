@@ -60,7 +60,7 @@ fn preview(client: &Client, what: &What) -> (RequestPreview, Idempotency) {
             RequestPreview {
                 method: String::new(),
                 url: String::new(),
-                headers: IndexMap::new(),
+                headers: std::sync::Arc::default(),
                 body: None,
             },
             Idempotency::NonIdempotent,

@@ -102,8 +102,8 @@ pub fn resolve(
             Decision::Blocked(_) => summary.blocked += 1,
         }
         let observed = match checked.observed {
-            Some(Ok(o)) => o.facts.into_iter().collect(),
-            _ => serde_json::Map::new(),
+            Some(Ok(o)) if !o.facts.is_empty() => serde_json::value::to_raw_value(&o.facts).ok(),
+            _ => None,
         };
         job.actions.push(PlanAction {
             id,
@@ -113,7 +113,8 @@ pub fn resolve(
             idempotency: checked.idempotency,
             request: checked.preview,
             observed,
-            params: item.what.params(),
+            params: serde_json::value::to_raw_value(&item.what.params())
+                .expect("parameters serialize"),
             previous: None,
         });
     }

@@ -18,7 +18,7 @@ const RESET: &str = "\x1b[0m";
 /// The key parameters of an action, from its request body.
 #[must_use]
 pub fn key_params(job: &PlanJob, action: &PlanAction) -> String {
-    let body = action.request.body.as_ref().unwrap_or(&Value::Null);
+    let body = action.request.body_value();
     match job.action.as_str() {
         "retry_certificate" => body
             .get("WorkToDoTimeout")
@@ -50,7 +50,7 @@ pub fn key_params(job: &PlanJob, action: &PlanAction) -> String {
 #[must_use]
 pub fn facts(action: &PlanAction) -> String {
     action
-        .observed
+        .observed()
         .iter()
         .map(|(k, v)| match v {
             Value::String(s) => format!("{k}={s}"),

@@ -31,6 +31,7 @@ pub struct Digicert {
     api_key: SecretSource,
     /// `ip:port[/domain]` → (automationId, automationStatus), per account; read once per run.
     automations: Mutex<HashMap<u64, Automations>>,
+    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
 }
 
 /// The key the results and the list use for a target.
@@ -86,6 +87,7 @@ impl Digicert {
             http,
             api_key,
             automations: Mutex::new(HashMap::new()),
+            preview_headers: std::sync::OnceLock::new(),
         })
     }
 
@@ -301,16 +303,19 @@ impl Digicert {
                 .http
                 .url("automation/bulkretryautomationtask")
                 .to_string(),
-            headers: [
-                ("X-DC-DEVKEY".to_owned(), self.api_key.shown()),
-                ("Content-Type".to_owned(), "application/json".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-            body: Some(json!({
+            headers: self
+                .preview_headers
+                .get_or_init(|| {
+                    super::headers(&[
+                        ("X-DC-DEVKEY", self.api_key.shown()),
+                        ("Content-Type", "application/json".to_owned()),
+                    ])
+                })
+                .clone(),
+            body: Some(super::raw(&json!({
                 "retryAutomationTaskRequests": [request_item(action, target)],
                 "accountId": action.account_id,
-            })),
+            }))),
         }
     }
 

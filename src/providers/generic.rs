@@ -79,8 +79,8 @@ impl Generic {
         RequestPreview {
             method: format!("{:?}", request.method).to_ascii_uppercase(),
             url: self.url(request),
-            headers,
-            body: request.body.clone(),
+            headers: std::sync::Arc::new(headers),
+            body: request.body.as_ref().map(super::raw),
         }
     }
 

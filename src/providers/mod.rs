@@ -12,11 +12,13 @@ pub mod vcf;
 pub mod venafi;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::manifest::model::{Provider, ProviderType, SecretRef};
 use http::{CallError, Reply, SetupError};
@@ -159,14 +161,46 @@ impl Observed {
 }
 
 /// What would be sent, for review: secrets appear as references.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+// Compact on purpose: a plan holds one per action, so the body is kept as JSON text and the
+// headers are shared by every action of a provider.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct RequestPreview {
     pub method: String,
     pub url: String,
     #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
-    pub headers: IndexMap<String, String>,
+    #[schemars(with = "IndexMap<String, String>")]
+    pub headers: Arc<IndexMap<String, String>>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub body: Option<Value>,
+    #[schemars(with = "Option<Value>")]
+    pub body: Option<Box<RawValue>>,
+}
+
+impl RequestPreview {
+    /// The body as a JSON value (for display).
+    #[must_use]
+    pub fn body_value(&self) -> Value {
+        self.body
+            .as_ref()
+            .and_then(|b| serde_json::from_str(b.get()).ok())
+            .unwrap_or(Value::Null)
+    }
+}
+
+/// A JSON value as compact JSON text.
+#[must_use]
+pub fn raw(value: &Value) -> Box<RawValue> {
+    RawValue::from_string(value.to_string()).expect("serialized JSON is valid JSON")
+}
+
+/// Headers shared by every preview of one provider.
+#[must_use]
+pub fn headers(pairs: &[(&str, String)]) -> Arc<IndexMap<String, String>> {
+    Arc::new(
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect(),
+    )
 }
 
 /// The sandbox's addresses and demo credentials, replacing the runbook's for `--sandbox`.

@@ -32,6 +32,7 @@ pub struct Ncloud {
     base: PathBuf,
     access_key: SecretSource,
     secret_key: SecretSource,
+    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
 }
 
 /// Signature v2: Base64(HMAC-SHA256(secret, "{METHOD} {URI}\n{TIMESTAMP}\n{ACCESS_KEY}")), where
@@ -107,6 +108,7 @@ impl Ncloud {
             base: base.to_owned(),
             access_key,
             secret_key,
+            preview_headers: std::sync::OnceLock::new(),
         })
     }
 
@@ -335,24 +337,24 @@ impl Ncloud {
                     action.certificate_no
                 ))
                 .to_string(),
-            headers: [
-                (
-                    "x-ncp-apigw-timestamp".to_owned(),
-                    "(the send time, ms)".to_owned(),
-                ),
-                ("x-ncp-iam-access-key".to_owned(), self.access_key.shown()),
-                (
-                    "x-ncp-apigw-signature-v2".to_owned(),
-                    format!(
-                        "(HMAC-SHA256 with {}, per attempt)",
-                        self.secret_key.shown()
-                    ),
-                ),
-                ("Content-Type".to_owned(), "application/json".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-            body: self.body(action, false).ok(),
+            headers: self
+                .preview_headers
+                .get_or_init(|| {
+                    super::headers(&[
+                        ("x-ncp-apigw-timestamp", "(the send time, ms)".to_owned()),
+                        ("x-ncp-iam-access-key", self.access_key.shown()),
+                        (
+                            "x-ncp-apigw-signature-v2",
+                            format!(
+                                "(HMAC-SHA256 with {}, per attempt)",
+                                self.secret_key.shown()
+                            ),
+                        ),
+                        ("Content-Type", "application/json".to_owned()),
+                    ])
+                })
+                .clone(),
+            body: self.body(action, false).ok().map(|b| super::raw(&b)),
         }
     }
 

@@ -30,6 +30,7 @@ pub struct Vcf {
     password: Option<SecretSource>,
     api_key: Option<SecretSource>,
     tokens: Mutex<Option<Tokens>>,
+    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +90,7 @@ impl Vcf {
                 .as_ref()
                 .map(|r| SecretSource::reference(r, base)),
             tokens: Mutex::new(None),
+            preview_headers: std::sync::OnceLock::new(),
         };
         if let Some(u) = sandbox.and_then(|s| s.vcf.users.first()) {
             me.username = Some(u.username.clone());
@@ -433,16 +435,19 @@ impl Vcf {
                 .http
                 .url(&format!("v1/credentials/tasks/{}", action.task_id))
                 .to_string(),
-            headers: [
-                (
-                    "Authorization".to_owned(),
-                    format!("Bearer (SDDC Manager token of {who})"),
-                ),
-                ("Content-Type".to_owned(), "application/json".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-            body: self.spec(action, false).ok(),
+            headers: self
+                .preview_headers
+                .get_or_init(|| {
+                    super::headers(&[
+                        (
+                            "Authorization",
+                            format!("Bearer (SDDC Manager token of {who})"),
+                        ),
+                        ("Content-Type", "application/json".to_owned()),
+                    ])
+                })
+                .clone(),
+            body: self.spec(action, false).ok().map(|b| super::raw(&b)),
         }
     }
 

@@ -30,6 +30,7 @@ pub struct Venafi {
     given_access: Option<SecretSource>,
     given_refresh: Option<SecretSource>,
     tokens: Mutex<Option<Tokens>>,
+    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +70,7 @@ impl Venafi {
                 .as_ref()
                 .map(|r| SecretSource::reference(r, base)),
             tokens: Mutex::new(None),
+            preview_headers: std::sync::OnceLock::new(),
         };
         if let Some(s) = sandbox {
             let v = &s.venafi_tpp;
@@ -370,16 +372,19 @@ impl Venafi {
         RequestPreview {
             method: "POST".into(),
             url: self.http.url("vedsdk/Certificates/Retry").to_string(),
-            headers: [
-                (
-                    "Authorization".to_owned(),
-                    format!("Bearer (OAuth token of {who}, client {})", self.client_id),
-                ),
-                ("Content-Type".to_owned(), "application/json".to_owned()),
-            ]
-            .into_iter()
-            .collect(),
-            body: Some(body),
+            headers: self
+                .preview_headers
+                .get_or_init(|| {
+                    super::headers(&[
+                        (
+                            "Authorization",
+                            format!("Bearer (OAuth token of {who}, client {})", self.client_id),
+                        ),
+                        ("Content-Type", "application/json".to_owned()),
+                    ])
+                })
+                .clone(),
+            body: Some(super::raw(&body)),
         }
     }
 

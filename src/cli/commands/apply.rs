@@ -136,11 +136,11 @@ async fn recheck(
             let what = match kind {
                 Ok(crate::manifest::model::ActionKind::BulkRetryAutomation) => {
                     serde_json::from_value::<crate::manifest::model::BulkRetryAutomation>(
-                        a.params.clone(),
+                        a.params_value(),
                     )
                     .ok()
                     .and_then(|bulk| {
-                        let target = bulk.targets.first()?.clone();
+                        let target = Box::new(bulk.targets.first()?.clone());
                         Some(What::Bulk {
                             action: bulk,
                             target,
@@ -148,7 +148,7 @@ async fn recheck(
                     })
                 }
                 Ok(kind) => {
-                    crate::manifest::model::ActionParams::from_value(kind, a.params.clone())
+                    crate::manifest::model::ActionParams::from_value(kind, a.params_value())
                         .ok()
                         .map(What::Single)
                 }

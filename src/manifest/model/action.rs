@@ -79,7 +79,8 @@ pub enum ActionParams {
     BulkRetryAutomation(BulkRetryAutomation),
     RetryCredentialsTask(RetryCredentialsTask),
     ReissueCertificate(ReissueCertificate),
-    Http(HttpRequest),
+    // Boxed: by far the largest variant, and plans hold one value per action.
+    Http(Box<HttpRequest>),
 }
 
 impl ActionParams {
@@ -96,7 +97,7 @@ impl ActionParams {
             ActionKind::BulkRetryAutomation => de(value).map(Self::BulkRetryAutomation),
             ActionKind::RetryCredentialsTask => de(value).map(Self::RetryCredentialsTask),
             ActionKind::ReissueCertificate => de(value).map(Self::ReissueCertificate),
-            ActionKind::Http => de(value).map(Self::Http),
+            ActionKind::Http => de(value).map(|r| Self::Http(Box::new(r))),
         }
     }
 }
