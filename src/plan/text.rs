@@ -70,8 +70,28 @@ pub fn sign(decision: &Decision) -> (&'static str, &'static str) {
     }
 }
 
+/// The whole diff as one string.
 #[must_use]
 pub fn render(plan: &Plan, color: bool) -> String {
+    let mut all = String::new();
+    let _ = render_to(plan, color, &mut |chunk| {
+        all.push_str(chunk);
+        Ok(())
+    });
+    all
+}
+
+/// Writes the diff to `sink` in chunks of about 64 KiB: a plan of 100,000 actions is printed
+/// without being held as one string.
+///
+/// # Errors
+/// The sink's.
+pub fn render_to(
+    plan: &Plan,
+    color: bool,
+    sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    const CHUNK: usize = 64 * 1024;
     let paint = |code: &str, text: &str| {
         if color {
             format!("{code}{text}{RESET}")
@@ -158,6 +178,10 @@ pub fn render(plan: &Plan, color: bool) -> String {
             }
             out.push_str(&line);
             out.push('\n');
+            if out.len() >= CHUNK {
+                sink(&out)?;
+                out.clear();
+            }
         }
         if job.filtered_by_when > 0 {
             let _ = writeln!(
@@ -171,5 +195,5 @@ pub fn render(plan: &Plan, color: bool) -> String {
         }
     }
     let _ = writeln!(out, "\n{}", paint(BOLD, &plan.summary.sentence()));
-    out
+    sink(&out)
 }

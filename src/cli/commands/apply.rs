@@ -276,7 +276,8 @@ async fn apply(
     };
     let journal_path = journal::path_for(state_dir, &rb.manifest.name);
     mark_previous(&mut plan, &journal_path);
-    printer.data(&text::render(&plan, printer.color()))?;
+    let color = printer.color();
+    text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
     if !plan.has_changes() {
         printer.note("Nothing to send: every action is converged or blocked.\n")?;
         if let Some(r) = running {
@@ -362,7 +363,8 @@ async fn apply(
         tally: Tally::of(&results),
         results: &results,
     };
-    printer.data(&results_text(&results, &summary, printer.color()))?;
+    let color = printer.color();
+    print_results(&results, &summary, color, &mut |chunk| printer.data(chunk))?;
     write_reports(request, &summary)?;
     Ok(if interrupted {
         ExitStatus::Interrupted
@@ -373,7 +375,14 @@ async fn apply(
     })
 }
 
-fn results_text(results: &[ActionResult], summary: &Summary<'_>, color: bool) -> String {
+/// Results in plan order, then failures with their job's runbook line, then the tally; written
+/// in chunks so that 100,000 results are not held as one string.
+fn print_results(
+    results: &[ActionResult],
+    summary: &Summary<'_>,
+    color: bool,
+    sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::fmt::Write as _;
     let paint = |code: &str, s: &str| {
         if color {
@@ -397,6 +406,10 @@ fn results_text(results: &[ActionResult], summary: &Summary<'_>, color: bool) ->
             _ => ("?", "\x1b[33m"),
         };
         let _ = writeln!(out, "  {} {}  {}", paint(code, mark), r.target, r.detail);
+        if out.len() >= 64 * 1024 {
+            sink(&out)?;
+            out.clear();
+        }
     }
     let failures: Vec<&ActionResult> = results.iter().filter(|r| r.is_failure()).collect();
     if !failures.is_empty() {
@@ -410,7 +423,7 @@ fn results_text(results: &[ActionResult], summary: &Summary<'_>, color: bool) ->
         }
     }
     let _ = writeln!(out, "\n{}", paint("\x1b[1m", &summary.tally.sentence()));
-    out
+    sink(&out)
 }
 
 fn write_reports(request: &Request, summary: &Summary<'_>) -> anyhow::Result<()> {

@@ -85,12 +85,16 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
             .with_context(|| format!("cannot write the plan to {}", out.display()))?;
         printer.note(&format!("Saved the plan to {}.\n", out.display()))?;
     }
-    let shown = match request.format {
-        PlanFormat::Text => text::render(&plan, printer.color()),
-        PlanFormat::Json => format!("{}\n", serde_json::to_string_pretty(&plan)?),
-        PlanFormat::Markdown => markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT),
-    };
-    printer.data(&shown)?;
+    match request.format {
+        PlanFormat::Text => {
+            let color = printer.color();
+            text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
+        }
+        PlanFormat::Json => printer.data(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?,
+        PlanFormat::Markdown => {
+            printer.data(&markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT))?;
+        }
+    }
     Ok(if plan.has_changes() {
         ExitStatus::Changes
     } else {
