@@ -63,12 +63,19 @@ pub fn load(path: &Path) -> anyhow::Result<Plan> {
     Ok(plan)
 }
 
-/// The files whose digests changed since the plan was made (empty: the plan is current).
+/// What differs from when the plan was made, one line per file (empty: the plan is current).
+/// Paths are relative to where `plan` ran, so a missing file usually means another folder.
 #[must_use]
 pub fn stale_files(plan: &Plan) -> Vec<String> {
     std::iter::once(&plan.runbook)
         .chain(&plan.inputs)
-        .filter(|f| digest(Path::new(&f.path)).ok().as_deref() != Some(f.sha256.as_str()))
-        .map(|f| f.path.clone())
+        .filter_map(|f| match digest(Path::new(&f.path)) {
+            Ok(d) if d == f.sha256 => None,
+            Ok(_) => Some(format!("{} changed", f.path)),
+            Err(e) => Some(format!(
+                "{} cannot be read ({e}); run apply from the folder where the plan was made",
+                f.path
+            )),
+        })
         .collect()
 }

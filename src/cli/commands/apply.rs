@@ -63,7 +63,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         let stale = file::stale_files(&plan);
         if !stale.is_empty() {
             printer.note(&format!(
-                "error: the plan {} is stale: {} changed since it was made\nhint: plan again (`redrive plan {} --out {}`) and review the new plan\n",
+                "error: the plan {} is stale: {} since it was made\nhint: plan again (`redrive plan {} --out {}`) and review the new plan\n",
                 request.file.display(),
                 stale.join(", "),
                 plan.runbook.path,
