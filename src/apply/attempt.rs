@@ -227,7 +227,7 @@ async fn poll(
             Ok(TaskState::Running { status }) => {
                 errors = 0;
                 engine.sink.emit(Event::Polled {
-                    job: job.id.clone(),
+                    job: job.id.to_string(),
                     target: action.target.clone(),
                     status: status.clone(),
                 });
@@ -260,7 +260,7 @@ async fn pause(
     let salt = crate::sandbox::rng::hash(0, &[action.id.as_bytes()]);
     let delay = job.policy.retry.delay(attempt + 1, after, salt);
     engine.sink.emit(Event::Retrying {
-        job: job.id.clone(),
+        job: job.id.to_string(),
         target: action.target.clone(),
         attempt: attempt + 1,
         after_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),

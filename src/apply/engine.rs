@@ -61,10 +61,10 @@ pub struct Engine {
 /// The parts of a plan job an action task needs.
 #[derive(Debug, Clone)]
 pub struct JobInfo {
-    pub id: String,
+    pub id: Arc<str>,
     pub provider: String,
     pub kind: ActionKind,
-    pub defined_at: String,
+    pub defined_at: Arc<str>,
     pub policy: JobPolicy,
 }
 
@@ -98,7 +98,7 @@ impl Engine {
             at: jiff::Timestamp::now().to_string(),
             run: self.run_id.clone(),
             action: action.id.clone(),
-            job: job.id.clone(),
+            job: job.id.to_string(),
             target: action.target.clone(),
             state,
             attempt,
@@ -141,7 +141,7 @@ impl Engine {
             Err(e) => format!("{detail} (and the journal could not be written: {e})"),
         };
         self.sink.emit(Event::Finished {
-            job: job.id.clone(),
+            job: job.id.to_string(),
             target: action.target.clone(),
             state,
             detail: detail.clone(),
@@ -266,11 +266,11 @@ impl Engine {
 
     fn job_info(&self, job: &PlanJob) -> JobInfo {
         JobInfo {
-            id: job.id.clone(),
+            id: job.id.as_str().into(),
             provider: job.provider.clone(),
             kind: serde_json::from_value(serde_json::Value::String(job.action.clone()))
                 .unwrap_or(ActionKind::Http),
-            defined_at: job.defined_at.clone(),
+            defined_at: job.defined_at.as_str().into(),
             policy: self.policies.get(&job.id).cloned().unwrap_or_default(),
         }
     }

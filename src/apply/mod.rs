@@ -18,7 +18,8 @@ pub use journal::State;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
     pub id: String,
-    pub job: String,
+    // Shared by every result of a job: a run can have 100,000 of them.
+    pub job: std::sync::Arc<str>,
     pub target: String,
     pub state: State,
     pub attempts: u32,
@@ -27,7 +28,7 @@ pub struct ActionResult {
     #[serde(skip_serializing_if = "String::is_empty", default)]
     pub detail: String,
     /// Where the job that produced it is defined, `file:line:col`.
-    pub defined_at: String,
+    pub defined_at: std::sync::Arc<str>,
     pub duration_ms: u64,
 }
 

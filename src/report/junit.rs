@@ -27,7 +27,7 @@ fn escape(text: &str) -> String {
 pub fn render(s: &Summary<'_>) -> String {
     let mut jobs: Vec<&str> = Vec::new();
     for r in s.results {
-        if !jobs.contains(&r.job.as_str()) {
+        if !jobs.contains(&&*r.job) {
             jobs.push(&r.job);
         }
     }
@@ -41,7 +41,7 @@ pub fn render(s: &Summary<'_>) -> String {
         s.duration_ms as f64 / 1000.0
     );
     for job in jobs {
-        let cases: Vec<_> = s.results.iter().filter(|r| r.job == job).collect();
+        let cases: Vec<_> = s.results.iter().filter(|r| &*r.job == job).collect();
         let failed = cases
             .iter()
             .filter(|r| matches!(r.state, State::Failed | State::Unknown))

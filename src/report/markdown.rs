@@ -20,7 +20,7 @@ pub fn render(s: &Summary<'_>) -> String {
     );
     let mut jobs: Vec<&str> = Vec::new();
     for r in s.results {
-        if !jobs.contains(&r.job.as_str()) {
+        if !jobs.contains(&&*r.job) {
             jobs.push(&r.job);
         }
     }
@@ -28,7 +28,7 @@ pub fn render(s: &Summary<'_>) -> String {
         let t = super::Tally::of(
             &s.results
                 .iter()
-                .filter(|r| r.job == *job)
+                .filter(|r| &*r.job == *job)
                 .cloned()
                 .collect::<Vec<_>>(),
         );

@@ -295,6 +295,13 @@ async fn apply(
             return Ok(ExitStatus::Failure);
         }
     }
+    // The previews were for review; sending needs only the parameters. Dropping them now keeps
+    // a 100,000-action run from holding every request body twice over.
+    for a in plan.jobs.iter_mut().flat_map(|j| j.actions.iter_mut()) {
+        a.request.body = None;
+        a.request.url = String::new();
+        a.observed = None;
+    }
     let journal = Journal::open(&journal_path)?;
     let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
     let (stop_tx, stop) = watch::channel(false);
@@ -394,7 +401,7 @@ fn print_results(
     let mut out = String::from("\nResults:\n");
     let mut job = "";
     for r in results {
-        if r.job != job {
+        if &*r.job != job {
             job = &r.job;
             let _ = writeln!(out, "{}", paint("\x1b[1m", job));
         }
