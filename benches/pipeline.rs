@@ -110,7 +110,13 @@ fn bench_resolve(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("resolve 10000 actions", |b| {
         b.iter(|| {
-            let plan = resolve::resolve(meta.clone(), &rb.manifest, &jobs, &all, checked.clone());
+            let plan = resolve::resolve(
+                meta.clone(),
+                &rb.manifest,
+                &jobs,
+                (*all).clone(),
+                checked.clone(),
+            );
             assert_eq!(plan.summary.run, 10_000);
             black_box(plan);
         });

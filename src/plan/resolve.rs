@@ -48,7 +48,7 @@ pub fn resolve(
     meta: Meta,
     manifest: &Manifest,
     jobs: &[RenderedJob],
-    items: &[Item],
+    items: Vec<Item>,
     checked: Vec<Checked>,
 ) -> Plan {
     let mut plan_jobs: Vec<PlanJob> = jobs
@@ -75,7 +75,7 @@ pub fn resolve(
         .collect();
     // Exact sizes: a growing vector of 100,000 actions would keep up to twice the room.
     let mut per_job = vec![0usize; plan_jobs.len()];
-    for item in items {
+    for item in &items {
         per_job[item.job] += 1;
     }
     for (job, n) in plan_jobs.iter_mut().zip(per_job) {
@@ -84,7 +84,8 @@ pub fn resolve(
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut summary = Summary::default();
     // The previews and facts move into the plan: no second copy of every request.
-    for (item, checked) in items.iter().zip(checked) {
+    // Both inputs are consumed as the plan grows, so their contents are freed on the way.
+    for (item, checked) in items.into_iter().zip(checked) {
         let job = &mut plan_jobs[item.job];
         let id = action_id(&job.provider, &job.action, &item.target);
         let mut decision = decide(&checked);

@@ -231,7 +231,9 @@ pub async fn prepare(
         sandbox: running.is_some(),
         refreshed: refresh,
     };
-    let mut plan = resolve::resolve(meta, &rb.manifest, &jobs, &all, checked);
+    // The observation tasks are done: the items are ours alone again.
+    let all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
+    let mut plan = resolve::resolve(meta, &rb.manifest, &jobs, all, checked);
     if running.is_some() {
         // The sandbox simulates the five APIs only: a generic request would go to the real
         // endpoint of a rehearsal.
