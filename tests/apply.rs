@@ -590,3 +590,46 @@ fn every_example_applies_against_the_sandbox() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Two SNI automations share one `ip:port`; the bulk endpoint answers per `ip:port`, so they go
+/// in separate requests and each gets its own result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sni_targets_on_one_address_are_sent_separately() {
+    let scenario = Scenario::parse(
+        "digicert:\n  automations:\n    - {id: 1, ip: 10.1.1.1, port: 443, domain_name: a.example.com}\n    - {id: 2, ip: 10.1.1.1, port: 443, domain_name: b.example.com}\n    - {id: 3, ip: 10.1.1.2, port: 443}\n",
+        "test",
+    )
+    .expect("scenario");
+    let running = sandbox::start(&scenario, sandbox::Options::default())
+        .await
+        .expect("sandbox");
+    let dir = temp_dir("sni");
+    std::fs::write(
+        dir.join("live.yaml"),
+        format!(
+            "version: 1\nname: live\nproviders:\n  dc:\n    type: digicert\n    url: {}\n    auth: {{api_key: {{env: DC_KEY}}}}\njobs:\n  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, targets: [{{ip: 10.1.1.1, port: 443, domain_name: a.example.com}}, {{ip: 10.1.1.1, port: 443, domain_name: b.example.com}}, {{ip: 10.1.1.2, port: 443}}]}}\n",
+            running.url(Kind::Digicert)
+        ),
+    )
+    .expect("write");
+    let out = tokio::task::spawn_blocking(move || {
+        redrive(
+            &dir,
+            &["apply", "--auto-approve", "live.yaml"],
+            &[("DC_KEY", "sandbox-digicert-api-key")],
+        )
+    })
+    .await
+    .expect("ran");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("Apply: 3 succeeded"), "{all}");
+    let stats = running.stats()["providers"]["digicert"].clone();
+    assert_eq!(
+        stats["by_endpoint"]["POST /automationws/v1/automation/bulkretryautomationtask"], 2,
+        "{stats}"
+    );
+    assert_eq!(stats["mutations"], 3, "{stats}");
+    assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
+    running.stop().await;
+}

@@ -352,7 +352,7 @@ impl Engine {
                         .and_then(serde_json::Value::as_u64)
                 })
                 .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
-            wave.chunks(size).map(<[usize]>::to_vec).collect()
+            batches(wave, size, |k| job.actions[k].target.as_str())
         } else {
             wave.iter().map(|&k| vec![k]).collect()
         };
@@ -416,6 +416,35 @@ impl Engine {
     }
 }
 
+/// DigiCert batches of at most `size` targets in which no two share an `ip:port`: the bulk
+/// endpoint answers per `ip:port`, so SNI targets on one address go in separate requests.
+fn batches<'a>(wave: &[usize], size: usize, target: impl Fn(usize) -> &'a str) -> Vec<Vec<usize>> {
+    let address = |k: usize| target(k).split('/').next().unwrap_or_default();
+    let mut out: Vec<(Vec<usize>, HashSet<&str>)> = Vec::new();
+    // Batches before this one are full: the search stays short for 100,000 targets.
+    let mut open = 0;
+    for &k in wave {
+        let a = address(k);
+        while out
+            .get(open)
+            .is_some_and(|(members, _)| members.len() >= size)
+        {
+            open += 1;
+        }
+        match out[open..]
+            .iter_mut()
+            .find(|(members, seen)| members.len() < size && !seen.contains(a))
+        {
+            Some((members, seen)) => {
+                members.push(k);
+                seen.insert(a);
+            }
+            None => out.push((vec![k], std::iter::once(a).collect())),
+        }
+    }
+    out.into_iter().map(|(members, _)| members).collect()
+}
+
 /// Where each wave ends (exclusive indices into the runnable actions). Without a rollout, one
 /// wave of everything; wave sizes are cumulative and never empty.
 #[must_use]
@@ -445,6 +474,20 @@ pub fn wave_ends(rollout: Option<&Rollout>, total: usize) -> Vec<usize> {
 mod tests {
     use super::*;
     use crate::manifest::model::Amount;
+
+    #[test]
+    fn sni_targets_sharing_an_address_go_in_separate_batches() {
+        let targets = [
+            "10.0.0.1:443/a.example.com",
+            "10.0.0.1:443/b.example.com",
+            "10.0.0.2:443",
+            "10.0.0.3:443",
+        ];
+        let got = batches(&[0, 1, 2, 3], 2, |k| targets[k]);
+        assert_eq!(got, [vec![0, 2], vec![1, 3]]);
+        let got = batches(&[0, 1, 2, 3], 50, |k| targets[k]);
+        assert_eq!(got, [vec![0, 2, 3], vec![1]]);
+    }
 
     #[test]
     fn waves_are_cumulative_and_cover_everything() {
