@@ -11,7 +11,7 @@ use super::engine::{Engine, JobInfo};
 use super::events::Event;
 use super::journal::State;
 use crate::manifest::model::{ActionParams, AutomationTarget, BulkRetryAutomation};
-use crate::plan::{PlanAction, PlanJob};
+use crate::plan::PlanAction;
 use crate::providers::{Answer, Client, Idempotency, ProviderError, TaskState, Verdict};
 
 /// What to do after one attempt.
@@ -417,16 +417,19 @@ pub async fn single(
 pub async fn batch(
     engine: &Engine,
     job: &JobInfo,
-    plan_job: &PlanJob,
-    members: &[usize],
+    members: Vec<(usize, PlanAction)>,
 ) -> Vec<(usize, ActionResult)> {
     let started = Instant::now();
     let deadline = started + job.policy.retry.deadline;
     let client = &engine.clients[&job.provider];
     let mut out = Vec::with_capacity(members.len());
+    // The batch owns its actions; they are looked up by their index in the job.
+    let actions: std::collections::HashMap<usize, PlanAction> = members.into_iter().collect();
+    let mut order: Vec<usize> = actions.keys().copied().collect();
+    order.sort_unstable();
     let mut parsed: Vec<(usize, BulkRetryAutomation, AutomationTarget)> = Vec::new();
-    for &k in members {
-        let action = &plan_job.actions[k];
+    for &k in &order {
+        let action = &actions[&k];
         match serde_json::from_str::<BulkRetryAutomation>(action.params.get()) {
             Ok(bulk) if bulk.targets.len() == 1 => {
                 let target = bulk.targets[0].clone();
@@ -455,7 +458,7 @@ pub async fn batch(
     };
     let Client::Digicert(digicert) = client else {
         for (k, _, _) in parsed {
-            let a = &plan_job.actions[k];
+            let a = &actions[&k];
             out.push((
                 k,
                 engine
@@ -478,7 +481,7 @@ pub async fn batch(
     while !pending.is_empty() {
         if engine.stopping() {
             for (k, _, _) in pending.drain(..) {
-                let a = &plan_job.actions[k];
+                let a = &actions[&k];
                 let (state, detail) = if attempt == 0 {
                     (State::Skipped, "not sent: apply was interrupted".to_owned())
                 } else {
@@ -512,9 +515,7 @@ pub async fn batch(
             }
             let mut ticket = None;
             for (k, _, _) in &pending {
-                ticket = engine
-                    .submit(job, &plan_job.actions[*k], State::Sent, attempt)
-                    .ok();
+                ticket = engine.submit(job, &actions[k], State::Sent, attempt).ok();
             }
             let (answers, ()) = tokio::join!(digicert.execute(&base, &targets), async {
                 // Records reach the disk in order: the last ticket covers the whole batch.
@@ -553,7 +554,7 @@ pub async fn batch(
         let mut again = Vec::new();
         let mut pause_for: Option<(Option<Duration>, String)> = None;
         for ((k, bulk, target), answer) in pending.drain(..).zip(answers) {
-            let action = &plan_job.actions[k];
+            let action = &actions[&k];
             let mut next = classify(engine, job, Idempotency::NonIdempotent, answer);
             if let Next::Reconcile { reason, .. } = &next {
                 let one = ActionParams::BulkRetryAutomation(BulkRetryAutomation {
@@ -636,7 +637,7 @@ pub async fn batch(
             }
         }
         if let (Some((after, reason)), Some((k, _, _))) = (pause_for, again.first()) {
-            let delay = pause(engine, job, &plan_job.actions[*k], attempt, after, &reason).await;
+            let delay = pause(engine, job, &actions[k], attempt, after, &reason).await;
             engine.nap(delay).await;
         }
         pending = again;

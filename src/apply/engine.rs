@@ -177,10 +177,14 @@ impl Engine {
     /// # Errors
     /// When the journal cannot be written: nothing is sent without the intent on disk.
     pub async fn run(self: Arc<Self>, plan: Plan) -> Result<Vec<ActionResult>, String> {
-        let jobs: Vec<Arc<PlanJob>> = plan.jobs.into_iter().map(Arc::new).collect();
+        // Each job's actions move into its task and each action into its own, so what has been
+        // sent is freed while the rest runs.
+        let mut jobs: Vec<Option<PlanJob>> = plan.jobs.into_iter().map(Some).collect();
+        let ids: Vec<String> = jobs.iter().flatten().map(|j| j.id.clone()).collect();
         self.sink.emit(Event::Started {
             jobs: jobs
                 .iter()
+                .flatten()
                 .map(|j| {
                     let runnable = j
                         .actions
@@ -194,7 +198,7 @@ impl Engine {
         // Intent first, in one sync: whatever is sent later, a crash leaves every action of
         // this run at least "planned", which the next apply treats as possibly sent.
         let me: &Self = &self;
-        let intents = jobs.iter().flat_map(move |job| {
+        let intents = jobs.iter().flatten().flat_map(move |job| {
             let info = me.job_info(job);
             job.actions
                 .iter()
@@ -205,27 +209,35 @@ impl Engine {
             .append_all(intents)
             .await
             .map_err(|e| e.to_string())?;
-        let present: HashSet<&str> = jobs.iter().map(|j| j.id.as_str()).collect();
+        let present: HashSet<String> = ids.iter().cloned().collect();
+        let needs_of: Vec<Vec<String>> = jobs
+            .iter()
+            .flatten()
+            .map(|j| {
+                j.needs
+                    .iter()
+                    .filter(|n| present.contains(*n))
+                    .cloned()
+                    .collect()
+            })
+            .collect();
         let mut failed_jobs: HashMap<String, bool> = HashMap::new();
         let mut results: Vec<Option<Vec<ActionResult>>> = vec![None; jobs.len()];
         let mut started = vec![false; jobs.len()];
         let mut running = JoinSet::new();
         loop {
-            for (i, job) in jobs.iter().enumerate() {
+            for i in 0..jobs.len() {
                 if started[i] {
                     continue;
                 }
                 // Needs outside the plan (`--target`) were chosen away by the user.
-                let needs: Vec<&String> = job
-                    .needs
-                    .iter()
-                    .filter(|n| present.contains(n.as_str()))
-                    .collect();
+                let needs = &needs_of[i];
                 if !needs.iter().all(|n| failed_jobs.contains_key(n.as_str())) {
                     continue;
                 }
                 started[i] = true;
-                let info = self.job_info(job);
+                let job = jobs[i].take().expect("a job starts once");
+                let info = self.job_info(&job);
                 if let Some(bad) = needs.iter().find(|n| failed_jobs[n.as_str()]) {
                     let mut out = Vec::with_capacity(job.actions.len());
                     for a in &job.actions {
@@ -242,7 +254,7 @@ impl Engine {
                     results[i] = Some(out);
                     continue;
                 }
-                let (engine, job) = (self.clone(), job.clone());
+                let engine = self.clone();
                 running.spawn(async move { (i, engine.run_job(info, job).await) });
             }
             let Some(done) = running.join_next().await else {
@@ -256,7 +268,7 @@ impl Engine {
             let bad = out.iter().any(|r| {
                 r.is_failure() || (r.state == State::Skipped && r.detail.starts_with("not sent"))
             });
-            failed_jobs.insert(jobs[i].id.clone(), bad);
+            failed_jobs.insert(ids[i].clone(), bad);
             results[i] = Some(out);
         }
         // Appended to the first job's results rather than copied into a new vector: with one
@@ -281,22 +293,35 @@ impl Engine {
         }
     }
 
-    async fn run_job(self: Arc<Self>, info: JobInfo, job: Arc<PlanJob>) -> Vec<ActionResult> {
+    async fn run_job(self: Arc<Self>, info: JobInfo, job: PlanJob) -> Vec<ActionResult> {
         self.sink.emit(Event::JobStarted {
             job: job.id.clone(),
         });
+        let batch_size = job
+            .actions
+            .first()
+            .and_then(|a| {
+                a.params_value()
+                    .get("batch_size")
+                    .and_then(serde_json::Value::as_u64)
+            })
+            .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
         let mut out: Vec<Option<ActionResult>> = vec![None; job.actions.len()];
+        // In place (`map` over the same layout): an action is taken out when it is sent.
+        let mut slots: Vec<Option<PlanAction>> = job.actions.into_iter().map(Some).collect();
         let mut runnable = Vec::new();
-        for (k, a) in job.actions.iter().enumerate() {
-            match &a.decision {
-                Decision::Run => runnable.push(k),
-                Decision::Skip(why) => {
-                    out[k] = Some(self.skip(&info, a, format!("unchanged: {why}")).await)
+        for k in 0..slots.len() {
+            let Some(a) = slots[k].as_ref() else { continue };
+            let why = match &a.decision {
+                Decision::Run => {
+                    runnable.push(k);
+                    continue;
                 }
-                Decision::Blocked(why) => {
-                    out[k] = Some(self.skip(&info, a, format!("blocked: {why}")).await)
-                }
-            }
+                Decision::Skip(why) => format!("unchanged: {why}"),
+                Decision::Blocked(why) => format!("blocked: {why}"),
+            };
+            let a = slots[k].take().expect("checked above");
+            out[k] = Some(self.skip(&info, &a, why).await);
         }
         let total = runnable.len() as u64;
         let waves = wave_ends(info.policy.rollout.as_ref(), runnable.len());
@@ -309,9 +334,13 @@ impl Engine {
         let mut failures = 0u64;
         let mut from = 0;
         for (w, end) in waves.iter().copied().enumerate() {
-            let wave: Vec<usize> = runnable[from..end].to_vec();
+            let wave = &runnable[from..end];
             from = end;
-            for (k, result) in self.clone().run_wave(&info, &job, &wave).await {
+            for (k, result) in self
+                .clone()
+                .run_wave(&info, &mut slots, wave, batch_size)
+                .await
+            {
                 failures += u64::from(result.is_failure());
                 out[k] = Some(result);
             }
@@ -328,7 +357,8 @@ impl Engine {
             };
             if let Some(why) = stopped {
                 for &k in &runnable[from..] {
-                    out[k] = Some(self.skip(&info, &job.actions[k], why.clone()).await);
+                    let action = slots[k].take().expect("each action ends once");
+                    out[k] = Some(self.skip(&info, &action, why.clone()).await);
                 }
                 break;
             }
@@ -348,20 +378,15 @@ impl Engine {
     async fn run_wave(
         self: Arc<Self>,
         info: &JobInfo,
-        job: &Arc<PlanJob>,
+        slots: &mut [Option<PlanAction>],
         wave: &[usize],
+        batch_size: usize,
     ) -> Vec<(usize, ActionResult)> {
+        let count = wave.len();
         let units: Vec<Vec<usize>> = if info.kind == ActionKind::BulkRetryAutomation {
-            let size = job
-                .actions
-                .first()
-                .and_then(|a| {
-                    a.params_value()
-                        .get("batch_size")
-                        .and_then(serde_json::Value::as_u64)
-                })
-                .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
-            batches(wave, size, |k| job.actions[k].target.as_str())
+            batches(wave, batch_size, |k| {
+                slots[k].as_ref().map_or("", |a| a.target.as_str())
+            })
         } else {
             wave.iter().map(|&k| vec![k]).collect()
         };
@@ -371,13 +396,18 @@ impl Engine {
             .map_or(1, Limiter::concurrency)
             .max(1);
         let mut tasks = JoinSet::new();
-        let mut out = Vec::with_capacity(wave.len());
+        let mut out = Vec::with_capacity(count);
         let mut units = units.into_iter();
         loop {
             while tasks.len() < width {
                 let Some(unit) = units.next() else { break };
-                let (engine, info, job) = (self.clone(), info.clone(), job.clone());
-                tasks.spawn(async move { engine.run_unit(&info, &job, &unit).await });
+                // Taken out only now: an action's memory lives as long as its task.
+                let unit: Vec<(usize, PlanAction)> = unit
+                    .into_iter()
+                    .map(|k| (k, slots[k].take().expect("each action is sent once")))
+                    .collect();
+                let (engine, info) = (self.clone(), info.clone());
+                tasks.spawn(async move { engine.run_unit(&info, unit).await });
             }
             let Some(done) = tasks.join_next().await else {
                 break;
@@ -391,29 +421,27 @@ impl Engine {
         out
     }
 
-    /// One action, or one DigiCert batch.
+    /// One action, or one DigiCert batch; the actions are dropped once they have ended.
     async fn run_unit(
         &self,
         info: &JobInfo,
-        job: &PlanJob,
-        unit: &[usize],
+        unit: Vec<(usize, PlanAction)>,
     ) -> Vec<(usize, ActionResult)> {
         if info.kind == ActionKind::BulkRetryAutomation {
-            return attempt::batch(self, info, job, unit).await;
+            return attempt::batch(self, info, unit).await;
         }
         let mut out = Vec::with_capacity(unit.len());
-        for &k in unit {
-            let action = &job.actions[k];
+        for (k, action) in unit {
             let result = match ActionParams::from_value(info.kind, action.params_value()) {
-                Ok(params) => attempt::single(self, info, action, &params).await,
+                Ok(params) => attempt::single(self, info, &action, &params).await,
                 Err(e) => {
                     self.finish(
                         info,
-                        action,
+                        &action,
                         State::Failed,
                         0,
                         None,
-                        format!("the plan's parameters do not fit `{}`: {e}", job.action),
+                        format!("the plan's parameters do not fit `{}`: {e}", info.kind),
                         tokio::time::Instant::now(),
                     )
                     .await
