@@ -591,28 +591,47 @@ async fn revoke(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
     }
 }
 
-async fn get_task(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
+/// Reads one task, in the tasks API's form or the credentials API's; each API has its own
+/// "not found" status.
+fn read_task(
+    sim: &Sim,
+    headers: &HeaderMap,
+    id: &str,
+    not_found: (StatusCode, &str),
+    render: fn(&Sim, &Task) -> Value,
 ) -> Response {
-    if let Err(e) = sim.authorize(&headers) {
+    if let Err(e) = sim.authorize(headers) {
         return e;
     }
     let now = Instant::now();
     let mut state = sim.lock();
     let Some(&i) = state.by_id.get(&id.to_ascii_lowercase()) else {
+        let (status, what) = not_found;
         return vcf_error(
-            StatusCode::NOT_FOUND,
+            status,
             "TASK_NOT_FOUND",
-            &format!("Task not found: {id}"),
+            &format!("{what} not found: {id}"),
             None,
         );
     };
     let task = &mut state.tasks[i];
     sim.settle(task, now);
     sim.host.stats.touch(&task.id);
-    answer(StatusCode::OK, &sim.task_json(task))
+    answer(StatusCode::OK, &render(sim, task))
+}
+
+async fn get_task(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    read_task(
+        &sim,
+        &headers,
+        &id,
+        (StatusCode::NOT_FOUND, "Task"),
+        Sim::task_json,
+    )
 }
 
 async fn get_credentials_task(
@@ -620,23 +639,13 @@ async fn get_credentials_task(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(e) = sim.authorize(&headers) {
-        return e;
-    }
-    let now = Instant::now();
-    let mut state = sim.lock();
-    let Some(&i) = state.by_id.get(&id.to_ascii_lowercase()) else {
-        return vcf_error(
-            StatusCode::BAD_REQUEST,
-            "TASK_NOT_FOUND",
-            &format!("Credentials task not found: {id}"),
-            None,
-        );
-    };
-    let task = &mut state.tasks[i];
-    sim.settle(task, now);
-    sim.host.stats.touch(&task.id);
-    answer(StatusCode::OK, &sim.credentials_task_json(task))
+    read_task(
+        &sim,
+        &headers,
+        &id,
+        (StatusCode::BAD_REQUEST, "Credentials task"),
+        Sim::credentials_task_json,
+    )
 }
 
 async fn list_credentials_tasks(
