@@ -57,70 +57,12 @@ pub enum Command {
         plan: bool,
     },
     /// Read the providers' state and show what apply would send (exit 0: nothing to do, 2: changes).
-    Plan {
-        #[arg(value_name = "FILE")]
-        file: PathBuf,
-        /// Run against the built-in simulator of the five APIs, with its demo credentials.
-        #[arg(long)]
-        sandbox: bool,
-        /// The sandbox scenario (with `--sandbox`); the built-in outage scenario by default.
-        #[arg(long, value_name = "FILE", requires = "sandbox")]
-        scenario: Option<PathBuf>,
-        /// Also save the plan (JSON, no secret values) for a later `apply`.
-        #[arg(long, value_name = "PLAN")]
-        out: Option<PathBuf>,
-        /// `text` (a diff for people), `json` (versioned) or `markdown` (a pull-request comment).
-        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
-        format: PlanFormat,
-        /// Only these jobs (repeatable).
-        #[arg(long = "target", value_name = "JOB")]
-        targets: Vec<String>,
-        /// Read the providers' current state (`--refresh=false` plans every action as `run`).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-        refresh: bool,
-    },
+    Plan(PlanArgs),
     /// Plan and send: concurrent, rate-limited, retried, journaled (exit 4: some actions failed).
     ///
     /// Takes a runbook (plans it first and asks for confirmation) or a saved plan (`.json`;
     /// refused when the runbook or its inputs changed, every precondition re-checked).
-    Apply {
-        #[arg(value_name = "FILE|PLAN")]
-        file: PathBuf,
-        /// Run against the built-in simulator of the five APIs, with its demo credentials.
-        #[arg(long)]
-        sandbox: bool,
-        /// The sandbox scenario (with `--sandbox`); the built-in outage scenario by default.
-        #[arg(long, value_name = "FILE", requires = "sandbox")]
-        scenario: Option<PathBuf>,
-        /// Do not ask for confirmation (needed without a terminal).
-        #[arg(long)]
-        auto_approve: bool,
-        /// Requests in flight over all providers.
-        #[arg(long, value_name = "N", default_value_t = 64)]
-        parallelism: usize,
-        /// Only these jobs (repeatable; runbooks only).
-        #[arg(long = "target", value_name = "JOB")]
-        targets: Vec<String>,
-        /// Where the journal and the lock live; `.redrive/` beside the runbook by default.
-        #[arg(long, value_name = "DIR")]
-        state_dir: Option<PathBuf>,
-        /// Write a JSON report.
-        #[arg(long, value_name = "FILE")]
-        report_json: Option<PathBuf>,
-        /// Write a JUnit XML report (one test case per action).
-        #[arg(long, value_name = "FILE")]
-        report_junit: Option<PathBuf>,
-        /// Write a Markdown summary (appended when it is `$GITHUB_STEP_SUMMARY`).
-        #[arg(long, value_name = "FILE")]
-        report_markdown: Option<PathBuf>,
-        /// No progress lines.
-        #[arg(long, short)]
-        quiet: bool,
-        /// Read the providers' state first (`--refresh=false` sends every action; safe for
-        /// convergent actions, and a non-idempotent one is still never resent blindly).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
-        refresh: bool,
-    },
+    Apply(ApplyArgs),
     /// Show the journal's view of a runbook: states per job, and what is not done and why.
     Status {
         #[arg(value_name = "FILE")]
@@ -164,4 +106,70 @@ pub enum DiagnosticFormat {
 pub enum DataFormat {
     Yaml,
     Json,
+}
+
+/// The arguments of `redrive plan`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PlanArgs {
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Run against the built-in simulator of the five APIs, with its demo credentials.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The sandbox scenario (with `--sandbox`); the built-in outage scenario by default.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub scenario: Option<PathBuf>,
+    /// Also save the plan (JSON, no secret values) for a later `apply`.
+    #[arg(long, value_name = "PLAN")]
+    pub out: Option<PathBuf>,
+    /// `text` (a diff for people), `json` (versioned) or `markdown` (a pull-request comment).
+    #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+    pub format: PlanFormat,
+    /// Only these jobs (repeatable).
+    #[arg(long = "target", value_name = "JOB")]
+    pub targets: Vec<String>,
+    /// Read the providers' current state (`--refresh=false` plans every action as `run`).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
+}
+
+/// The arguments of `redrive apply`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ApplyArgs {
+    #[arg(value_name = "FILE|PLAN")]
+    pub file: PathBuf,
+    /// Run against the built-in simulator of the five APIs, with its demo credentials.
+    #[arg(long)]
+    pub sandbox: bool,
+    /// The sandbox scenario (with `--sandbox`); the built-in outage scenario by default.
+    #[arg(long, value_name = "FILE", requires = "sandbox")]
+    pub scenario: Option<PathBuf>,
+    /// Do not ask for confirmation (needed without a terminal).
+    #[arg(long)]
+    pub auto_approve: bool,
+    /// Requests in flight over all providers.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub parallelism: usize,
+    /// Only these jobs (repeatable; runbooks only).
+    #[arg(long = "target", value_name = "JOB")]
+    pub targets: Vec<String>,
+    /// Where the journal and the lock live; `.redrive/` beside the runbook by default.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Write a JSON report.
+    #[arg(long, value_name = "FILE")]
+    pub report_json: Option<PathBuf>,
+    /// Write a JUnit XML report (one test case per action).
+    #[arg(long, value_name = "FILE")]
+    pub report_junit: Option<PathBuf>,
+    /// Write a Markdown summary (appended when it is `$GITHUB_STEP_SUMMARY`).
+    #[arg(long, value_name = "FILE")]
+    pub report_markdown: Option<PathBuf>,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Read the providers' state first (`--refresh=false` sends every action; safe for
+    /// convergent actions, and a non-idempotent one is still never resent blindly).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub refresh: bool,
 }

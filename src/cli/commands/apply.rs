@@ -30,21 +30,7 @@ use crate::ui::printer::Printer;
 use crate::ui::progress::{Bars, Plain};
 
 /// Everything `redrive apply` was asked.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub file: PathBuf,
-    pub sandbox: bool,
-    pub scenario: Option<PathBuf>,
-    pub auto_approve: bool,
-    pub parallelism: usize,
-    pub targets: Vec<String>,
-    pub state_dir: Option<PathBuf>,
-    pub report_json: Option<PathBuf>,
-    pub report_junit: Option<PathBuf>,
-    pub report_markdown: Option<PathBuf>,
-    pub quiet: bool,
-    pub refresh: bool,
-}
+pub type Request = crate::cli::args::ApplyArgs;
 
 fn is_saved_plan(path: &Path) -> bool {
     path.extension()

@@ -25,16 +25,7 @@ pub enum PlanFormat {
 }
 
 /// Everything `redrive plan` was asked.
-#[derive(Debug, Clone)]
-pub struct Request {
-    pub file: PathBuf,
-    pub sandbox: bool,
-    pub scenario: Option<PathBuf>,
-    pub out: Option<PathBuf>,
-    pub format: PlanFormat,
-    pub targets: Vec<String>,
-    pub refresh: bool,
-}
+pub type Request = crate::cli::args::PlanArgs;
 
 pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
     let Some(rb) = super::load_runbook(&request.file, printer)? else {
