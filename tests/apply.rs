@@ -199,17 +199,19 @@ async fn live(name: &str, scenario: &str, jobs: &str) -> Live {
         .expect("sandbox");
     let dir = temp_dir(name);
     let runbook = format!(
-        "version: 1\nname: live\nproviders:\n  tpp:\n    type: venafi_tpp\n    url: {}\n    auth: {{client_id: redrive, username: svc-redrive, password: {{env: TPP_PASSWORD}}, scope: 'certificate:manage'}}\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 1s\n  sddc:\n    type: vcf\n    url: {}\n    auth: {{username: administrator@vsphere.local, password: {{env: VCF_PASSWORD}}}}\n    limits: {{concurrency: 1}}\n{jobs}",
+        "version: 1\nname: live\nproviders:\n  tpp:\n    type: venafi_tpp\n    url: {}\n    auth: {{client_id: redrive, username: svc-redrive, password: {{env: TPP_PASSWORD}}, scope: 'certificate:manage'}}\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 1s\n  sddc:\n    type: vcf\n    url: {}\n    auth: {{username: administrator@vsphere.local, password: {{env: VCF_PASSWORD}}}}\n    limits: {{concurrency: 1}}\n  dc:\n    type: digicert\n    url: {}\n    auth: {{api_key: {{env: DC_KEY}}}}\n    limits: {{concurrency: 4}}\n{jobs}",
         running.url(Kind::VenafiTpp),
         running.url(Kind::Ncloud),
         running.url(Kind::Vcf),
+        running.url(Kind::Digicert),
     );
     std::fs::write(dir.join("live.yaml"), runbook).expect("write the runbook");
     Live { running, dir }
 }
 
-const SECRETS: [(&str, &str); 4] = [
+const SECRETS: [(&str, &str); 5] = [
     ("TPP_PASSWORD", "sandbox"),
+    ("DC_KEY", "sandbox-digicert-api-key"),
     ("NCP_AK", "SANDBOXACCESSKEY0001"),
     ("NCP_SK", "SANDBOXSECRETKEY000000000000000000000001"),
     ("VCF_PASSWORD", "sandbox"),
@@ -301,7 +303,7 @@ async fn a_failed_task_fails_the_apply_and_skips_what_needs_it() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(4), "{all}");
     assert!(all.contains("Check the network."), "{all}");
-    assert!(all.contains("live.yaml:19:5"), "{all}");
+    assert!(all.contains("live.yaml:24:5"), "{all}");
     assert!(all.contains("not run: job `rotate`"), "{all}");
     let junit = std::fs::read_to_string(live.dir.join("j.xml")).expect("junit");
     assert!(junit.contains("<failure type=\"Failed\""), "{junit}");
@@ -319,7 +321,7 @@ async fn a_failed_task_fails_the_apply_and_skips_what_needs_it() {
         text(&status)
     );
     assert!(
-        text(&status).contains("live.yaml:19:5: rotate t1: task t1 FAILED"),
+        text(&status).contains("live.yaml:24:5: rotate t1: task t1 FAILED"),
         "{}",
         text(&status)
     );
@@ -427,47 +429,30 @@ async fn an_interrupt_stops_sending_and_exits_130() {
 /// refused batches and sends no target twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn throttled_bulk_batches_are_paused_and_retried_without_duplicates() {
-    let scenario = Scenario::parse(
-        "digicert:\n  rate_limits: [{requests: 3, per: 1s}]\n  generate: [{count: 12, first_ip: 10.9.0.1}]\n",
-        "test",
-    )
-    .expect("scenario");
-    let running = sandbox::start(&scenario, sandbox::Options::default())
-        .await
-        .expect("sandbox");
-    let dir = temp_dir("throttle");
     let targets: Vec<String> = (1..=12)
         .map(|n| format!("{{ip: 10.9.0.{n}, port: 443}}"))
         .collect();
-    std::fs::write(
-        dir.join("live.yaml"),
-        format!(
-            "version: 1\nname: live\nproviders:\n  dc:\n    type: digicert\n    url: {}\n    auth: {{api_key: {{env: DC_KEY}}}}\n    limits: {{concurrency: 4}}\njobs:\n  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, batch_size: 2, targets: [{}]}}\n    retry: {{attempts: 20, initial_delay: 100ms, max_delay: 1s, deadline: 1m}}\n",
-            running.url(Kind::Digicert),
+    let live = live(
+        "throttle",
+        "digicert:\n  rate_limits: [{requests: 3, per: 1s}]\n  generate: [{count: 12, first_ip: 10.9.0.1}]\n",
+        &format!(
+            "jobs:\n  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, batch_size: 2, targets: [{}]}}\n    retry: {{attempts: 20, initial_delay: 100ms, max_delay: 1s, deadline: 1m}}\n",
             targets.join(", ")
         ),
     )
-    .expect("write");
-    let out = tokio::task::spawn_blocking(move || {
-        redrive(
-            &dir,
-            &["apply", "--auto-approve", "live.yaml"],
-            &[("DC_KEY", "sandbox-digicert-api-key")],
-        )
-    })
-    .await
-    .expect("ran");
+    .await;
+    let out = apply_live(&live, &[]).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("Apply: 12 succeeded"), "{all}");
-    let stats = running.stats()["providers"]["digicert"].clone();
+    let stats = provider_stats(&live, "digicert");
     assert!(
         stats["throttled_429"].as_u64().unwrap_or(0) > 0,
         "the burst was throttled: {stats}"
     );
     assert_eq!(stats["mutations"], 12, "{stats}");
     assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
-    running.stop().await;
+    live.running.stop().await;
 }
 
 /// A poll that outlasts the access token refreshes it with the refresh id, not a new login.
@@ -595,41 +580,22 @@ fn every_example_applies_against_the_sandbox() {
 /// in separate requests and each gets its own result.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sni_targets_on_one_address_are_sent_separately() {
-    let scenario = Scenario::parse(
+    let live = live(
+        "sni",
         "digicert:\n  automations:\n    - {id: 1, ip: 10.1.1.1, port: 443, domain_name: a.example.com}\n    - {id: 2, ip: 10.1.1.1, port: 443, domain_name: b.example.com}\n    - {id: 3, ip: 10.1.1.2, port: 443}\n",
-        "test",
+        "jobs:\n  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {account_id: 5153184, targets: [{ip: 10.1.1.1, port: 443, domain_name: a.example.com}, {ip: 10.1.1.1, port: 443, domain_name: b.example.com}, {ip: 10.1.1.2, port: 443}]}\n",
     )
-    .expect("scenario");
-    let running = sandbox::start(&scenario, sandbox::Options::default())
-        .await
-        .expect("sandbox");
-    let dir = temp_dir("sni");
-    std::fs::write(
-        dir.join("live.yaml"),
-        format!(
-            "version: 1\nname: live\nproviders:\n  dc:\n    type: digicert\n    url: {}\n    auth: {{api_key: {{env: DC_KEY}}}}\njobs:\n  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, targets: [{{ip: 10.1.1.1, port: 443, domain_name: a.example.com}}, {{ip: 10.1.1.1, port: 443, domain_name: b.example.com}}, {{ip: 10.1.1.2, port: 443}}]}}\n",
-            running.url(Kind::Digicert)
-        ),
-    )
-    .expect("write");
-    let out = tokio::task::spawn_blocking(move || {
-        redrive(
-            &dir,
-            &["apply", "--auto-approve", "live.yaml"],
-            &[("DC_KEY", "sandbox-digicert-api-key")],
-        )
-    })
-    .await
-    .expect("ran");
+    .await;
+    let out = apply_live(&live, &[]).await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(all.contains("Apply: 3 succeeded"), "{all}");
-    let stats = running.stats()["providers"]["digicert"].clone();
+    let stats = provider_stats(&live, "digicert");
     assert_eq!(
         stats["by_endpoint"]["POST /automationws/v1/automation/bulkretryautomationtask"], 2,
         "{stats}"
     );
     assert_eq!(stats["mutations"], 3, "{stats}");
     assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
-    running.stop().await;
+    live.running.stop().await;
 }
