@@ -67,7 +67,6 @@ fn bench_render(c: &mut Criterion) {
 
 fn bench_resolve(c: &mut Criterion) {
     use redrive::plan::{items, observe, resolve};
-    use std::sync::Arc;
     let dir = std::env::temp_dir().join(format!("redrive-bench-resolve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut dns = String::new();
@@ -78,23 +77,11 @@ fn bench_resolve(c: &mut Criterion) {
     let text = "version: 1\nname: bench\ninputs:\n  dns: {file: dns.txt}\nproviders:\n  tpp:\n    type: venafi_tpp\n    url: https://tpp.example.com\n    auth: {username: bench, password: {env: TPP_PASSWORD}}\njobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: '{{ inputs.dns }}'\n    with:\n      certificate_dn: '{{ item }}'\n";
     let rb = runbook::load_text(&dir.join("bench.yaml"), text.to_owned()).expect("valid");
     let mut jobs = rb.render(None, &[]).expect("renders");
-    let all = Arc::new(items::expand(&mut jobs));
+    let all = items::expand(&mut jobs);
     let (name, provider) = rb.manifest.providers.first().expect("a provider");
     let client =
         redrive::providers::build(name, provider, "https://tpp.example.com", rb.dir(), None)
             .expect("a client");
-    let clients = Arc::new(std::iter::once((name.clone(), client)).collect());
-    let limiters = Arc::new(
-        std::iter::once((name.clone(), redrive::apply::limits::Limiter::new(None))).collect(),
-    );
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let checked = runtime.block_on(observe::check(
-        all.clone(),
-        std::slice::from_ref(name),
-        clients,
-        limiters,
-        false,
-    ));
     let meta = resolve::Meta {
         created_at: String::new(),
         runbook: redrive::plan::FileDigest {
@@ -114,8 +101,9 @@ fn bench_resolve(c: &mut Criterion) {
                 meta.clone(),
                 &rb.manifest,
                 &jobs,
-                (*all).clone(),
-                checked.clone(),
+                all.clone(),
+                Vec::new(),
+                |item| observe::preview(&client, &item.what),
             );
             assert_eq!(plan.summary.run, 10_000);
             black_box(plan);

@@ -417,14 +417,14 @@ pub async fn single(
 pub async fn batch(
     engine: &Engine,
     job: &JobInfo,
-    members: Vec<(usize, PlanAction)>,
+    members: Vec<(usize, Box<PlanAction>)>,
 ) -> Vec<(usize, ActionResult)> {
     let started = Instant::now();
     let deadline = started + job.policy.retry.deadline;
     let client = &engine.clients[&job.provider];
     let mut out = Vec::with_capacity(members.len());
     // The batch owns its actions; they are looked up by their index in the job.
-    let actions: std::collections::HashMap<usize, PlanAction> = members.into_iter().collect();
+    let actions: std::collections::HashMap<usize, Box<PlanAction>> = members.into_iter().collect();
     let mut order: Vec<usize> = actions.keys().copied().collect();
     order.sort_unstable();
     let mut parsed: Vec<(usize, BulkRetryAutomation, AutomationTarget)> = Vec::new();

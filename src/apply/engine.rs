@@ -308,7 +308,7 @@ impl Engine {
             .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
         let mut out: Vec<Option<ActionResult>> = vec![None; job.actions.len()];
         // In place (`map` over the same layout): an action is taken out when it is sent.
-        let mut slots: Vec<Option<PlanAction>> = job.actions.into_iter().map(Some).collect();
+        let mut slots: Vec<Option<Box<PlanAction>>> = job.actions.into_iter().map(Some).collect();
         let mut runnable = Vec::new();
         for k in 0..slots.len() {
             let Some(a) = slots[k].as_ref() else { continue };
@@ -336,14 +336,10 @@ impl Engine {
         for (w, end) in waves.iter().copied().enumerate() {
             let wave = &runnable[from..end];
             from = end;
-            for (k, result) in self
+            failures += self
                 .clone()
-                .run_wave(&info, &mut slots, wave, batch_size)
-                .await
-            {
-                failures += u64::from(result.is_failure());
-                out[k] = Some(result);
-            }
+                .run_wave(&info, &mut slots, &mut out, wave, batch_size)
+                .await;
             let stopped = if self.stopping() {
                 Some("not sent: apply was interrupted".to_owned())
             } else {
@@ -374,35 +370,40 @@ impl Engine {
 
     /// The actions of one wave, concurrently; DigiCert targets go in batches. No more tasks
     /// exist at a time than the provider may have requests in flight, so memory follows the
-    /// concurrency, not the size of the wave.
+    /// concurrency, not the size of the wave. Each result goes to its action's place in `out`;
+    /// returns how many failed.
     async fn run_wave(
         self: Arc<Self>,
         info: &JobInfo,
-        slots: &mut [Option<PlanAction>],
+        slots: &mut [Option<Box<PlanAction>>],
+        out: &mut [Option<ActionResult>],
         wave: &[usize],
         batch_size: usize,
-    ) -> Vec<(usize, ActionResult)> {
-        let count = wave.len();
-        let units: Vec<Vec<usize>> = if info.kind == ActionKind::BulkRetryAutomation {
-            batches(wave, batch_size, |k| {
-                slots[k].as_ref().map_or("", |a| a.target.as_str())
-            })
-        } else {
-            wave.iter().map(|&k| vec![k]).collect()
-        };
+    ) -> u64 {
+        // One unit per action is made as it is sent, not for the whole wave up front.
+        let mut units: Box<dyn Iterator<Item = Vec<usize>> + Send + '_> =
+            if info.kind == ActionKind::BulkRetryAutomation {
+                Box::new(
+                    batches(wave, batch_size, |k| {
+                        slots[k].as_ref().map_or("", |a| a.target.as_str())
+                    })
+                    .into_iter(),
+                )
+            } else {
+                Box::new(wave.iter().map(|&k| vec![k]))
+            };
         let width = self
             .limiters
             .get(&info.provider)
             .map_or(1, Limiter::concurrency)
             .max(1);
         let mut tasks = JoinSet::new();
-        let mut out = Vec::with_capacity(count);
-        let mut units = units.into_iter();
+        let mut failures = 0;
         loop {
             while tasks.len() < width {
                 let Some(unit) = units.next() else { break };
                 // Taken out only now: an action's memory lives as long as its task.
-                let unit: Vec<(usize, PlanAction)> = unit
+                let unit: Vec<(usize, Box<PlanAction>)> = unit
                     .into_iter()
                     .map(|k| (k, slots[k].take().expect("each action is sent once")))
                     .collect();
@@ -413,19 +414,24 @@ impl Engine {
                 break;
             };
             match done {
-                Ok(results) => out.extend(results),
+                Ok(results) => {
+                    for (k, result) in results {
+                        failures += u64::from(result.is_failure());
+                        out[k] = Some(result);
+                    }
+                }
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(e) => panic!("an action task was cancelled: {e}"),
             }
         }
-        out
+        failures
     }
 
     /// One action, or one DigiCert batch; the actions are dropped once they have ended.
     async fn run_unit(
         &self,
         info: &JobInfo,
-        unit: Vec<(usize, PlanAction)>,
+        unit: Vec<(usize, Box<PlanAction>)>,
     ) -> Vec<(usize, ActionResult)> {
         if info.kind == ActionKind::BulkRetryAutomation {
             return attempt::batch(self, info, unit).await;

@@ -13,7 +13,8 @@ pub struct Item {
     pub job: usize,
     pub index: Option<usize>,
     pub target: String,
-    pub what: What,
+    // Boxed: the parameters are several times the rest, and planning frees each as it goes.
+    pub what: Box<What>,
 }
 
 #[derive(Debug, Clone)]
@@ -83,10 +84,10 @@ pub fn expand(jobs: &mut [RenderedJob]) -> Vec<Item> {
                             job: j,
                             index: Some(action.index.map_or(i, |outer| outer * 100_000 + i)),
                             target: crate::providers::digicert::target_key(t),
-                            what: What::Bulk {
+                            what: Box::new(What::Bulk {
                                 action: bulk.clone(),
                                 target: Box::new(t.clone()),
-                            },
+                            }),
                         });
                     }
                 }
@@ -94,7 +95,7 @@ pub fn expand(jobs: &mut [RenderedJob]) -> Vec<Item> {
                     job: j,
                     index: action.index,
                     target: target_of(&other),
-                    what: What::Single(other),
+                    what: Box::new(What::Single(other)),
                 }),
             }
         }

@@ -97,7 +97,8 @@ pub struct PlanJob {
     /// Items `when` filtered out.
     #[serde(skip_serializing_if = "is_zero", default)]
     pub filtered_by_when: usize,
-    pub actions: Vec<PlanAction>,
+    // Boxed: apply frees each action as soon as it has ended, not the whole job at its end.
+    pub actions: Vec<Box<PlanAction>>,
 }
 
 fn is_zero(n: &usize) -> bool {

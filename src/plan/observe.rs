@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use super::items::{Item, What};
 use crate::apply::limits::Limiter;
 use crate::manifest::model::{ActionParams, CertificatesQuery, Manifest, SourceKind};
 use crate::providers::{
-    Client, Idempotency, Observed, ProviderError, RequestPreview, digicert, generic, ncloud, vcf,
-    venafi,
+    Client, Idempotency, Observed, ProviderError, RequestPreview, Verdict, digicert, generic,
+    ncloud, vcf, venafi,
 };
 
 /// In-flight observe calls over all providers.
@@ -30,16 +31,36 @@ fn transient(e: &ProviderError) -> bool {
     }
 }
 
-/// What the plan needs to know about one item.
+/// What the read-only check of one item found: `None` when the action has no such check,
+/// `Err` when the state could not be read.
+pub type Read = Option<Result<Seen, String>>;
+
+/// A provider's answer to a read-only check, kept small: a plan holds one per action.
 #[derive(Debug, Clone)]
-pub struct Checked {
-    pub preview: RequestPreview,
-    pub idempotency: Idempotency,
-    /// `None` when not refreshed or the action has no read-only check.
-    pub observed: Option<Result<Observed, String>>,
+pub struct Seen {
+    pub verdict: Verdict,
+    /// The facts shown in the diff, as JSON text (a map of one or two entries costs several
+    /// times its text in memory).
+    pub facts: Option<Box<RawValue>>,
 }
 
-fn preview(client: &Client, what: &What) -> (RequestPreview, Idempotency) {
+impl From<Observed> for Seen {
+    fn from(o: Observed) -> Self {
+        let facts = if o.facts.is_empty() {
+            None
+        } else {
+            serde_json::value::to_raw_value(&o.facts).ok()
+        };
+        Self {
+            verdict: o.verdict,
+            facts,
+        }
+    }
+}
+
+/// The request an item would send and whether repeating it is safe. Pure: builds text only.
+#[must_use]
+pub fn preview(client: &Client, what: &What) -> (RequestPreview, Idempotency) {
     match (client, what) {
         (Client::Venafi(c), What::Single(ActionParams::RetryCertificate(a))) => {
             (c.preview(a), venafi::Venafi::idempotency())
@@ -56,15 +77,7 @@ fn preview(client: &Client, what: &What) -> (RequestPreview, Idempotency) {
         (Client::Http(c), What::Single(ActionParams::Http(r))) => {
             (c.preview(r), generic::Generic::idempotency(r))
         }
-        _ => (
-            RequestPreview {
-                method: String::new(),
-                url: String::new(),
-                headers: std::sync::Arc::default(),
-                body: None,
-            },
-            Idempotency::NonIdempotent,
-        ),
+        _ => (RequestPreview::default(), Idempotency::NonIdempotent),
     }
 }
 
@@ -80,28 +93,14 @@ async fn observe_one(client: &Client, what: &What) -> Option<Result<Observed, Pr
     })
 }
 
-/// Previews every item and, with `refresh`, observes it. Results are in item order.
+/// Observes every item: the results are in item order.
 pub async fn check(
     items: Arc<Vec<Item>>,
     providers: &[String],
     clients: Arc<IndexMap<String, Client>>,
     limiters: Arc<IndexMap<String, Limiter>>,
-    refresh: bool,
-) -> Vec<Checked> {
-    let mut out: Vec<Checked> = items
-        .iter()
-        .map(|item| {
-            let (preview, idempotency) = preview(&clients[&providers[item.job]], &item.what);
-            Checked {
-                preview,
-                idempotency,
-                observed: None,
-            }
-        })
-        .collect();
-    if !refresh {
-        return out;
-    }
+) -> Vec<Read> {
+    let mut out: Vec<Read> = vec![None; items.len()];
     // A window of tasks, not one per item: memory follows the concurrency, not the plan size.
     let mut tasks = tokio::task::JoinSet::new();
     let mut next = 0;
@@ -129,7 +128,7 @@ pub async fn check(
                             limiter.throttled(None);
                             tokio::time::sleep(READ_PAUSE * attempt).await;
                         }
-                        _ => break result.map(|r| r.map_err(|e| e.to_string())),
+                        _ => break result.map(|r| r.map(Seen::from).map_err(|e| e.to_string())),
                     }
                 };
                 (i, observed)
@@ -139,7 +138,7 @@ pub async fn check(
             break;
         };
         match done {
-            Ok((i, observed)) => out[i].observed = observed,
+            Ok((i, observed)) => out[i] = observed,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => {}
         }

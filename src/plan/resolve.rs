@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use sha2::{Digest, Sha256};
 
 use super::items::Item;
-use super::observe::Checked;
+use super::observe::Read;
 use super::{Decision, FORMAT_VERSION, FileDigest, Plan, PlanAction, PlanJob, Summary};
 use crate::manifest::model::Manifest;
 use crate::manifest::render::RenderedJob;
-use crate::providers::Verdict;
+use crate::providers::{Idempotency, RequestPreview, Verdict};
 
 /// What the plan says about where it came from.
 #[derive(Debug, Clone)]
@@ -25,31 +25,55 @@ pub struct Meta {
 /// The stable id of an action: the same provider, action and target give the same id.
 #[must_use]
 pub fn action_id(provider: &str, action: &str, target: &str) -> String {
-    let digest = Sha256::digest(format!("{provider}\0{action}\0{target}").as_bytes());
-    digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    format!("{:016x}", action_digest(provider, action, target))
 }
 
-fn decide(checked: &Checked) -> Decision {
-    match &checked.observed {
-        None => Decision::Run,
-        Some(Ok(o)) => match &o.verdict {
-            Verdict::Run => Decision::Run,
-            Verdict::Converged(why) => Decision::Skip(why.clone()),
-            Verdict::Blocked(why) => Decision::Blocked(why.clone()),
-        },
-        Some(Err(e)) => Decision::Blocked(format!("could not read the current state: {e}")),
+/// The id as a number (the id is its hex): a cheap key for finding duplicates.
+fn action_digest(provider: &str, action: &str, target: &str) -> u64 {
+    let mut hasher = Sha256::new();
+    for (i, part) in [provider, action, target].into_iter().enumerate() {
+        if i > 0 {
+            hasher.update([0]);
+        }
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    u64::from_be_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a SHA-256 digest has 32 bytes"),
+    )
+}
+
+fn decide(read: Option<Read>) -> (Decision, Option<Box<serde_json::value::RawValue>>) {
+    match read.flatten() {
+        None => (Decision::Run, None),
+        Some(Ok(seen)) => (
+            match seen.verdict {
+                Verdict::Run => Decision::Run,
+                Verdict::Converged(why) => Decision::Skip(why),
+                Verdict::Blocked(why) => Decision::Blocked(why),
+            },
+            seen.facts,
+        ),
+        Some(Err(e)) => (
+            Decision::Blocked(format!("could not read the current state: {e}")),
+            None,
+        ),
     }
 }
 
-/// Builds the plan. `items` and `checked` are parallel; `jobs` are the rendered jobs the items
-/// point into.
+/// Builds the plan. `reads` is parallel to `items`, or empty when the providers' state was not
+/// read; `jobs` are the rendered jobs the items point into; `preview` gives the request an
+/// item would send.
 #[must_use]
 pub fn resolve(
     meta: Meta,
     manifest: &Manifest,
     jobs: &[RenderedJob],
     items: Vec<Item>,
-    checked: Vec<Checked>,
+    reads: Vec<Read>,
+    preview: impl Fn(&Item) -> (RequestPreview, Idempotency),
 ) -> Plan {
     let mut plan_jobs: Vec<PlanJob> = jobs
         .iter()
@@ -81,43 +105,50 @@ pub fn resolve(
     for (job, n) in plan_jobs.iter_mut().zip(per_job) {
         job.actions.reserve_exact(n);
     }
-    let mut seen: HashMap<String, String> = HashMap::new();
+    // Digest to job: a target listed twice must not be sent twice.
+    let mut seen: HashMap<u64, usize> = HashMap::with_capacity(items.len());
     let mut summary = Summary::default();
-    // The previews and facts move into the plan: no second copy of every request.
-    // Both inputs are consumed as the plan grows, so their contents are freed on the way.
-    for (item, checked) in items.into_iter().zip(checked) {
-        let job = &mut plan_jobs[item.job];
-        let id = action_id(&job.provider, &job.action, &item.target);
-        let mut decision = decide(&checked);
-        // A target listed twice must not be sent twice.
-        if let Some(first_job) = seen.get(&id) {
-            decision = Decision::Blocked(format!(
-                "the same target is already planned (job `{first_job}`, id {id})"
-            ));
-        } else {
-            seen.insert(id.clone(), job.id.clone());
+    let mut reads = reads.into_iter();
+    // Both inputs are consumed as the plan grows, so what they hold is freed on the way.
+    for item in items {
+        let (request, idempotency) = preview(&item);
+        let (mut decision, observed) = decide(reads.next());
+        let Item {
+            job: j,
+            index,
+            target,
+            what,
+        } = item;
+        let job = &mut plan_jobs[j];
+        let digest = action_digest(&job.provider, &job.action, &target);
+        let id = format!("{digest:016x}");
+        match seen.get(&digest) {
+            Some(&first) => {
+                decision = Decision::Blocked(format!(
+                    "the same target is already planned (job `{}`, id {id})",
+                    jobs[first].id
+                ));
+            }
+            None => {
+                seen.insert(digest, j);
+            }
         }
         match decision {
             Decision::Run => summary.run += 1,
             Decision::Skip(_) => summary.unchanged += 1,
             Decision::Blocked(_) => summary.blocked += 1,
         }
-        let observed = match checked.observed {
-            Some(Ok(o)) if !o.facts.is_empty() => serde_json::value::to_raw_value(&o.facts).ok(),
-            _ => None,
-        };
-        job.actions.push(PlanAction {
+        job.actions.push(Box::new(PlanAction {
             id,
-            index: item.index,
-            target: item.target.clone(),
+            index,
+            target,
             decision,
-            idempotency: checked.idempotency,
-            request: checked.preview,
+            idempotency,
+            request,
             observed,
-            params: serde_json::value::to_raw_value(&item.what.params())
-                .expect("parameters serialize"),
+            params: serde_json::value::to_raw_value(&what.params()).expect("parameters serialize"),
             previous: None,
-        });
+        }));
     }
     Plan {
         format_version: FORMAT_VERSION,

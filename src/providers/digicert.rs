@@ -31,7 +31,7 @@ pub struct Digicert {
     api_key: SecretSource,
     /// `ip:port[/domain]` → (automationId, automationStatus), per account; read once per run.
     automations: Mutex<HashMap<u64, Automations>>,
-    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
+    preview: std::sync::OnceLock<super::PreviewParts>,
 }
 
 /// The key the results and the list use for a target.
@@ -87,7 +87,7 @@ impl Digicert {
             http,
             api_key,
             automations: Mutex::new(HashMap::new()),
-            preview_headers: std::sync::OnceLock::new(),
+            preview: std::sync::OnceLock::new(),
         })
     }
 
@@ -297,26 +297,21 @@ impl Digicert {
         action: &BulkRetryAutomation,
         target: &AutomationTarget,
     ) -> RequestPreview {
-        RequestPreview {
-            method: "POST".into(),
-            url: self
-                .http
-                .url("automation/bulkretryautomationtask")
-                .to_string(),
-            headers: self
-                .preview_headers
-                .get_or_init(|| {
-                    super::headers(&[
-                        ("X-DC-DEVKEY", self.api_key.shown()),
-                        ("Content-Type", "application/json".to_owned()),
-                    ])
-                })
-                .clone(),
-            body: Some(super::raw(&json!({
-                "retryAutomationTaskRequests": [request_item(action, target)],
-                "accountId": action.account_id,
-            }))),
-        }
+        let parts = self.preview.get_or_init(|| {
+            super::PreviewParts::new(
+                "POST",
+                Some(self.http.url("automation/bulkretryautomationtask").as_str()),
+                &[
+                    ("X-DC-DEVKEY", self.api_key.shown()),
+                    ("Content-Type", "application/json".to_owned()),
+                ],
+            )
+        });
+        let body = json!({
+            "retryAutomationTaskRequests": [request_item(action, target)],
+            "accountId": action.account_id,
+        });
+        parts.preview(String::new, Some(super::raw(&body)))
     }
 
     #[must_use]

@@ -77,8 +77,8 @@ impl Generic {
                 .or_insert_with(|| "application/json".to_owned());
         }
         RequestPreview {
-            method: format!("{:?}", request.method).to_ascii_uppercase(),
-            url: self.url(request),
+            method: format!("{:?}", request.method).to_ascii_uppercase().into(),
+            url: self.url(request).into(),
             headers: std::sync::Arc::new(headers),
             body: request.body.as_ref().map(super::raw),
         }

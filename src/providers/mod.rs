@@ -163,10 +163,13 @@ impl Observed {
 /// What would be sent, for review: secrets appear as references.
 // Compact on purpose: a plan holds one per action, so the body is kept as JSON text and the
 // headers are shared by every action of a provider.
-#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct RequestPreview {
-    pub method: String,
-    pub url: String,
+    // Shared text: a plan of 100,000 actions to one endpoint holds its method and URL once.
+    #[schemars(with = "String")]
+    pub method: Arc<str>,
+    #[schemars(with = "String")]
+    pub url: Arc<str>,
     #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
     #[schemars(with = "IndexMap<String, String>")]
     pub headers: Arc<IndexMap<String, String>>,
@@ -192,15 +195,45 @@ pub fn raw(value: &Value) -> Box<RawValue> {
     RawValue::from_string(value.to_string()).expect("serialized JSON is valid JSON")
 }
 
-/// Headers shared by every preview of one provider.
-#[must_use]
-pub fn headers(pairs: &[(&str, String)]) -> Arc<IndexMap<String, String>> {
-    Arc::new(
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-            .collect(),
-    )
+/// What every preview of one provider's action has in common, built on first use: each plan
+/// holds it once, not once per action.
+#[derive(Debug)]
+pub struct PreviewParts {
+    pub method: Arc<str>,
+    /// `None` when each action has a URL of its own.
+    pub url: Option<Arc<str>>,
+    pub headers: Arc<IndexMap<String, String>>,
+}
+
+impl PreviewParts {
+    #[must_use]
+    pub fn new(method: &str, url: Option<&str>, headers: &[(&str, String)]) -> Self {
+        Self {
+            method: method.into(),
+            url: url.map(Into::into),
+            headers: Arc::new(
+                headers
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A preview with these parts; `url` is used when the parts have none.
+    #[must_use]
+    pub fn preview(
+        &self,
+        url: impl FnOnce() -> String,
+        body: Option<Box<RawValue>>,
+    ) -> RequestPreview {
+        RequestPreview {
+            method: self.method.clone(),
+            url: self.url.clone().unwrap_or_else(|| url().into()),
+            headers: self.headers.clone(),
+            body,
+        }
+    }
 }
 
 /// The sandbox's addresses and demo credentials, replacing the runbook's for `--sandbox`.

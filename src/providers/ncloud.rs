@@ -32,7 +32,7 @@ pub struct Ncloud {
     base: PathBuf,
     access_key: SecretSource,
     secret_key: SecretSource,
-    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
+    preview: std::sync::OnceLock<super::PreviewParts>,
 }
 
 /// Signature v2: Base64(HMAC-SHA256(secret, "{METHOD} {URI}\n{TIMESTAMP}\n{ACCESS_KEY}")), where
@@ -108,7 +108,7 @@ impl Ncloud {
             base: base.to_owned(),
             access_key,
             secret_key,
-            preview_headers: std::sync::OnceLock::new(),
+            preview: std::sync::OnceLock::new(),
         })
     }
 
@@ -328,34 +328,35 @@ impl Ncloud {
 
     #[must_use]
     pub fn preview(&self, action: &ReissueCertificate) -> RequestPreview {
-        RequestPreview {
-            method: "POST".into(),
-            url: self
-                .http
-                .url(&format!(
-                    "api/v2/certificate/{}/reissue",
-                    action.certificate_no
-                ))
-                .to_string(),
-            headers: self
-                .preview_headers
-                .get_or_init(|| {
-                    super::headers(&[
-                        ("x-ncp-apigw-timestamp", "(the send time, ms)".to_owned()),
-                        ("x-ncp-iam-access-key", self.access_key.shown()),
-                        (
-                            "x-ncp-apigw-signature-v2",
-                            format!(
-                                "(HMAC-SHA256 with {}, per attempt)",
-                                self.secret_key.shown()
-                            ),
+        let parts = self.preview.get_or_init(|| {
+            super::PreviewParts::new(
+                "POST",
+                None,
+                &[
+                    ("x-ncp-apigw-timestamp", "(the send time, ms)".to_owned()),
+                    ("x-ncp-iam-access-key", self.access_key.shown()),
+                    (
+                        "x-ncp-apigw-signature-v2",
+                        format!(
+                            "(HMAC-SHA256 with {}, per attempt)",
+                            self.secret_key.shown()
                         ),
-                        ("Content-Type", "application/json".to_owned()),
-                    ])
-                })
-                .clone(),
-            body: self.body(action, false).ok().map(|b| super::raw(&b)),
-        }
+                    ),
+                    ("Content-Type", "application/json".to_owned()),
+                ],
+            )
+        });
+        parts.preview(
+            || {
+                self.http
+                    .url(&format!(
+                        "api/v2/certificate/{}/reissue",
+                        action.certificate_no
+                    ))
+                    .into()
+            },
+            self.body(action, false).ok().map(|b| super::raw(&b)),
+        )
     }
 
     #[must_use]

@@ -30,7 +30,7 @@ pub struct Vcf {
     password: Option<SecretSource>,
     api_key: Option<SecretSource>,
     tokens: Mutex<Option<Tokens>>,
-    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
+    preview: std::sync::OnceLock<super::PreviewParts>,
 }
 
 #[derive(Debug, Clone)]
@@ -90,7 +90,7 @@ impl Vcf {
                 .as_ref()
                 .map(|r| SecretSource::reference(r, base)),
             tokens: Mutex::new(None),
-            preview_headers: std::sync::OnceLock::new(),
+            preview: std::sync::OnceLock::new(),
         };
         if let Some(u) = sandbox.and_then(|s| s.vcf.users.first()) {
             me.username = Some(u.username.clone());
@@ -428,27 +428,28 @@ impl Vcf {
 
     #[must_use]
     pub fn preview(&self, action: &RetryCredentialsTask) -> RequestPreview {
-        let who = self.username.as_deref().unwrap_or("the API key");
-        RequestPreview {
-            method: "PATCH".into(),
-            url: self
-                .http
-                .url(&format!("v1/credentials/tasks/{}", action.task_id))
-                .to_string(),
-            headers: self
-                .preview_headers
-                .get_or_init(|| {
-                    super::headers(&[
-                        (
-                            "Authorization",
-                            format!("Bearer (SDDC Manager token of {who})"),
-                        ),
-                        ("Content-Type", "application/json".to_owned()),
-                    ])
-                })
-                .clone(),
-            body: self.spec(action, false).ok().map(|b| super::raw(&b)),
-        }
+        let parts = self.preview.get_or_init(|| {
+            let who = self.username.as_deref().unwrap_or("the API key");
+            super::PreviewParts::new(
+                "PATCH",
+                None,
+                &[
+                    (
+                        "Authorization",
+                        format!("Bearer (SDDC Manager token of {who})"),
+                    ),
+                    ("Content-Type", "application/json".to_owned()),
+                ],
+            )
+        });
+        parts.preview(
+            || {
+                self.http
+                    .url(&format!("v1/credentials/tasks/{}", action.task_id))
+                    .into()
+            },
+            self.spec(action, false).ok().map(|b| super::raw(&b)),
+        )
     }
 
     #[must_use]

@@ -30,7 +30,7 @@ pub struct Venafi {
     given_access: Option<SecretSource>,
     given_refresh: Option<SecretSource>,
     tokens: Mutex<Option<Tokens>>,
-    preview_headers: std::sync::OnceLock<std::sync::Arc<indexmap::IndexMap<String, String>>>,
+    preview: std::sync::OnceLock<super::PreviewParts>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,7 +70,7 @@ impl Venafi {
                 .as_ref()
                 .map(|r| SecretSource::reference(r, base)),
             tokens: Mutex::new(None),
-            preview_headers: std::sync::OnceLock::new(),
+            preview: std::sync::OnceLock::new(),
         };
         if let Some(s) = sandbox {
             let v = &s.venafi_tpp;
@@ -367,25 +367,21 @@ impl Venafi {
 
     #[must_use]
     pub fn preview(&self, action: &RetryCertificate) -> RequestPreview {
-        let body = Self::body(action);
-        let who = self.username.as_deref().unwrap_or("the given token");
-        RequestPreview {
-            method: "POST".into(),
-            url: self.http.url("vedsdk/Certificates/Retry").to_string(),
-            headers: self
-                .preview_headers
-                .get_or_init(|| {
-                    super::headers(&[
-                        (
-                            "Authorization",
-                            format!("Bearer (OAuth token of {who}, client {})", self.client_id),
-                        ),
-                        ("Content-Type", "application/json".to_owned()),
-                    ])
-                })
-                .clone(),
-            body: Some(super::raw(&body)),
-        }
+        let parts = self.preview.get_or_init(|| {
+            let who = self.username.as_deref().unwrap_or("the given token");
+            super::PreviewParts::new(
+                "POST",
+                Some(self.http.url("vedsdk/Certificates/Retry").as_str()),
+                &[
+                    (
+                        "Authorization",
+                        format!("Bearer (OAuth token of {who}, client {})", self.client_id),
+                    ),
+                    ("Content-Type", "application/json".to_owned()),
+                ],
+            )
+        });
+        parts.preview(String::new, Some(super::raw(&Self::body(action))))
     }
 
     #[must_use]

@@ -146,23 +146,22 @@ async fn recheck(
                     job: j,
                     index: a.index,
                     target: a.target.clone(),
-                    what,
+                    what: Box::new(what),
                 });
             }
         }
     }
     let providers: Vec<String> = plan.jobs.iter().map(|j| j.provider.clone()).collect();
-    let checked = observe::check(
+    let reads = observe::check(
         Arc::new(items),
         &providers,
         clients.clone(),
         limiters.clone(),
-        true,
     )
     .await;
-    for ((j, k), c) in where_.into_iter().zip(checked) {
-        let decision = match c.observed {
-            Some(Ok(o)) => match o.verdict {
+    for ((j, k), read) in where_.into_iter().zip(reads) {
+        let decision = match read {
+            Some(Ok(seen)) => match seen.verdict {
                 Verdict::Run => continue,
                 Verdict::Converged(why) => Decision::Skip(format!("changed since the plan: {why}")),
                 Verdict::Blocked(why) => {
@@ -283,9 +282,9 @@ async fn apply(
     }
     // The previews were for review; sending needs only the parameters. Dropping them now keeps
     // a 100,000-action run from holding every request body twice over.
+    let none = crate::providers::RequestPreview::default();
     for a in plan.jobs.iter_mut().flat_map(|j| j.actions.iter_mut()) {
-        a.request.body = None;
-        a.request.url = String::new();
+        a.request = none.clone();
         a.observed = None;
     }
     let journal = Journal::open(&journal_path)?;

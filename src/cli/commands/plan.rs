@@ -207,14 +207,11 @@ pub async fn prepare(
             })
             .collect(),
     );
-    let checked = observe::check(
-        all.clone(),
-        &providers,
-        clients.clone(),
-        limiters.clone(),
-        refresh,
-    )
-    .await;
+    let reads = if refresh {
+        observe::check(all.clone(), &providers, clients.clone(), limiters.clone()).await
+    } else {
+        Vec::new()
+    };
     let meta = resolve::Meta {
         created_at: jiff::Timestamp::now().to_string(),
         runbook: file::file_digest(None, rb.path())?,
@@ -224,7 +221,9 @@ pub async fn prepare(
     };
     // The observation tasks are done: the items are ours alone again.
     let all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
-    let mut plan = resolve::resolve(meta, &rb.manifest, &jobs, all, checked);
+    let mut plan = resolve::resolve(meta, &rb.manifest, &jobs, all, reads, |item| {
+        observe::preview(&clients[&providers[item.job]], &item.what)
+    });
     if running.is_some() {
         // The sandbox simulates the five APIs only: a generic request would go to the real
         // endpoint of a rehearsal.
