@@ -133,11 +133,12 @@ impl Engine {
         detail: String,
         started: tokio::time::Instant,
     ) -> ActionResult {
-        // Final states need not hold up the next action: `run` waits for all of them at the
-        // end, and a final state lost in a crash only costs a re-check on the next apply.
+        // Final states need not hold up the next action, nor a sync of their own: they reach
+        // the disk with the next `sent` or at the barrier that ends `run`, and one lost in a
+        // machine crash only costs a re-check on the next apply.
         let record = self.record_of(job, action, state, attempts, http_status, &detail);
-        let detail = match self.journal.submit(&record) {
-            Ok(_) => detail,
+        let detail = match self.journal.submit_unsynced(&record) {
+            Ok(()) => detail,
             Err(e) => format!("{detail} (and the journal could not be written: {e})"),
         };
         self.sink.emit(Event::Finished {

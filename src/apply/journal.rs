@@ -8,7 +8,10 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 /// The states an action goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,9 +73,15 @@ pub enum JournalError {
     },
 }
 
+/// How long the writer gathers `sent` records before syncing them (see [`Journal::submit`]).
+const LINGER: Duration = Duration::from_millis(1);
+
 struct Pending {
     line: Vec<u8>,
-    done: oneshot::Sender<std::io::Result<()>>,
+    /// Its sync may wait for more records (up to [`LINGER`]).
+    linger: bool,
+    /// Waiting for the line to be on disk; `None` for a line that rides on the next sync.
+    done: Option<oneshot::Sender<std::io::Result<()>>>,
 }
 
 /// A submitted record; `wait` returns once it (and everything before it) is on disk.
@@ -101,7 +110,7 @@ impl Ticket {
 #[derive(Debug, Clone)]
 pub struct Journal {
     path: PathBuf,
-    tx: mpsc::UnboundedSender<Pending>,
+    tx: mpsc::Sender<Pending>,
 }
 
 /// The lock file, held for as long as this value lives.
@@ -160,23 +169,33 @@ impl Journal {
                 path: path.to_owned(),
                 error,
             })?;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Pending>();
+        let (tx, rx) = mpsc::channel::<Pending>();
         tokio::task::spawn_blocking(move || {
-            // Group commit: take everything queued, write it, sync once, then acknowledge all.
-            while let Some(first) = rx.blocking_recv() {
+            // Group commit: take everything queued, write it, sync once if anyone waits for
+            // it, then acknowledge all. After a failure every later answer is that failure: a
+            // journal with a hole cannot vouch for what follows it.
+            let mut broken: Option<std::io::Error> = None;
+            while let Ok(first) = rx.recv() {
                 let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
+                batch.extend(rx.try_iter());
+                if batch.iter().any(|p| p.linger) {
+                    gather(&rx, &mut batch);
                 }
-                let mut buf = Vec::with_capacity(batch.iter().map(|p| p.line.len()).sum());
-                for p in &batch {
-                    buf.extend_from_slice(&p.line);
+                if broken.is_none() {
+                    let mut buf = Vec::with_capacity(batch.iter().map(|p| p.line.len()).sum());
+                    for p in &batch {
+                        buf.extend_from_slice(&p.line);
+                    }
+                    let waited = batch.iter().any(|p| p.done.is_some());
+                    let result = file
+                        .write_all(&buf)
+                        .and_then(|()| if waited { file.sync_data() } else { Ok(()) });
+                    broken = result.err();
                 }
-                let result = file.write_all(&buf).and_then(|()| file.sync_data());
-                for p in batch {
-                    let _ = p.done.send(match &result {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
+                for done in batch.into_iter().filter_map(|p| p.done) {
+                    let _ = done.send(match &broken {
+                        None => Ok(()),
+                        Some(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
                     });
                 }
             }
@@ -190,25 +209,52 @@ impl Journal {
     /// Queues a record for the writer and returns at once; the ticket tells when it is on
     /// disk. Records reach the disk in submission order.
     ///
+    /// Meant for a record that is waited for only after a round trip (a `sent`, whose answer
+    /// is not acted on before it is on disk): its sync waits up to [`LINGER`] for the others
+    /// of the same burst, so a thousand requests share a few dozen syncs instead of hundreds.
+    ///
     /// # Errors
     /// When the writer has stopped.
     pub fn submit(&self, record: &Record) -> Result<Ticket, JournalError> {
         let mut line = serde_json::to_vec(record).expect("records serialize");
         line.push(b'\n');
-        self.enqueue(line)
+        self.enqueue(line, true)
     }
 
-    fn enqueue(&self, line: Vec<u8>) -> Result<Ticket, JournalError> {
+    /// Queues a record that nothing waits for (a final state): it is written with the next
+    /// batch and made durable by the next sync, at the latest by [`Journal::barrier`]. A crash
+    /// of the process loses nothing (the line is in the file); a crash of the machine before
+    /// that sync can lose it, which costs the next apply one re-check of the action.
+    ///
+    /// # Errors
+    /// When the writer has stopped.
+    pub fn submit_unsynced(&self, record: &Record) -> Result<(), JournalError> {
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        self.send(Pending {
+            line,
+            linger: false,
+            done: None,
+        })
+    }
+
+    fn enqueue(&self, line: Vec<u8>, linger: bool) -> Result<Ticket, JournalError> {
         let (done, wait) = oneshot::channel();
-        self.tx
-            .send(Pending { line, done })
-            .map_err(|_| JournalError::Io {
-                path: self.path.clone(),
-                error: std::io::Error::other("the journal writer stopped"),
-            })?;
+        self.send(Pending {
+            line,
+            linger,
+            done: Some(done),
+        })?;
         Ok(Ticket {
             wait,
             path: self.path.clone(),
+        })
+    }
+
+    fn send(&self, pending: Pending) -> Result<(), JournalError> {
+        self.tx.send(pending).map_err(|_| JournalError::Io {
+            path: self.path.clone(),
+            error: std::io::Error::other("the journal writer stopped"),
         })
     }
 
@@ -228,10 +274,12 @@ impl Journal {
             serde_json::to_writer(&mut chunk, &record).expect("records serialize");
             chunk.push(b'\n');
             if chunk.len() >= CHUNK {
-                self.enqueue(std::mem::take(&mut chunk))?.wait().await?;
+                self.enqueue(std::mem::take(&mut chunk), false)?
+                    .wait()
+                    .await?;
             }
         }
-        self.enqueue(chunk)?.wait().await
+        self.enqueue(chunk, false)?.wait().await
     }
 
     /// Appends a record and returns once it is on disk.
@@ -239,7 +287,9 @@ impl Journal {
     /// # Errors
     /// When the write or the sync fails.
     pub async fn append(&self, record: &Record) -> Result<(), JournalError> {
-        self.submit(record)?.wait().await
+        let mut line = serde_json::to_vec(record).expect("records serialize");
+        line.push(b'\n');
+        self.enqueue(line, false)?.wait().await
     }
 
     /// Returns once everything submitted so far is on disk.
@@ -247,13 +297,24 @@ impl Journal {
     /// # Errors
     /// When a write or a sync failed.
     pub async fn barrier(&self) -> Result<(), JournalError> {
-        self.enqueue(Vec::new())?.wait().await
+        self.enqueue(Vec::new(), false)?.wait().await
     }
 
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
+
+/// Adds to `batch` what arrives within [`LINGER`]. A plain sleep rather than a timed receive:
+/// senders then find no one to wake, where a waiting receiver would be woken for every record.
+fn gather(rx: &mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
+    // Someone waits for this batch at once (a barrier, the run's intents): no lingering.
+    if batch.iter().any(|p| p.done.is_some() && !p.linger) {
+        return;
+    }
+    std::thread::sleep(LINGER);
+    batch.extend(rx.try_iter());
 }
 
 /// Every record of a journal, oldest first. A torn last line (a crash mid-write) is ignored;
@@ -355,6 +416,63 @@ mod tests {
         assert_eq!(last["a0"].state, State::Succeeded);
         assert_eq!(last["a7"].state, State::Sent);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn final_states_reach_the_file_without_a_sync_of_their_own() {
+        let dir = std::env::temp_dir().join(format!("redrive-unsynced-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = path_for(&dir, "rb");
+        let journal = Journal::open(&path).expect("open");
+        let mut tickets = Vec::new();
+        for i in 0..20 {
+            tickets.push(
+                journal
+                    .submit(&record(&format!("a{i}"), State::Sent))
+                    .expect("sent"),
+            );
+            journal
+                .submit_unsynced(&record(&format!("a{i}"), State::Succeeded))
+                .expect("final");
+        }
+        for t in tickets {
+            t.wait().await.expect("sent on disk");
+        }
+        // Written in submission order, with nothing waiting for the finals.
+        journal
+            .submit_unsynced(&record("late", State::Failed))
+            .expect("final");
+        let mut seen = false;
+        for _ in 0..200 {
+            if std::fs::read_to_string(&path).is_ok_and(|t| t.contains("\"late\"")) {
+                seen = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(seen, "an unsynced record was not written");
+        journal.barrier().await.expect("barrier");
+        let records = replay(&path).expect("replay");
+        assert_eq!(records.len(), 41);
+        let last = last_states(&records);
+        assert!((0..20).all(|i| last[&format!("a{i}")].state == State::Succeeded));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_is_reported_by_every_later_wait() {
+        // Every write to /dev/full fails, as on a full disk.
+        let journal = Journal::open(Path::new("/dev/full")).expect("open");
+        journal
+            .submit_unsynced(&record("a0", State::Succeeded))
+            .expect("queued");
+        let err = journal.barrier().await.unwrap_err();
+        assert!(err.to_string().contains("/dev/full"), "{err}");
+        let again = journal
+            .append(&record("a1", State::Sent))
+            .await
+            .unwrap_err();
+        assert!(again.to_string().contains("/dev/full"), "{again}");
     }
 
     #[test]

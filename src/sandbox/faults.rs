@@ -14,9 +14,6 @@ use super::host::{Abort, Host};
 use super::rng;
 use super::scenario::{Distribution, Faults};
 
-/// The resolution of tokio's timer wheel.
-const TIMER_TICK: Duration = Duration::from_millis(1);
-
 /// What happens to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Fault {
@@ -164,15 +161,11 @@ pub async fn inject(
             .as_ref()
             .map_or_else(|| request.uri().path(), MatchedPath::as_str)
     );
-    let arrived = tokio::time::Instant::now();
+    let arrived = std::time::Instant::now();
     host.stats.request(&endpoint);
     let (latency, fault) = host.injector.decide(&endpoint);
     if !latency.is_zero() {
-        // tokio's timer fires on the first millisecond tick at or after the deadline, and the
-        // driver's wait rounds up too: asking one tick early lands the answer within ±1 ms of
-        // the setting instead of 1-2 ms late.
-        let early = latency.saturating_sub(TIMER_TICK);
-        tokio::time::sleep_until(arrived + early).await;
+        super::timer::sleep_until(arrived + latency).await;
     }
     match fault {
         Fault::None => next.run(request).await,

@@ -12,6 +12,7 @@ mod reply;
 pub mod rng;
 pub mod scenario;
 mod stats;
+mod timer;
 mod vcf;
 mod venafi;
 
