@@ -1,6 +1,7 @@
-//! The journal: one JSON line per state change of every action, appended and synced before the
-//! next state is acted on. Concurrent appends share one `fsync` (group commit), a torn last line
-//! is ignored on replay, and a file lock keeps a second apply of the same runbook out.
+//! The journal: one JSON line per state change of every action. What the next step depends on
+//! (the run's intents, each `sent`) is synced before that step; final states are written at once
+//! and synced with the next sync. Concurrent appends share one `fsync` (group commit), a torn
+//! last line is ignored on replay, and a file lock keeps a second apply of the same runbook out.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
