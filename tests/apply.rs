@@ -599,3 +599,29 @@ async fn sni_targets_on_one_address_are_sent_separately() {
     assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
     live.running.stop().await;
 }
+
+/// A journal that cannot be written (a full disk) stops the apply before anything is sent.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_sent_when_the_journal_cannot_be_written() {
+    let live = live(
+        "journal-full",
+        "seed: 1\nvenafi_tpp:\n  certificates: [{dn: '\\VED\\Policy\\A\\a.example.com'}]\n",
+        "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    with: {certificate_dn: '\\VED\\Policy\\A\\a.example.com'}\n",
+    )
+    .await;
+    let state = live.dir.join("state");
+    std::fs::create_dir_all(&state).expect("state dir");
+    // Every write to /dev/full fails with "no space left on device".
+    std::os::unix::fs::symlink("/dev/full", state.join("live.journal.jsonl")).expect("symlink");
+    let out = apply_live(&live, &["--state-dir", state.to_str().expect("utf-8")]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("the journal cannot be written, so nothing was sent"),
+        "{all}"
+    );
+    let stats = provider_stats(&live, "venafi_tpp");
+    assert_eq!(stats["mutations"], 0, "{stats}");
+    live.running.stop().await;
+}

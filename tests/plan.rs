@@ -309,3 +309,44 @@ fn json_plans_follow_the_committed_schema() {
         .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
+
+#[test]
+fn a_target_listed_twice_is_planned_once_and_the_repeat_names_the_first_job() {
+    let dir = temp_dir("duplicates");
+    let runbook = dir.join("dups.yaml");
+    std::fs::write(
+        &runbook,
+        r#"version: 1
+name: dups
+providers:
+  tpp:
+    type: venafi_tpp
+    url: https://tpp.example.com
+    auth: {client_id: redrive, username: svc, password: {env: TPP_PASSWORD}}
+jobs:
+  - id: first
+    provider: tpp
+    action: retry_certificate
+    for_each: ['\VED\Policy\a', '\VED\Policy\b', '\VED\Policy\a']
+    with: {certificate_dn: "{{ item }}"}
+  - id: second
+    provider: tpp
+    action: retry_certificate
+    with: {certificate_dn: '\VED\Policy\b'}
+"#,
+    )
+    .expect("write");
+    // Without reading the providers' state every action would run: only the repeats do not.
+    let plan = json_plan(&["--refresh=false", runbook.to_str().expect("utf-8")]);
+    assert_eq!(plan["summary"]["run"], 2, "{plan:#}");
+    assert_eq!(plan["summary"]["blocked"], 2, "{plan:#}");
+    let first = &plan["jobs"][0]["actions"];
+    let second = &plan["jobs"][1]["actions"];
+    for (repeat, of) in [(&first[2], &first[0]), (&second[0], &first[1])] {
+        assert_eq!(repeat["id"], of["id"], "{plan:#}");
+        assert_eq!(repeat["decision"]["decision"], "blocked", "{plan:#}");
+        let reason = repeat["decision"]["reason"].as_str().expect("a reason");
+        assert!(reason.contains("already planned (job `first`"), "{reason}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -513,16 +513,54 @@ pub async fn batch(
                 attempt -= 1;
                 continue;
             }
-            let mut ticket = None;
+            let mut tickets = Vec::with_capacity(pending.len());
             for (k, _, _) in &pending {
-                ticket = engine.submit(job, &actions[k], State::Sent, attempt).ok();
+                tickets.push(engine.submit(job, &actions[k], State::Sent, attempt));
             }
-            let (answers, ()) = tokio::join!(digicert.execute(&base, &targets), async {
-                // Records reach the disk in order: the last ticket covers the whole batch.
-                if let Some(t) = ticket {
-                    let _ = t.wait().await;
+            // Records reach the disk in order: the last ticket covers the whole batch.
+            let ticket = match tickets.into_iter().collect::<Result<Vec<_>, _>>() {
+                Ok(mut tickets) => tickets.pop().expect("a batch is never empty"),
+                Err(e) => {
+                    // As for a single action: nothing is sent that the journal cannot hold.
+                    let detail = format!("not sent: the journal cannot be written: {e}");
+                    for (k, _, _) in pending.drain(..) {
+                        let result = engine
+                            .finish(
+                                job,
+                                &actions[&k],
+                                State::Failed,
+                                attempt - 1,
+                                None,
+                                detail.clone(),
+                                started,
+                            )
+                            .await;
+                        out.push((k, result));
+                    }
+                    break;
                 }
-            });
+            };
+            let (answers, synced) = tokio::join!(digicert.execute(&base, &targets), ticket.wait());
+            if let Err(e) = synced {
+                let detail = format!(
+                    "sent, but the journal cannot record it ({e}); its outcome is not acted on"
+                );
+                for (k, _, _) in pending.drain(..) {
+                    let result = engine
+                        .finish(
+                            job,
+                            &actions[&k],
+                            State::Unknown,
+                            attempt,
+                            None,
+                            detail.clone(),
+                            started,
+                        )
+                        .await;
+                    out.push((k, result));
+                }
+                break;
+            }
             match answers {
                 Ok(answers) => answers.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => {

@@ -68,6 +68,16 @@ pub struct JobInfo {
     pub policy: JobPolicy,
 }
 
+/// What a run did.
+#[derive(Debug)]
+pub struct Ran {
+    /// In plan order.
+    pub results: Vec<ActionResult>,
+    /// Set when the journal failed after sending began: it may lack some of these results, and
+    /// actions after the failure were not sent.
+    pub journal_error: Option<String>,
+}
+
 impl Engine {
     pub(super) fn stopping(&self) -> bool {
         *self.stop.borrow()
@@ -176,8 +186,8 @@ impl Engine {
     /// Runs the plan; the results come back in plan order, once the journal holds them all.
     ///
     /// # Errors
-    /// When the journal cannot be written: nothing is sent without the intent on disk.
-    pub async fn run(self: Arc<Self>, plan: Plan) -> Result<Vec<ActionResult>, String> {
+    /// When the run's intents cannot be journaled: then nothing is sent.
+    pub async fn run(self: Arc<Self>, plan: Plan) -> Result<Ran, String> {
         // Each job's actions move into its task and each action into its own, so what has been
         // sent is freed while the rest runs.
         let mut jobs: Vec<Option<PlanJob>> = plan.jobs.into_iter().map(Some).collect();
@@ -279,8 +289,12 @@ impl Engine {
         for more in jobs_results {
             results.extend(more);
         }
-        self.journal.barrier().await.map_err(|e| e.to_string())?;
-        Ok(results)
+        // What was sent was sent: a journal that fails now does not take the results away.
+        let journal_error = self.journal.barrier().await.err().map(|e| e.to_string());
+        Ok(Ran {
+            results,
+            journal_error,
+        })
     }
 
     fn job_info(&self, job: &PlanJob) -> JobInfo {
@@ -381,7 +395,8 @@ impl Engine {
         wave: &[usize],
         batch_size: usize,
     ) -> u64 {
-        // One unit per action is made as it is sent, not for the whole wave up front.
+        // A single action's unit is made when it is sent, not for the whole wave up front;
+        // DigiCert batches are formed before sending, as they group targets across the wave.
         let mut units: Box<dyn Iterator<Item = Vec<usize>> + Send + '_> =
             if info.kind == ActionKind::BulkRetryAutomation {
                 Box::new(

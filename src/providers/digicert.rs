@@ -31,7 +31,8 @@ pub struct Digicert {
     api_key: SecretSource,
     /// `ip:port[/domain]` → (automationId, automationStatus), per account; read once per run.
     automations: Mutex<HashMap<u64, Automations>>,
-    preview: std::sync::OnceLock<super::PreviewParts>,
+    // With the one endpoint every action goes to.
+    preview: std::sync::OnceLock<(super::PreviewParts, std::sync::Arc<str>)>,
 }
 
 /// The key the results and the list use for a target.
@@ -297,21 +298,22 @@ impl Digicert {
         action: &BulkRetryAutomation,
         target: &AutomationTarget,
     ) -> RequestPreview {
-        let parts = self.preview.get_or_init(|| {
-            super::PreviewParts::new(
+        let (parts, url) = self.preview.get_or_init(|| {
+            let parts = super::PreviewParts::new(
                 "POST",
-                Some(self.http.url("automation/bulkretryautomationtask").as_str()),
                 &[
                     ("X-DC-DEVKEY", self.api_key.shown()),
                     ("Content-Type", "application/json".to_owned()),
                 ],
-            )
+            );
+            let url = self.http.url("automation/bulkretryautomationtask");
+            (parts, url.as_str().into())
         });
         let body = json!({
             "retryAutomationTaskRequests": [request_item(action, target)],
             "accountId": action.account_id,
         });
-        parts.preview(String::new, Some(super::raw(&body)))
+        parts.preview(url.clone(), Some(super::raw(&body)))
     }
 
     #[must_use]

@@ -199,18 +199,15 @@ pub fn raw(value: &Value) -> Box<RawValue> {
 /// holds it once, not once per action.
 #[derive(Debug)]
 pub struct PreviewParts {
-    pub method: Arc<str>,
-    /// `None` when each action has a URL of its own.
-    pub url: Option<Arc<str>>,
-    pub headers: Arc<IndexMap<String, String>>,
+    method: Arc<str>,
+    headers: Arc<IndexMap<String, String>>,
 }
 
 impl PreviewParts {
     #[must_use]
-    pub fn new(method: &str, url: Option<&str>, headers: &[(&str, String)]) -> Self {
+    pub fn new(method: &str, headers: &[(&str, String)]) -> Self {
         Self {
             method: method.into(),
-            url: url.map(Into::into),
             headers: Arc::new(
                 headers
                     .iter()
@@ -220,16 +217,13 @@ impl PreviewParts {
         }
     }
 
-    /// A preview with these parts; `url` is used when the parts have none.
+    /// A preview of a request to `url`: pass a shared `Arc` when every action of the provider
+    /// goes to one endpoint.
     #[must_use]
-    pub fn preview(
-        &self,
-        url: impl FnOnce() -> String,
-        body: Option<Box<RawValue>>,
-    ) -> RequestPreview {
+    pub fn preview(&self, url: Arc<str>, body: Option<Box<RawValue>>) -> RequestPreview {
         RequestPreview {
             method: self.method.clone(),
-            url: self.url.clone().unwrap_or_else(|| url().into()),
+            url,
             headers: self.headers.clone(),
             body,
         }

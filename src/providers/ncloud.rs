@@ -331,7 +331,6 @@ impl Ncloud {
         let parts = self.preview.get_or_init(|| {
             super::PreviewParts::new(
                 "POST",
-                None,
                 &[
                     ("x-ncp-apigw-timestamp", "(the send time, ms)".to_owned()),
                     ("x-ncp-iam-access-key", self.access_key.shown()),
@@ -346,15 +345,12 @@ impl Ncloud {
                 ],
             )
         });
+        let url = self.http.url(&format!(
+            "api/v2/certificate/{}/reissue",
+            action.certificate_no
+        ));
         parts.preview(
-            || {
-                self.http
-                    .url(&format!(
-                        "api/v2/certificate/{}/reissue",
-                        action.certificate_no
-                    ))
-                    .into()
-            },
+            url.as_str().into(),
             self.body(action, false).ok().map(|b| super::raw(&b)),
         )
     }

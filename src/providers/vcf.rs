@@ -432,7 +432,6 @@ impl Vcf {
             let who = self.username.as_deref().unwrap_or("the API key");
             super::PreviewParts::new(
                 "PATCH",
-                None,
                 &[
                     (
                         "Authorization",
@@ -442,12 +441,11 @@ impl Vcf {
                 ],
             )
         });
+        let url = self
+            .http
+            .url(&format!("v1/credentials/tasks/{}", action.task_id));
         parts.preview(
-            || {
-                self.http
-                    .url(&format!("v1/credentials/tasks/{}", action.task_id))
-                    .into()
-            },
+            url.as_str().into(),
             self.spec(action, false).ok().map(|b| super::raw(&b)),
         )
     }

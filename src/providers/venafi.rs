@@ -30,7 +30,8 @@ pub struct Venafi {
     given_access: Option<SecretSource>,
     given_refresh: Option<SecretSource>,
     tokens: Mutex<Option<Tokens>>,
-    preview: std::sync::OnceLock<super::PreviewParts>,
+    // With the one endpoint every action goes to.
+    preview: std::sync::OnceLock<(super::PreviewParts, std::sync::Arc<str>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -367,11 +368,10 @@ impl Venafi {
 
     #[must_use]
     pub fn preview(&self, action: &RetryCertificate) -> RequestPreview {
-        let parts = self.preview.get_or_init(|| {
+        let (parts, url) = self.preview.get_or_init(|| {
             let who = self.username.as_deref().unwrap_or("the given token");
-            super::PreviewParts::new(
+            let parts = super::PreviewParts::new(
                 "POST",
-                Some(self.http.url("vedsdk/Certificates/Retry").as_str()),
                 &[
                     (
                         "Authorization",
@@ -379,9 +379,13 @@ impl Venafi {
                     ),
                     ("Content-Type", "application/json".to_owned()),
                 ],
+            );
+            (
+                parts,
+                self.http.url("vedsdk/Certificates/Retry").as_str().into(),
             )
         });
-        parts.preview(String::new, Some(super::raw(&Self::body(action))))
+        parts.preview(url.clone(), Some(super::raw(&Self::body(action))))
     }
 
     #[must_use]

@@ -72,15 +72,15 @@ fn run(rx: &mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
         waiting.push(Wake { at, seq, done });
     };
     loop {
-        let now = Instant::now();
-        while waiting.peek().is_some_and(|w| w.at <= now) {
+        while waiting.peek().is_some_and(|w| w.at <= Instant::now()) {
             if let Some(w) = waiting.pop() {
+                // A request that went away (its client hung up) has no one to wake.
                 let _ = w.done.send(());
             }
         }
         let next = match waiting.peek() {
             None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(w) => rx.recv_timeout(w.at.saturating_duration_since(now)),
+            Some(w) => rx.recv_timeout(w.at.saturating_duration_since(Instant::now())),
         };
         match next {
             Ok(wake) => add(&mut waiting, wake),
@@ -121,5 +121,20 @@ mod tests {
             woken += 1;
         }
         assert_eq!(woken, 40);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn waiters_that_went_away_hold_no_one_up() {
+        let now = Instant::now();
+        // One gone before its deadline, one far in the future.
+        let early = tokio::spawn(sleep_until(now + Duration::from_millis(5)));
+        let far = tokio::spawn(sleep_until(now + Duration::from_secs(600)));
+        early.abort();
+        far.abort();
+        let at = now + Duration::from_millis(20);
+        tokio::time::timeout(Duration::from_secs(10), sleep_until(at))
+            .await
+            .expect("woken despite the abandoned waits");
+        assert!(Instant::now() >= at);
     }
 }

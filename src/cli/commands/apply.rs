@@ -329,16 +329,17 @@ async fn apply(
     let clock = Instant::now();
     let interrupted_flag = engine.stop.clone();
     let (runbook_path, name) = (plan.runbook.path.clone(), plan.name.clone());
-    let results = match engine.clone().run(plan).await {
-        Ok(results) => results,
+    let ran = match engine.clone().run(plan).await {
+        Ok(ran) => ran,
         Err(e) => {
             sink.close();
             printer.note(&format!(
-                "error: the journal cannot be written, so nothing more is sent: {e}\n"
+                "error: the journal cannot be written, so nothing was sent: {e}\n"
             ))?;
             return Ok(ExitStatus::Failure);
         }
     };
+    let results = ran.results;
     sink.close();
     interrupts.abort();
     let interrupted = *interrupted_flag.borrow();
@@ -358,6 +359,13 @@ async fn apply(
     let color = printer.color();
     print_results(&results, &summary, color, &mut |chunk| printer.data(chunk))?;
     write_reports(request, &summary)?;
+    if let Some(e) = ran.journal_error {
+        printer.note(&format!(
+            "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: every action is checked again before anything is resent\n",
+            journal_path.display()
+        ))?;
+        return Ok(ExitStatus::Failure);
+    }
     Ok(if interrupted {
         ExitStatus::Interrupted
     } else if results.iter().any(ActionResult::is_failure) {

@@ -1,18 +1,22 @@
-//! The journal: one JSON line per state change of every action. What the next step depends on
-//! (the run's intents, each `sent`) is synced before that step; final states are written at once
-//! and synced with the next sync. Concurrent appends share one `fsync` (group commit), a torn
-//! last line is ignored on replay, and a file lock keeps a second apply of the same runbook out.
+//! The journal: one JSON line per state change of every action. The run's intents are synced
+//! before anything is sent, each `sent` while its request is in flight and before its answer is
+//! acted on; final states are written at once and synced with the next sync. Concurrent appends
+//! share one `fsync` (group commit, in `writer`), a torn last line is ignored on replay, and a
+//! file lock keeps a second apply of the same runbook out.
+
+mod writer;
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, mpsc};
 
 use tokio::sync::oneshot;
+use writer::{Pending, Shared};
 
 /// The states an action goes through.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -74,17 +78,6 @@ pub enum JournalError {
     },
 }
 
-/// How long the writer gathers `sent` records before syncing them (see [`Journal::submit`]).
-const LINGER: Duration = Duration::from_millis(1);
-
-struct Pending {
-    line: Vec<u8>,
-    /// Its sync may wait for more records (up to [`LINGER`]).
-    linger: bool,
-    /// Waiting for the line to be on disk; `None` for a line that rides on the next sync.
-    done: Option<oneshot::Sender<std::io::Result<()>>>,
-}
-
 /// A submitted record; `wait` returns once it (and everything before it) is on disk.
 #[derive(Debug)]
 pub struct Ticket {
@@ -112,6 +105,7 @@ impl Ticket {
 pub struct Journal {
     path: PathBuf,
     tx: mpsc::Sender<Pending>,
+    shared: Arc<Shared>,
 }
 
 /// The lock file, held for as long as this value lives.
@@ -162,7 +156,7 @@ impl Journal {
                 error,
             })?;
         }
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
@@ -171,39 +165,13 @@ impl Journal {
                 error,
             })?;
         let (tx, rx) = mpsc::channel::<Pending>();
-        tokio::task::spawn_blocking(move || {
-            // Group commit: take everything queued, write it, sync once if anyone waits for
-            // it, then acknowledge all. After a failure every later answer is that failure: a
-            // journal with a hole cannot vouch for what follows it.
-            let mut broken: Option<std::io::Error> = None;
-            while let Ok(first) = rx.recv() {
-                let mut batch = vec![first];
-                batch.extend(rx.try_iter());
-                if batch.iter().any(|p| p.linger) {
-                    gather(&rx, &mut batch);
-                }
-                if broken.is_none() {
-                    let mut buf = Vec::with_capacity(batch.iter().map(|p| p.line.len()).sum());
-                    for p in &batch {
-                        buf.extend_from_slice(&p.line);
-                    }
-                    let waited = batch.iter().any(|p| p.done.is_some());
-                    let result = file
-                        .write_all(&buf)
-                        .and_then(|()| if waited { file.sync_data() } else { Ok(()) });
-                    broken = result.err();
-                }
-                for done in batch.into_iter().filter_map(|p| p.done) {
-                    let _ = done.send(match &broken {
-                        None => Ok(()),
-                        Some(e) => Err(std::io::Error::new(e.kind(), e.to_string())),
-                    });
-                }
-            }
-        });
+        let shared = Arc::new(Shared::default());
+        let theirs = shared.clone();
+        tokio::task::spawn_blocking(move || writer::run(file, &rx, &theirs));
         Ok(Self {
             path: path.to_owned(),
             tx,
+            shared,
         })
     }
 
@@ -211,32 +179,34 @@ impl Journal {
     /// disk. Records reach the disk in submission order.
     ///
     /// Meant for a record that is waited for only after a round trip (a `sent`, whose answer
-    /// is not acted on before it is on disk): its sync waits up to [`LINGER`] for the others
-    /// of the same burst, so a thousand requests share a few dozen syncs instead of hundreds.
+    /// is not acted on before it is on disk): during a burst its sync waits up to a
+    /// millisecond for the others, so a thousand requests share a few dozen syncs.
     ///
     /// # Errors
-    /// When the writer has stopped.
+    /// When an earlier write failed, or the writer has stopped.
     pub fn submit(&self, record: &Record) -> Result<Ticket, JournalError> {
-        let mut line = serde_json::to_vec(record).expect("records serialize");
-        line.push(b'\n');
-        self.enqueue(line, true)
+        self.enqueue(line(record), true)
     }
 
     /// Queues a record that nothing waits for (a final state): it is written with the next
-    /// batch and made durable by the next sync, at the latest by [`Journal::barrier`]. A crash
-    /// of the process loses nothing (the line is in the file); a crash of the machine before
-    /// that sync can lose it, which costs the next apply one re-check of the action.
+    /// batch (within about a millisecond) and made durable by the next sync, at the latest by
+    /// [`Journal::barrier`]. A crash before that can lose it, which costs the next apply one
+    /// re-check of the action.
     ///
     /// # Errors
-    /// When the writer has stopped.
+    /// When an earlier write failed, or the writer has stopped.
     pub fn submit_unsynced(&self, record: &Record) -> Result<(), JournalError> {
-        let mut line = serde_json::to_vec(record).expect("records serialize");
-        line.push(b'\n');
         self.send(Pending {
-            line,
+            line: line(record),
             linger: false,
             done: None,
         })
+    }
+
+    /// How many syncs the writer has made.
+    #[must_use]
+    pub fn syncs(&self) -> u64 {
+        self.shared.syncs.load(Ordering::Relaxed)
     }
 
     fn enqueue(&self, line: Vec<u8>, linger: bool) -> Result<Ticket, JournalError> {
@@ -253,10 +223,16 @@ impl Journal {
     }
 
     fn send(&self, pending: Pending) -> Result<(), JournalError> {
-        self.tx.send(pending).map_err(|_| JournalError::Io {
+        let refused = |why: String| JournalError::Io {
             path: self.path.clone(),
-            error: std::io::Error::other("the journal writer stopped"),
-        })
+            error: std::io::Error::other(why),
+        };
+        if let Some(earlier) = self.shared.broken.get() {
+            return Err(refused(format!("an earlier write failed: {earlier}")));
+        }
+        self.tx
+            .send(pending)
+            .map_err(|_| refused("the journal writer stopped".into()))
     }
 
     /// Appends many records and returns once all are on disk: serialized in chunks of about a
@@ -288,9 +264,7 @@ impl Journal {
     /// # Errors
     /// When the write or the sync fails.
     pub async fn append(&self, record: &Record) -> Result<(), JournalError> {
-        let mut line = serde_json::to_vec(record).expect("records serialize");
-        line.push(b'\n');
-        self.enqueue(line, false)?.wait().await
+        self.enqueue(line(record), false)?.wait().await
     }
 
     /// Returns once everything submitted so far is on disk.
@@ -307,22 +281,18 @@ impl Journal {
     }
 }
 
-/// Adds to `batch` what arrives within [`LINGER`]. A plain sleep rather than a timed receive:
-/// senders then find no one to wake, where a waiting receiver would be woken for every record.
-fn gather(rx: &mpsc::Receiver<Pending>, batch: &mut Vec<Pending>) {
-    // Someone waits for this batch at once (a barrier, the run's intents): no lingering.
-    if batch.iter().any(|p| p.done.is_some() && !p.linger) {
-        return;
-    }
-    std::thread::sleep(LINGER);
-    batch.extend(rx.try_iter());
+/// A record as one JSON line.
+fn line(record: &Record) -> Vec<u8> {
+    let mut line = serde_json::to_vec(record).expect("records serialize");
+    line.push(b'\n');
+    line
 }
 
 /// Every record of a journal, oldest first. A torn last line (a crash mid-write) is ignored;
 /// a damaged line elsewhere is an error, since the journal was synced line by line.
 ///
 /// # Errors
-/// When the file cannot be read or a complete line is not a record.
+/// When the file cannot be read, is not a regular file, or a complete line is not a record.
 pub fn replay(path: &Path) -> Result<Vec<Record>, JournalError> {
     let io = |error| JournalError::Io {
         path: path.to_owned(),
@@ -333,6 +303,13 @@ pub fn replay(path: &Path) -> Result<Vec<Record>, JournalError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(e)),
     };
+    // A device in its place (/dev/full, /dev/zero) would be read forever.
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(io(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "not a regular file",
+        )));
+    }
     let mut records = Vec::new();
     let lines: Vec<String> = BufReader::new(file)
         .lines()
@@ -369,6 +346,9 @@ pub fn last_states(records: &[Record]) -> HashMap<String, Record> {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write as _;
+    use std::time::Duration;
+
     use super::*;
 
     fn record(action: &str, state: State) -> Record {
@@ -460,20 +440,68 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_what_is_waited_for_is_synced_and_bursts_share_syncs() {
+        let dir = std::env::temp_dir().join(format!("redrive-syncs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let journal = Journal::open(&path_for(&dir, "rb")).expect("open");
+        for i in 0..50 {
+            journal
+                .submit_unsynced(&record(&format!("f{i}"), State::Succeeded))
+                .expect("final");
+        }
+        journal.barrier().await.expect("barrier");
+        assert_eq!(
+            journal.syncs(),
+            1,
+            "50 final states and a barrier: one sync"
+        );
+        // 200 `sent` records from 64 writers at once, as a burst of requests.
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..64 {
+            let journal = journal.clone();
+            writers.spawn(async move {
+                for i in (w..200).step_by(64) {
+                    journal
+                        .submit(&record(&format!("s{i}"), State::Sent))
+                        .expect("sent")
+                        .wait()
+                        .await
+                        .expect("synced");
+                }
+            });
+        }
+        while let Some(w) = writers.join_next().await {
+            w.expect("writer");
+        }
+        let burst = journal.syncs() - 1;
+        assert!(burst < 100, "200 sent records took {burst} syncs");
+        assert_eq!(replay(&path_for(&dir, "rb")).expect("replay").len(), 250);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(target_os = "linux")]
     #[tokio::test]
-    async fn a_failed_write_is_reported_by_every_later_wait() {
+    async fn after_a_failed_write_nothing_more_is_accepted() {
         // Every write to /dev/full fails, as on a full disk.
         let journal = Journal::open(Path::new("/dev/full")).expect("open");
-        journal
-            .submit_unsynced(&record("a0", State::Succeeded))
-            .expect("queued");
-        let err = journal.barrier().await.unwrap_err();
-        assert!(err.to_string().contains("/dev/full"), "{err}");
-        let again = journal
-            .append(&record("a1", State::Sent))
+        let err = journal
+            .append(&record("a0", State::Sent))
             .await
             .unwrap_err();
-        assert!(again.to_string().contains("/dev/full"), "{again}");
+        assert!(err.to_string().contains("/dev/full"), "{err}");
+        // A `sent` refused up front: the request it stands for is never sent.
+        let refused = journal.submit(&record("a1", State::Sent)).unwrap_err();
+        assert!(
+            refused.to_string().contains("an earlier write failed"),
+            "{refused}"
+        );
+        assert!(
+            journal
+                .submit_unsynced(&record("a1", State::Failed))
+                .is_err()
+        );
+        assert!(journal.barrier().await.is_err());
     }
 
     #[test]
