@@ -183,7 +183,8 @@ impl Engine {
         .await
     }
 
-    /// Runs the plan; the results come back in plan order, once the journal holds them all.
+    /// Runs the plan; the results come back in plan order, once the journal holds them all (or
+    /// with the reason it may not).
     ///
     /// # Errors
     /// When the run's intents cannot be journaled: then nothing is sent.
