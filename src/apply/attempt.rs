@@ -517,19 +517,40 @@ pub async fn batch(
             for (k, _, _) in &pending {
                 tickets.push(engine.submit(job, &actions[k], State::Sent, attempt));
             }
-            // Records reach the disk in order: the last ticket covers the whole batch.
-            let ticket = match tickets.into_iter().collect::<Result<Vec<_>, _>>() {
-                Ok(mut tickets) => tickets.pop().expect("a batch is never empty"),
-                Err(e) => {
-                    // As for a single action: nothing is sent that the journal cannot hold.
-                    let detail = format!("not sent: the journal cannot be written: {e}");
+            // Records reach the disk in order: the last ticket covers the whole batch. As for a
+            // single action: nothing is sent that the journal cannot hold, and no answer is
+            // acted on before its `sent` is on disk.
+            let sent = match tickets.into_iter().collect::<Result<Vec<_>, _>>() {
+                Err(e) => Err((
+                    State::Failed,
+                    attempt - 1,
+                    format!("not sent: the journal cannot be written: {e}"),
+                )),
+                Ok(mut tickets) => {
+                    let ticket = tickets.pop().expect("a batch is never empty");
+                    let (answers, synced) =
+                        tokio::join!(digicert.execute(&base, &targets), ticket.wait());
+                    synced.map(|()| answers).map_err(|e| {
+                        (
+                            State::Unknown,
+                            attempt,
+                            format!(
+                                "sent, but the journal cannot record it ({e}); its outcome is not acted on"
+                            ),
+                        )
+                    })
+                }
+            };
+            let answers = match sent {
+                Ok(answers) => answers,
+                Err((state, attempts, detail)) => {
                     for (k, _, _) in pending.drain(..) {
                         let result = engine
                             .finish(
                                 job,
                                 &actions[&k],
-                                State::Failed,
-                                attempt - 1,
+                                state,
+                                attempts,
                                 None,
                                 detail.clone(),
                                 started,
@@ -540,27 +561,6 @@ pub async fn batch(
                     break;
                 }
             };
-            let (answers, synced) = tokio::join!(digicert.execute(&base, &targets), ticket.wait());
-            if let Err(e) = synced {
-                let detail = format!(
-                    "sent, but the journal cannot record it ({e}); its outcome is not acted on"
-                );
-                for (k, _, _) in pending.drain(..) {
-                    let result = engine
-                        .finish(
-                            job,
-                            &actions[&k],
-                            State::Unknown,
-                            attempt,
-                            None,
-                            detail.clone(),
-                            started,
-                        )
-                        .await;
-                    out.push((k, result));
-                }
-                break;
-            }
             match answers {
                 Ok(answers) => answers.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => {
