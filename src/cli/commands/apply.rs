@@ -361,7 +361,7 @@ async fn apply(
     write_reports(request, &summary)?;
     if let Some(e) = ran.journal_error {
         printer.note(&format!(
-            "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: every action is checked again before anything is resent\n",
+            "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: the next plan reads every target's state before anything is resent\n",
             journal_path.display()
         ))?;
         return Ok(ExitStatus::Failure);
