@@ -77,6 +77,9 @@ impl Sink for Plain {
         match event {
             Event::Started { jobs } => {
                 c.total = jobs.iter().map(|(_, n)| n).sum();
+                // The first count comes after a full interval: one taken at the first answer
+                // would show a rate of nothing.
+                c.last = Some(Instant::now());
                 let text = format!("Applying {} action(s) in {} job(s).\n", c.total, jobs.len());
                 drop(c);
                 self.write(&text);
