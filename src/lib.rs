@@ -16,10 +16,12 @@
 pub mod apply;
 pub mod cli;
 pub mod exit;
+pub mod limits;
 pub mod manifest;
 pub mod plan;
 pub mod providers;
 pub mod report;
+pub mod rng;
 pub mod sandbox;
 pub mod suggest;
 pub mod ui;

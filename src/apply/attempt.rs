@@ -257,7 +257,7 @@ async fn pause(
     after: Option<Duration>,
     reason: &str,
 ) -> Duration {
-    let salt = crate::sandbox::rng::hash(0, &[action.id.as_bytes()]);
+    let salt = crate::rng::hash(0, &[action.id.as_bytes()]);
     let delay = job.policy.retry.delay(attempt + 1, after, salt);
     engine.sink.emit(Event::Retrying {
         job: job.id.to_string(),

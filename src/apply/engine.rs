@@ -11,9 +11,9 @@ use tokio::task::JoinSet;
 
 use super::events::{Event, Sink};
 use super::journal::{Journal, Record, State};
-use super::limits::Limiter;
 use super::retry::Policy;
 use super::{ActionResult, attempt};
+use crate::limits::Limiter;
 use crate::manifest::model::{ActionKind, ActionParams, Rollout};
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
 use crate::providers::Client;

@@ -7,7 +7,7 @@ mod attempt;
 pub mod engine;
 pub mod events;
 pub mod journal;
-pub mod limits;
+
 pub mod retry;
 
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::manifest::model::RetryPolicy;
-use crate::sandbox::rng;
+use crate::rng;
 
 const DEFAULT_ATTEMPTS: u32 = 3;
 const DEFAULT_INITIAL: Duration = Duration::from_secs(1);

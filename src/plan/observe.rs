@@ -8,7 +8,7 @@ use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::items::{Item, What};
-use crate::apply::limits::Limiter;
+use crate::limits::Limiter;
 use crate::manifest::model::{ActionParams, CertificatesQuery, Manifest, SourceKind};
 use crate::providers::{
     Client, Idempotency, Observed, ProviderError, RequestPreview, Verdict, digicert, generic,

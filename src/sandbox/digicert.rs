@@ -25,8 +25,8 @@ use super::Kind;
 use super::faults::{Injector, inject};
 use super::host::Host;
 use super::reply::{self, json as answer, loose_u64, parse_json};
-use super::rng;
 use super::scenario::{DigicertScenario, Outcome, RateWindow};
+use crate::rng;
 
 const NOT_ELIGIBLE: &str = "Automated IP/Port is not eligible for retry.";
 const FAILED_STATUSES: [&str; 5] = [

@@ -11,8 +11,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::host::{Abort, Host};
-use super::rng;
 use super::scenario::{Distribution, Faults};
+use crate::rng;
 
 /// What happens to one request.
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,6 @@ mod host;
 mod ncloud;
 mod otc_waf;
 mod reply;
-pub mod rng;
 pub mod scenario;
 mod stats;
 mod timer;

@@ -27,8 +27,8 @@ use super::Kind;
 use super::faults::{Injector, inject};
 use super::host::Host;
 use super::reply::{self, json as answer, parse_json, url_pairs};
-use super::rng;
 use super::scenario::{NcloudKey, NcloudScenario, Outcome, name_for};
+use crate::rng;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 

@@ -23,8 +23,8 @@ use super::Kind;
 use super::faults::{Injector, inject};
 use super::host::Host;
 use super::reply::{self, json as answer, parse_json, url_pairs};
-use super::rng;
 use super::scenario::{OtcProject, OtcScenario, OtcUser, name_for};
+use crate::rng;
 
 const MAX_PAGE_SIZE: i64 = 100;
 const DEFAULT_PAGE_SIZE: i64 = 10;

@@ -27,8 +27,8 @@ use super::Kind;
 use super::faults::{Injector, inject};
 use super::host::Host;
 use super::reply::{self, bearer, json as answer, parse_json};
-use super::rng;
 use super::scenario::{Outcome, StatusCase, User, VcfError, VcfResource, VcfScenario};
+use crate::rng;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 

@@ -26,8 +26,8 @@ use super::Kind;
 use super::faults::{Injector, inject};
 use super::host::Host;
 use super::reply::{self, bearer, json as answer, parse_json, url_pairs};
-use super::rng;
 use super::scenario::{Outcome, User, VenafiClient, VenafiRetryError, VenafiScenario, name_for};
+use crate::rng;
 
 const MAX_WORK_TO_DO_TIMEOUT: u64 = 120;
 

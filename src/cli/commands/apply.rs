@@ -109,7 +109,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
 async fn recheck(
     plan: &mut Plan,
     clients: &Arc<IndexMap<String, crate::providers::Client>>,
-    limiters: &Arc<IndexMap<String, crate::apply::limits::Limiter>>,
+    limiters: &Arc<IndexMap<String, crate::limits::Limiter>>,
 ) {
     let mut where_ = Vec::new();
     let mut items = Vec::new();

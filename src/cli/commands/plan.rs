@@ -135,7 +135,7 @@ fn clients(
 pub struct Prepared {
     pub plan: Plan,
     pub clients: Arc<IndexMap<String, Client>>,
-    pub limiters: Arc<IndexMap<String, crate::apply::limits::Limiter>>,
+    pub limiters: Arc<IndexMap<String, crate::limits::Limiter>>,
     pub running: Option<sandbox::Running>,
 }
 
@@ -197,13 +197,13 @@ pub async fn prepare(
     };
     let all = Arc::new(items::expand(&mut jobs));
     let providers: Vec<String> = jobs.iter().map(|j| j.provider.clone()).collect();
-    let limiters: Arc<IndexMap<String, crate::apply::limits::Limiter>> = Arc::new(
+    let limiters: Arc<IndexMap<String, crate::limits::Limiter>> = Arc::new(
         rb.manifest
             .providers
             .iter()
             .map(|(name, p)| {
                 let limits = p.limits.as_ref().or(rb.manifest.defaults.limits.as_ref());
-                (name.clone(), crate::apply::limits::Limiter::new(limits))
+                (name.clone(), crate::limits::Limiter::new(limits))
             })
             .collect(),
     );

@@ -1,4 +1,4 @@
-//! Deterministic randomness: every draw is a pure function of the scenario seed and what it is for.
+//! Deterministic randomness: every draw is a pure function of a seed and what it is for (retry jitter in apply, every object and fault of the sandbox).
 //!
 //! No global generator is shared between requests, so the same scenario and seed produce the same
 //! objects, tokens and fault decisions whatever the scheduling of concurrent requests was; a fault
