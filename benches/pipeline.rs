@@ -79,9 +79,15 @@ fn bench_resolve(c: &mut Criterion) {
     let mut jobs = rb.render(None, &[]).expect("renders");
     let all = items::expand(&mut jobs);
     let (name, provider) = rb.manifest.providers.first().expect("a provider");
-    let client =
-        redrive::providers::build(name, provider, "https://tpp.example.com", rb.dir(), None)
-            .expect("a client");
+    let client = redrive::providers::build(
+        name,
+        provider,
+        "https://tpp.example.com",
+        rb.dir(),
+        None,
+        std::sync::Arc::new(redrive::state::tokens::MemoryTokens::default()),
+    )
+    .expect("a client");
     let meta = resolve::Meta {
         created_at: String::new(),
         runbook: redrive::plan::FileDigest {
@@ -92,6 +98,17 @@ fn bench_resolve(c: &mut Criterion) {
         inputs: Vec::new(),
         sandbox: false,
         refreshed: false,
+        targets: Vec::new(),
+        pulled_in: Vec::new(),
+    };
+    let history = redrive::state::History::default();
+    let rules = resolve::Rules {
+        history: &history,
+        replace: &[],
+        new_need: &|_| false,
+        took_effect: &|_, _, _| false,
+        rehearsal: false,
+        approved: None,
     };
     let mut group = c.benchmark_group("plan");
     group.sample_size(20);
@@ -103,6 +120,7 @@ fn bench_resolve(c: &mut Criterion) {
                 &jobs,
                 all.clone(),
                 Vec::new(),
+                &rules,
                 |item| observe::preview(&client, &item.what),
             );
             assert_eq!(plan.summary.run, 10_000);
@@ -114,7 +132,7 @@ fn bench_resolve(c: &mut Criterion) {
 }
 
 fn bench_journal(c: &mut Criterion) {
-    use redrive::apply::journal::{Journal, Record, State};
+    use redrive::state::{Journal, Record, State};
     let dir = std::env::temp_dir().join(format!("redrive-bench-journal-{}", std::process::id()));
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let journal = runtime

@@ -23,5 +23,6 @@ pub mod providers;
 pub mod report;
 pub mod rng;
 pub mod sandbox;
+pub mod state;
 pub mod suggest;
 pub mod ui;

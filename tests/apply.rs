@@ -110,8 +110,9 @@ fn outage_runbook_applies_against_the_sandbox_with_reports_and_journal() {
     );
 
     // Every state change is journaled; each sent action has a sent line before its outcome.
-    let journal = std::fs::read_to_string(dir.join(".redrive/outage-remediation.journal.jsonl"))
-        .expect("journal");
+    let journal =
+        std::fs::read_to_string(dir.join(".redrive/sandbox/outage-remediation.journal.jsonl"))
+            .expect("journal");
     let lines: Vec<Value> = journal
         .lines()
         .map(|l| serde_json::from_str(l).expect("a record"))
@@ -171,7 +172,8 @@ fn saved_plans_apply_and_are_refused_when_stale() {
 #[test]
 fn a_second_apply_of_the_same_runbook_is_refused_while_locked() {
     let dir = examples_copy("lock");
-    let _held = redrive::apply::journal::lock(&dir.join(".redrive"), "venafi-retry").expect("lock");
+    let store = redrive::state::LocalStore::new(&dir.join(".redrive/sandbox"), "venafi-retry");
+    let _held = redrive::state::Store::lock(&store).expect("lock");
     let out = redrive(
         &dir,
         &["apply", "--sandbox", "--auto-approve", "venafi-retry.yaml"],
@@ -321,7 +323,7 @@ async fn a_failed_task_fails_the_apply_and_skips_what_needs_it() {
         text(&status)
     );
     assert!(
-        text(&status).contains("live.yaml:24:5: rotate t1: task t1 FAILED"),
+        text(&status).contains("live.yaml:24:5: rotate t1: failed: task t1 FAILED"),
         "{}",
         text(&status)
     );
@@ -333,7 +335,7 @@ async fn a_failed_task_fails_the_apply_and_skips_what_needs_it() {
             .await
             .expect("ran");
     assert!(
-        text(&plan).contains("~ t1") && text(&plan).contains("re-run: failed in an earlier apply"),
+        text(&plan).contains("~ t1") && text(&plan).contains("re-run: failed in an earlier run"),
         "{}",
         text(&plan)
     );
@@ -403,24 +405,22 @@ async fn an_interrupt_stops_sending_and_exits_130() {
         .unwrap_or(0);
     assert!(sent > 0 && sent < 40, "{stats}");
     // Every request that left was answered and journaled: nothing is left at "sent".
-    let journal =
-        std::fs::read_to_string(dir.join(".redrive/live.journal.jsonl")).expect("journal");
-    let last = redrive::apply::journal::last_states(
-        &journal
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("record"))
-            .collect::<Vec<_>>(),
-    );
+    let history = redrive::state::journal::history(&dir.join(".redrive/live.journal.jsonl"))
+        .expect("journal");
     assert_eq!(
-        last.values()
-            .filter(|r| r.state == redrive::apply::State::Succeeded)
+        history
+            .actions
+            .values()
+            .filter(|p| p.last.state == redrive::apply::State::Succeeded)
             .count() as u64,
         sent
     );
     assert!(
-        last.values()
-            .all(|r| r.state != redrive::apply::State::Sent),
-        "{journal}"
+        history
+            .actions
+            .values()
+            .all(|p| p.last.state != redrive::apply::State::Sent),
+        "{history:?}"
     );
     live.running.stop().await;
 }
@@ -618,7 +618,7 @@ async fn nothing_is_sent_when_the_journal_cannot_be_written() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(
-        all.contains("the journal cannot be written, so nothing was sent"),
+        all.contains("cannot use the journal") && all.contains("live.journal.jsonl"),
         "{all}"
     );
     let stats = provider_stats(&live, "venafi_tpp");

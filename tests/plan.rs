@@ -79,7 +79,18 @@ fn json_plan_is_versioned_with_digests_and_stable_ids() {
         .iter()
         .map(|i| i["name"].as_str().expect("a name"))
         .collect();
-    assert_eq!(inputs, ["failed_dns", "failed_automations", "waf_to_ncp"]);
+    // Inputs, then every other file the plan was rendered from: a CA bundle and two CSRs.
+    assert_eq!(
+        inputs,
+        [
+            "failed_dns",
+            "failed_automations",
+            "waf_to_ncp",
+            "provider `sddc` CA file",
+            "csr",
+            "csr"
+        ]
+    );
     let ids = |plan: &Value| -> Vec<String> {
         plan["jobs"]
             .as_array()
@@ -188,8 +199,9 @@ fn a_converged_job_plans_nothing_and_exits_0() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// "Could not find out" is an error naming the provider, never "blocked" and exit 0.
 #[test]
-fn unreadable_state_blocks_the_action_with_the_reason() {
+fn unreadable_state_is_an_error_naming_the_provider() {
     let dir = temp_dir("faulty");
     let scenario = dir.join("scenario.yaml");
     std::fs::write(
@@ -208,17 +220,19 @@ fn unreadable_state_blocks_the_action_with_the_reason() {
     ]);
     assert_eq!(
         run.status,
-        ExitStatus::Success,
+        ExitStatus::Failure,
         "{}\n{}",
         run.stdout,
         run.stderr
     );
     assert!(
-        run.stdout.contains("could not read the current state"),
+        run.stderr.contains("could not read the current state")
+            && run.stderr.contains("provider `sddc`"),
         "{}",
-        run.stdout
+        run.stderr
     );
-    assert!(run.stdout.contains("503"), "{}", run.stdout);
+    assert!(run.stderr.contains("503"), "{}", run.stderr);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

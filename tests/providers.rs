@@ -27,8 +27,7 @@ fn client(running: &Running, scenario: &Scenario, provider: Value) -> Client {
         ]
         .into_iter()
         .collect::<IndexMap<_, _>>(),
-        otc_iam_url: running.iam_url(),
-        scenario: scenario.clone(),
+        demo: redrive::cli::rehearsal::demo(scenario, running.iam_url()),
     };
     providers::build(
         "p",
@@ -36,6 +35,7 @@ fn client(running: &Running, scenario: &Scenario, provider: Value) -> Client {
         "",
         std::path::Path::new("."),
         Some(&endpoints),
+        std::sync::Arc::new(redrive::state::tokens::MemoryTokens::default()),
     )
     .expect("a client")
 }

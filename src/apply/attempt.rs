@@ -9,10 +9,10 @@ use tokio::time::Instant;
 use super::ActionResult;
 use super::engine::{Engine, JobInfo};
 use super::events::Event;
-use super::journal::State;
 use crate::manifest::model::{ActionParams, AutomationTarget, BulkRetryAutomation};
 use crate::plan::PlanAction;
 use crate::providers::{Answer, Client, Idempotency, ProviderError, TaskState, Verdict};
+use crate::state::State;
 
 /// What to do after one attempt.
 enum Next {

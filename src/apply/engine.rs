@@ -10,13 +10,13 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use super::events::{Event, Sink};
-use super::journal::{Journal, Record, State};
 use super::retry::Policy;
 use super::{ActionResult, attempt};
 use crate::limits::Limiter;
 use crate::manifest::model::{ActionKind, ActionParams, Rollout};
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
 use crate::providers::Client;
+use crate::state::{Journal, Record, State};
 
 /// Polling of asynchronous results, with defaults filled in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +124,7 @@ impl Engine {
         action: &PlanAction,
         state: State,
         attempt: u32,
-    ) -> Result<super::journal::Ticket, String> {
+    ) -> Result<crate::state::Ticket, String> {
         self.journal
             .submit(&self.record_of(job, action, state, attempt, None, ""))
             .map_err(|e| e.to_string())

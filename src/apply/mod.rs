@@ -6,13 +6,12 @@
 mod attempt;
 pub mod engine;
 pub mod events;
-pub mod journal;
 
 pub mod retry;
 
 use serde::{Deserialize, Serialize};
 
-pub use journal::State;
+pub use crate::state::State;
 
 /// How one action ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

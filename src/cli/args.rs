@@ -70,6 +70,9 @@ pub enum Command {
         /// Where the journal lives; `.redrive/` beside the runbook by default.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// The journal of rehearsals (`apply --sandbox`)
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Run the simulator of the five provider APIs on loopback until Ctrl-C.
     ///
@@ -125,12 +128,19 @@ pub struct PlanArgs {
     /// `text` (a diff for people), `json` (versioned) or `markdown` (a pull-request comment).
     #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
     pub format: PlanFormat,
-    /// Only these jobs (repeatable).
+    /// Only these jobs, and the jobs they need (repeatable).
     #[arg(long = "target", value_name = "JOB")]
     pub targets: Vec<String>,
-    /// Read the providers' current state (`--refresh=false` plans every action as `run`).
+    /// Read the providers' current state (`--refresh=false` plans from the journal alone).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// Plan this action (by id) or every action of this job again, although an earlier run
+    /// did it (non-idempotent actions are otherwise never planned twice)
+    #[arg(long, value_name = "ID|JOB")]
+    pub replace: Vec<String>,
+    /// Where the journal and tokens live (default: `.redrive/` beside the runbook)
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 /// The arguments of `redrive apply`.
@@ -168,8 +178,13 @@ pub struct ApplyArgs {
     /// No progress lines.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Read the providers' state first (`--refresh=false` sends every action; safe for
-    /// convergent actions, and a non-idempotent one is still never resent blindly).
+    /// Read the providers' state first (`--refresh=false` sends every action the journal does
+    /// not show as done; a non-idempotent one that succeeded or whose outcome is unknown is
+    /// never resent blindly).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// Send this action (by id) or every action of this job again, although an earlier run did
+    /// it
+    #[arg(long, value_name = "ID|JOB")]
+    pub replace: Vec<String>,
 }

@@ -2,6 +2,7 @@
 
 pub mod args;
 mod commands;
+pub mod rehearsal;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -66,9 +67,11 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
         Command::Schema { scenario, plan } => commands::schema::run(scenario, plan, printer),
         Command::Plan(args) => commands::plan::run(&args, printer),
         Command::Apply(args) => commands::apply::run(&args, printer),
-        Command::Status { file, state_dir } => {
-            commands::status::run(&file, state_dir.as_deref(), printer)
-        }
+        Command::Status {
+            file,
+            state_dir,
+            sandbox,
+        } => commands::status::run(&file, state_dir.as_deref(), sandbox, printer),
         Command::Sandbox {
             scenario,
             port,
@@ -79,9 +82,34 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
     };
     match result {
         Ok(status) => status,
-        Err(e) => {
-            let _ = printer.note(&format!("error: {e:#}\n"));
-            ExitStatus::Failure
-        }
+        Err(e) => report(&e, printer),
     }
+}
+
+/// The one place an error becomes an exit code: prints it (with its hint) and says which.
+fn report(e: &anyhow::Error, printer: &mut Printer) -> ExitStatus {
+    use crate::plan::prepare::PrepareError;
+    use crate::state::StateError;
+    if let Some(PrepareError::Render(problems)) = e.downcast_ref::<PrepareError>() {
+        let _ = commands::report(problems, printer);
+        return ExitStatus::Invalid;
+    }
+    let (status, hint) = if let Some(p) = e.downcast_ref::<PrepareError>() {
+        (ExitStatus::Failure, p.hint())
+    } else if let Some(StateError::Locked { .. }) = e.downcast_ref::<StateError>() {
+        (
+            ExitStatus::Stale,
+            Some(
+                "wait for the other apply to finish; a lock left by a process that died is released with it",
+            ),
+        )
+    } else {
+        (ExitStatus::Failure, None)
+    };
+    let mut text = format!("error: {e:#}\n");
+    if let Some(hint) = hint {
+        text.push_str(&format!("\nhint: {hint}\n"));
+    }
+    let _ = printer.note(&text);
+    status
 }

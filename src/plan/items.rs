@@ -29,6 +29,20 @@ pub enum What {
 }
 
 impl What {
+    /// What tells this action apart besides its target: an `http` request's body (two
+    /// requests to one URL are one action only when they would send the same thing).
+    #[must_use]
+    pub fn identity(&self) -> Option<String> {
+        match self {
+            Self::Single(ActionParams::Http(r)) => {
+                Some(r.body.as_ref().map_or_else(String::new, |b| {
+                    serde_json::to_string(b).unwrap_or_default()
+                }))
+            }
+            _ => None,
+        }
+    }
+
     /// The parameters apply needs, as JSON.
     #[must_use]
     pub fn params(&self) -> Value {

@@ -4,10 +4,12 @@
 //! provider checks (async), `resolve` turns both into the immutable [`Plan`] (pure), and `text`,
 //! `markdown` and `file` present and store it.
 
+pub mod compare;
 pub mod file;
 pub mod items;
 pub mod markdown;
 pub mod observe;
+pub mod prepare;
 pub mod resolve;
 pub mod text;
 
@@ -53,6 +55,12 @@ pub struct Plan {
     pub sandbox: bool,
     /// Whether the providers' state was read (`--refresh=false` skips it).
     pub refreshed: bool,
+    /// `--target` as given (empty: every job).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub targets: Vec<String>,
+    /// Jobs planned because a `--target` job needs them.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub pulled_in: Vec<String>,
     pub summary: Summary,
     pub jobs: Vec<PlanJob>,
 }
@@ -174,6 +182,18 @@ impl Plan {
                 Decision::Blocked(_) => self.summary.blocked += 1,
             }
         }
+    }
+
+    /// The plan without request previews and observed facts: they were for review, and a
+    /// 100,000-action run need not hold every request body twice over.
+    #[must_use]
+    pub fn without_previews(mut self) -> Self {
+        let none = RequestPreview::default();
+        for a in self.jobs.iter_mut().flat_map(|j| j.actions.iter_mut()) {
+            a.request = none.clone();
+            a.observed = None;
+        }
+        self
     }
 
     /// Whether apply would send anything.

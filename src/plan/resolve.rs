@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 use super::items::Item;
@@ -11,6 +12,7 @@ use super::{Decision, FORMAT_VERSION, FileDigest, Plan, PlanAction, PlanJob, Sum
 use crate::manifest::model::Manifest;
 use crate::manifest::render::RenderedJob;
 use crate::providers::{Idempotency, RequestPreview, Verdict};
+use crate::state::{History, Past, State};
 
 /// What the plan says about where it came from.
 #[derive(Debug, Clone)]
@@ -20,6 +22,27 @@ pub struct Meta {
     pub inputs: Vec<FileDigest>,
     pub sandbox: bool,
     pub refreshed: bool,
+    /// `--target` as given, and the jobs pulled in because the targets need them.
+    pub targets: Vec<String>,
+    pub pulled_in: Vec<String>,
+}
+
+/// What decides an action besides its observation: its history and the user's overrides.
+pub struct Rules<'a> {
+    pub history: &'a History,
+    /// `--replace`: action ids or job ids to plan again whatever their history says.
+    pub replace: &'a [String],
+    /// Per job: whether its provider's "still needed" after an earlier success proves a new
+    /// need (a VCF task that failed again) rather than an old one seen again (a NAVER
+    /// certificate that is `NORMAL` again after its reissue).
+    pub new_need: &'a dyn Fn(usize) -> bool,
+    /// Per job: whether the facts observed now show that a request sent at the given time
+    /// (RFC 3339) took effect, for actions whose earlier outcome is unknown.
+    pub took_effect: &'a dyn Fn(usize, Option<&RawValue>, &str) -> bool,
+    /// A rehearsal: generic `http` actions are held back (the sandbox does not simulate them).
+    pub rehearsal: bool,
+    /// Applying a saved plan: an action it did not approve is not run, whatever it needs now.
+    pub approved: Option<&'a std::collections::HashSet<String>>,
 }
 
 /// The stable id of an action: the same provider, action and target give the same id.
@@ -30,13 +53,22 @@ pub fn action_id(provider: &str, action: &str, target: &str) -> String {
 
 /// The id as a number (the id is its hex): a cheap key for finding duplicates.
 fn action_digest(provider: &str, action: &str, target: &str) -> u64 {
-    let digest = Sha256::new()
+    identity_digest(provider, action, target, None)
+}
+
+/// `identity` is what besides the target tells two actions apart (an `http` body).
+fn identity_digest(provider: &str, action: &str, target: &str, identity: Option<&str>) -> u64 {
+    let mut hasher = Sha256::new()
         .chain_update(provider)
         .chain_update([0])
         .chain_update(action)
         .chain_update([0])
-        .chain_update(target)
-        .finalize();
+        .chain_update(target);
+    // Absent for every other action, so their ids stay what earlier journals recorded.
+    if let Some(extra) = identity {
+        hasher = hasher.chain_update([0]).chain_update(extra);
+    }
+    let digest = hasher.finalize();
     u64::from_be_bytes(
         digest[..8]
             .try_into()
@@ -44,8 +76,11 @@ fn action_digest(provider: &str, action: &str, target: &str) -> u64 {
     )
 }
 
-fn decide(read: Option<Read>) -> (Decision, Option<Box<serde_json::value::RawValue>>) {
-    match read.flatten() {
+/// The decision the read-only check alone gives, its facts, and whether a check was made.
+fn decide(read: Option<Read>) -> (Decision, Option<Box<RawValue>>, bool) {
+    let read = read.flatten();
+    let made = read.is_some();
+    let (decision, facts) = match read {
         None => (Decision::Run, None),
         Some(Ok(seen)) => (
             match seen.verdict {
@@ -55,10 +90,72 @@ fn decide(read: Option<Read>) -> (Decision, Option<Box<serde_json::value::RawVal
             },
             seen.facts,
         ),
+        // `prepare` refuses to plan when a read failed; kept for callers that plan anyway.
         Some(Err(e)) => (
             Decision::Blocked(format!("could not read the current state: {e}")),
             None,
         ),
+    };
+    (decision, facts, made)
+}
+
+/// The decision once history is taken into account, and the `~` note when this is a re-run.
+fn with_history(
+    decision: Decision,
+    observed: bool,
+    idempotency: Idempotency,
+    past: Option<&Past>,
+    new_need: bool,
+    took_effect: &dyn Fn(&str) -> bool,
+) -> (Decision, Option<String>) {
+    let Some(past) = past else {
+        return (decision, None);
+    };
+    let last = &past.last;
+    let non_idempotent = idempotency == Idempotency::NonIdempotent;
+    match last.state {
+        State::Succeeded | State::Converged if non_idempotent && decision == Decision::Run => {
+            let at = past.succeeded_at.as_deref().unwrap_or(&last.at);
+            if observed && new_need {
+                (
+                    Decision::Run,
+                    Some(format!(
+                        "needed again after it succeeded in an earlier run at {at}"
+                    )),
+                )
+            } else {
+                (
+                    Decision::Skip(format!("done in an earlier run at {at}")),
+                    None,
+                )
+            }
+        }
+        _ if past.outcome_unknown() => {
+            let at = past.sent_at.as_deref().unwrap_or(&last.at);
+            if non_idempotent && !observed && decision == Decision::Run {
+                return (
+                    Decision::Blocked(format!(
+                        "an earlier run sent it at {at} and its outcome is unknown; plan with refresh to reconcile it, or pass --replace to send it again"
+                    )),
+                    None,
+                );
+            }
+            if non_idempotent && decision == Decision::Run && took_effect(at) {
+                return (
+                    Decision::Skip(format!(
+                        "an earlier run sent it at {at} without an answer, and the provider shows it took effect"
+                    )),
+                    None,
+                );
+            }
+            let note = format!("outcome unknown in an earlier run (sent at {at})");
+            (decision, Some(note))
+        }
+        State::Failed => {
+            let note = format!("failed in an earlier run: {}", last.detail);
+            (decision, Some(note.trim_end_matches(": ").to_owned()))
+        }
+        _ => (decision, None),
     }
 }
 
@@ -72,6 +169,7 @@ pub fn resolve(
     jobs: &[RenderedJob],
     items: Vec<Item>,
     reads: Vec<Read>,
+    rules: &Rules<'_>,
     preview: impl Fn(&Item) -> (RequestPreview, Idempotency),
 ) -> Plan {
     let mut plan_jobs: Vec<PlanJob> = jobs
@@ -111,7 +209,8 @@ pub fn resolve(
     // Both inputs are consumed as the plan grows, so what they hold is freed on the way.
     for item in items {
         let (request, idempotency) = preview(&item);
-        let (mut decision, observed) = decide(reads.next());
+        let (decision, observed, was_read) = decide(reads.next());
+        let identity = item.what.identity();
         let Item {
             job: j,
             index,
@@ -119,8 +218,47 @@ pub fn resolve(
             what,
         } = item;
         let job = &mut plan_jobs[j];
-        let digest = action_digest(&job.provider, &job.action, &target);
+        let digest = identity_digest(&job.provider, &job.action, &target, identity.as_deref());
         let id = format!("{digest:016x}");
+        let replaced = rules.replace.iter().any(|r| *r == id || *r == job.id);
+        let (mut decision, previous) = if replaced {
+            (
+                decision,
+                Some("planned again on request (--replace)".to_owned()),
+            )
+        } else {
+            let facts = observed.as_deref();
+            with_history(
+                decision,
+                was_read,
+                idempotency,
+                rules.history.get(&id),
+                (rules.new_need)(j),
+                &|at| (rules.took_effect)(j, facts, at),
+            )
+        };
+        if rules.rehearsal && job.provider_type == "http" && decision == Decision::Run {
+            // The sandbox simulates the five APIs only: a generic request would go to the real
+            // endpoint of a rehearsal.
+            decision = Decision::Blocked(
+                "the sandbox does not simulate generic http providers; not sent in a rehearsal"
+                    .into(),
+            );
+        }
+        if let Some(approved) = rules.approved {
+            decision = match decision {
+                Decision::Run if !approved.contains(&id) => {
+                    Decision::Skip("not run in the reviewed plan; plan again to include it".into())
+                }
+                Decision::Skip(why) if approved.contains(&id) => {
+                    Decision::Skip(format!("changed since the plan: {why}"))
+                }
+                Decision::Blocked(why) if approved.contains(&id) => {
+                    Decision::Blocked(format!("changed since the plan: {why}"))
+                }
+                other => other,
+            };
+        }
         match seen.get(&digest) {
             Some(&first) => {
                 decision = Decision::Blocked(format!(
@@ -146,7 +284,7 @@ pub fn resolve(
             request,
             observed,
             params: serde_json::value::to_raw_value(&what.params()).expect("parameters serialize"),
-            previous: None,
+            previous,
         }));
     }
     Plan {
@@ -158,6 +296,8 @@ pub fn resolve(
         inputs: meta.inputs,
         sandbox: meta.sandbox,
         refreshed: meta.refreshed,
+        targets: meta.targets,
+        pulled_in: meta.pulled_in,
         summary,
         jobs: plan_jobs,
     }

@@ -14,7 +14,6 @@ use super::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
 use crate::manifest::model::{AutomationTarget, BulkRetryAutomation, DigicertAuth};
-use crate::sandbox::Scenario;
 
 /// The list endpoint's largest page.
 const PAGE_SIZE: u64 = 512;
@@ -76,10 +75,10 @@ impl Digicert {
         http: Http,
         auth: &Value,
         base: &Path,
-        sandbox: Option<&Scenario>,
+        demo: Option<&super::demo::Demo>,
     ) -> Result<Self, ProviderError> {
         let auth: DigicertAuth = auth_of(name, auth)?;
-        let api_key = match sandbox.and_then(|s| s.digicert.api_keys.first()) {
+        let api_key = match demo.and_then(|d| d.digicert_api_key.as_ref()) {
             Some(k) => SecretSource::Value(Secret::new(k.clone())),
             None => SecretSource::reference(&auth.api_key, base),
         };

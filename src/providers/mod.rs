@@ -2,6 +2,7 @@
 //! the shared HTTP layer and secrets. They know nothing of the sandbox; `--sandbox` only changes
 //! their URLs and credentials.
 
+pub mod demo;
 pub mod digicert;
 pub mod generic;
 pub mod http;
@@ -234,8 +235,7 @@ impl PreviewParts {
 #[derive(Debug, Clone)]
 pub struct SandboxEndpoints {
     pub urls: IndexMap<ProviderType, String>,
-    pub otc_iam_url: String,
-    pub scenario: crate::sandbox::Scenario,
+    pub demo: demo::Demo,
 }
 
 /// One configured provider.
@@ -259,40 +259,61 @@ pub fn build(
     url: &str,
     base_dir: &Path,
     sandbox: Option<&SandboxEndpoints>,
+    tokens: Arc<dyn crate::state::TokenStore>,
 ) -> Result<Client, ProviderError> {
     let setup = |error| ProviderError::Setup {
         provider: name.to_owned(),
         error,
     };
-    let (url, otc_iam) = match sandbox {
-        Some(s) => (
-            s.urls
-                .get(&provider.kind)
-                .cloned()
-                .unwrap_or_else(|| url.to_owned()),
-            Some(s.otc_iam_url.clone()),
-        ),
-        None => (url.to_owned(), None),
+    let url = match sandbox {
+        Some(s) => s
+            .urls
+            .get(&provider.kind)
+            .cloned()
+            .unwrap_or_else(|| url.to_owned()),
+        None => url.to_owned(),
     };
     let http = http::Http::new(&url, provider, base_dir).map_err(setup)?;
     let auth = provider.auth.clone().unwrap_or(Value::Null);
-    let scenario = sandbox.map(|s| &s.scenario);
+    let demo = sandbox.map(|s| &s.demo);
     Ok(match provider.kind {
-        ProviderType::VenafiTpp => {
-            Client::Venafi(venafi::Venafi::new(name, http, &auth, base_dir, scenario)?)
-        }
-        ProviderType::Digicert => Client::Digicert(digicert::Digicert::new(
-            name, http, &auth, base_dir, scenario,
+        ProviderType::VenafiTpp => Client::Venafi(venafi::Venafi::new(
+            name, http, &auth, base_dir, demo, tokens,
         )?),
-        ProviderType::Vcf => Client::Vcf(vcf::Vcf::new(name, http, &auth, base_dir, scenario)?),
+        ProviderType::Digicert => {
+            Client::Digicert(digicert::Digicert::new(name, http, &auth, base_dir, demo)?)
+        }
+        ProviderType::Vcf => Client::Vcf(vcf::Vcf::new(name, http, &auth, base_dir, demo)?),
         ProviderType::OtcWaf => Client::OtcWaf(otc_waf::OtcWaf::new(
-            name, http, &auth, base_dir, scenario, otc_iam, provider,
+            name, http, &auth, base_dir, demo, provider,
         )?),
         ProviderType::Ncloud => {
-            Client::Ncloud(ncloud::Ncloud::new(name, http, &auth, base_dir, scenario)?)
+            Client::Ncloud(ncloud::Ncloud::new(name, http, &auth, base_dir, demo)?)
         }
         ProviderType::Http => Client::Http(generic::Generic::new(name, http, &auth, base_dir)?),
     })
+}
+
+impl Client {
+    /// Whether "still needed" after an earlier success proves a new need: a VCF task seen
+    /// failed again was re-run and failed since (a task that succeeded stays succeeded). A
+    /// NAVER certificate is reissuable again once its reissue completed, and a DigiCert
+    /// automation stays retry-applicable until the retry ran, so for them it proves nothing.
+    #[must_use]
+    pub fn success_is_undone_by_a_new_failure(&self) -> bool {
+        matches!(self, Self::Vcf(_))
+    }
+
+    /// Whether the facts observed now show that a request sent at `sent_at` (RFC 3339) took
+    /// effect. NAVER: the certificate was updated at or after the send (providers.md §5.5:
+    /// "re-read the status … resend only if … no reissue is visible").
+    #[must_use]
+    pub fn took_effect_since(&self, facts: Option<&RawValue>, sent_at: &str) -> bool {
+        match self {
+            Self::Ncloud(_) => ncloud::updated_since(facts, sent_at),
+            _ => false,
+        }
+    }
 }
 
 /// Deserializes a provider's `auth` block into its typed form.

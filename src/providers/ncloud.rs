@@ -15,7 +15,6 @@ use super::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
 use crate::manifest::model::{Csr, NcloudAuth, ReissueCertificate};
-use crate::sandbox::Scenario;
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -89,10 +88,10 @@ impl Ncloud {
         http: Http,
         auth: &Value,
         base: &Path,
-        sandbox: Option<&Scenario>,
+        demo: Option<&super::demo::Demo>,
     ) -> Result<Self, ProviderError> {
         let auth: NcloudAuth = auth_of(name, auth)?;
-        let (access_key, secret_key) = match sandbox.and_then(|s| s.ncloud.keys.first()) {
+        let (access_key, secret_key) = match demo.and_then(|d| d.ncloud.as_ref()) {
             Some(k) => (
                 SecretSource::Value(Secret::new(k.access_key.clone())),
                 SecretSource::Value(Secret::new(k.secret_key.clone())),
@@ -249,6 +248,10 @@ impl Ncloud {
         if let Some(end) = cert["validEndDate"].as_str() {
             observed = observed.fact("valid_end", end);
         }
+        // Tells a reissue whose answer was lost from one that never arrived (`updated_since`).
+        if let Some(updated) = cert["updateDate"].as_str() {
+            observed = observed.fact("updated", updated);
+        }
         Ok(observed)
     }
 
@@ -359,6 +362,41 @@ impl Ncloud {
     pub fn idempotency() -> Idempotency {
         Idempotency::NonIdempotent
     }
+}
+
+/// Allowed difference between NAVER's clock and ours when comparing its `updateDate` with the
+/// time we sent a request.
+const CLOCK_SKEW: jiff::SignedDuration = jiff::SignedDuration::from_secs(2);
+
+/// Whether the observed `updated` fact is at or after `sent_at`: the certificate changed since
+/// the request, so the reissue took effect (providers.md §5.5). A date in a shape we cannot
+/// read proves nothing.
+#[must_use]
+pub fn updated_since(facts: Option<&serde_json::value::RawValue>, sent_at: &str) -> bool {
+    let Some(facts) = facts else { return false };
+    let Ok(facts) = serde_json::from_str::<serde_json::Map<String, Value>>(facts.get()) else {
+        return false;
+    };
+    let (Some(updated), Ok(sent)) = (
+        facts
+            .get("updated")
+            .and_then(Value::as_str)
+            .and_then(parse_date),
+        sent_at.parse::<jiff::Timestamp>(),
+    ) else {
+        return false;
+    };
+    updated >= sent - CLOCK_SKEW
+}
+
+/// `updateDate` as RFC 3339, or NAVER's `2026-11-24T10:00:00+0900` shape.
+fn parse_date(text: &str) -> Option<jiff::Timestamp> {
+    text.parse::<jiff::Timestamp>().ok().or_else(|| {
+        jiff::fmt::strtime::parse("%Y-%m-%dT%H:%M:%S%z", text)
+            .ok()?
+            .to_timestamp()
+            .ok()
+    })
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use super::http::Http;
 use super::secret::Secret;
 use super::{ProviderError, SecretSource, auth_of};
 use crate::manifest::model::{CertificatesQuery, OtcAuth, Provider};
-use crate::sandbox::Scenario;
 
 const PAGE_SIZE: usize = 100;
 /// Bounds the paging loop whatever `total` says (100 per page: 10 million certificates).
@@ -41,8 +40,7 @@ impl OtcWaf {
         http: Http,
         auth: &Value,
         base: &Path,
-        sandbox: Option<&Scenario>,
-        sandbox_iam: Option<String>,
+        demo: Option<&super::demo::Demo>,
         provider: &Provider,
     ) -> Result<Self, ProviderError> {
         let auth: OtcAuth = auth_of(name, auth)?;
@@ -65,19 +63,18 @@ impl OtcWaf {
             token: Mutex::new(None),
         };
         let mut iam_url = auth.iam_url.clone();
-        if let Some(s) = sandbox {
-            let o = &s.otc_waf;
-            if let Some(u) = o.users.first() {
-                me.username = Some(u.name.clone());
-                me.domain = Some(u.domain.clone());
+        if let Some(o) = demo.and_then(|d| d.otc.as_ref()) {
+            if let Some((u, domain)) = &o.login {
+                me.username = Some(u.username.clone());
+                me.domain = Some(domain.clone());
                 me.password = Some(SecretSource::Value(Secret::new(u.password.clone())));
             }
-            if let Some(p) = o.projects.first() {
-                me.project_id.clone_from(&p.id);
-                me.project_name = Some(p.name.clone());
+            if let Some((id, name)) = &o.project {
+                me.project_id.clone_from(id);
+                me.project_name = Some(name.clone());
             }
             me.given_token = None;
-            iam_url = sandbox_iam;
+            iam_url = Some(o.iam_url.clone());
         }
         if let Some(url) = iam_url {
             me.iam =

@@ -16,7 +16,6 @@ use super::{
     auth_of,
 };
 use crate::manifest::model::{RetryCredentialsTask, VcfAuth};
-use crate::sandbox::Scenario;
 
 /// PowerVCF refreshes with two minutes left; so do we.
 const EXPIRY_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
@@ -73,7 +72,7 @@ impl Vcf {
         http: Http,
         auth: &Value,
         base: &Path,
-        sandbox: Option<&Scenario>,
+        demo: Option<&super::demo::Demo>,
     ) -> Result<Self, ProviderError> {
         let auth: VcfAuth = auth_of(name, auth)?;
         let mut me = Self {
@@ -92,7 +91,7 @@ impl Vcf {
             tokens: Mutex::new(None),
             preview: std::sync::OnceLock::new(),
         };
-        if let Some(u) = sandbox.and_then(|s| s.vcf.users.first()) {
+        if let Some(u) = demo.and_then(|d| d.vcf.as_ref()) {
             me.username = Some(u.username.clone());
             me.password = Some(SecretSource::Value(Secret::new(u.password.clone())));
             me.api_key = None;

@@ -3,6 +3,7 @@
 //! the `Certificates/Retry` request.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -14,7 +15,7 @@ use super::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
 use crate::manifest::model::{RetryCertificate, VenafiAuth};
-use crate::sandbox::Scenario;
+use crate::state::{TokenPair, TokenStore};
 
 /// Refresh this long before the token expires, so no call races the expiry.
 const EXPIRY_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
@@ -30,6 +31,8 @@ pub struct Venafi {
     given_access: Option<SecretSource>,
     given_refresh: Option<SecretSource>,
     tokens: Mutex<Option<Tokens>>,
+    /// Where rotated pairs are kept between runs: a refresh token works once.
+    store: Arc<dyn TokenStore>,
     // With the one endpoint every action goes to.
     preview: std::sync::OnceLock<(super::PreviewParts, std::sync::Arc<str>)>,
 }
@@ -49,7 +52,8 @@ impl Venafi {
         http: Http,
         auth: &Value,
         base: &Path,
-        sandbox: Option<&Scenario>,
+        demo: Option<&super::demo::Demo>,
+        store: Arc<dyn TokenStore>,
     ) -> Result<Self, ProviderError> {
         let auth: VenafiAuth = auth_of(name, auth)?;
         let mut me = Self {
@@ -71,14 +75,14 @@ impl Venafi {
                 .as_ref()
                 .map(|r| SecretSource::reference(r, base)),
             tokens: Mutex::new(None),
+            store,
             preview: std::sync::OnceLock::new(),
         };
-        if let Some(s) = sandbox {
-            let v = &s.venafi_tpp;
-            if let Some(c) = v.clients.first() {
-                me.client_id.clone_from(&c.client_id);
+        if let Some(v) = demo.and_then(|d| d.venafi.as_ref()) {
+            if let Some(c) = &v.client_id {
+                me.client_id.clone_from(c);
             }
-            if let Some(u) = v.users.first() {
+            if let Some(u) = &v.login {
                 me.username = Some(u.username.clone());
                 me.password = Some(SecretSource::Value(Secret::new(u.password.clone())));
             }
@@ -153,13 +157,63 @@ impl Venafi {
         self.parse_tokens(&reply)
     }
 
+    /// The token store's key: one pair per server, integration and user.
+    fn store_key(&self) -> String {
+        format!(
+            "venafi_tpp\0{}\0{}\0{}",
+            self.http.url(""),
+            self.client_id,
+            self.username.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// The pair an earlier run stored, if any.
+    fn stored(&self) -> Result<Option<Tokens>, ProviderError> {
+        let pair = self
+            .store
+            .get(&self.store_key())
+            .map_err(|e| ProviderError::Config {
+                provider: self.name.clone(),
+                detail: format!("cannot read the stored tokens: {e}"),
+            })?;
+        Ok(pair.map(|p| Tokens {
+            access: Secret::new(p.access),
+            refresh: p.refresh.map(Secret::new),
+            expires: p
+                .expires_at
+                .and_then(|s| jiff::Timestamp::from_second(s).ok()),
+        }))
+    }
+
+    /// Keeps a fresh pair for the next run before it is used: the refresh token that got it
+    /// is spent.
+    fn keep(&self, t: &Tokens) -> Result<(), ProviderError> {
+        let pair = TokenPair {
+            access: t.access.expose().to_owned(),
+            refresh: t.refresh.as_ref().map(|r| r.expose().to_owned()),
+            expires_at: t.expires.map(jiff::Timestamp::as_second),
+        };
+        self.store
+            .put(&self.store_key(), &pair)
+            .map_err(|e| ProviderError::Config {
+                provider: self.name.clone(),
+                detail: format!(
+                    "got a new token pair but cannot keep it for the next run ({e}); the refresh token in the runbook is spent now"
+                ),
+            })
+    }
+
     /// A valid access token. Holding the lock while refreshing serializes refreshes: a refresh
-    /// token works once, so two concurrent refreshes would lose the grant.
+    /// token works once, so two concurrent refreshes would lose the grant. A pair stored by an
+    /// earlier run is preferred over the runbook's seed tokens, and every new pair is stored.
     ///
     /// # Errors
     /// When no token can be had.
     pub async fn access_token(&self) -> Result<Secret, ProviderError> {
         let mut tokens = self.tokens.lock().await;
+        if tokens.is_none() {
+            *tokens = self.stored()?;
+        }
         let now = jiff::Timestamp::now();
         if let Some(t) = tokens.as_ref()
             && t.expires.is_none_or(|e| e - EXPIRY_MARGIN > now)
@@ -199,13 +253,32 @@ impl Venafi {
             Some(r) => match self.refresh(&r).await {
                 Ok(t) => t,
                 Err(_) if self.password.is_some() => self.password_grant().await?,
-                Err(e) => return Err(e),
+                Err(e) => return Err(self.spent(e)),
             },
             None => self.password_grant().await?,
         };
+        self.keep(&fresh)?;
         let access = fresh.access.clone();
         *tokens = Some(fresh);
         Ok(access)
+    }
+
+    /// A refused refresh with no password to fall back on: say what to do.
+    fn spent(&self, e: ProviderError) -> ProviderError {
+        match e {
+            ProviderError::Auth {
+                provider,
+                status,
+                detail,
+            } => ProviderError::Auth {
+                provider,
+                status,
+                detail: format!(
+                    "{detail}; the refresh token was refused (a Venafi refresh token works once); issue a new token pair and set `auth.refresh_token` to it, or give `auth.username` and `auth.password`"
+                ),
+            },
+            other => other,
+        }
     }
 
     /// Forgets `used` after a 401, so the next call refreshes or logs in again.

@@ -1,31 +1,27 @@
-//! `redrive apply FILE|PLAN`: plans (or takes a saved plan, refused when stale, every
-//! precondition re-checked), asks for confirmation, runs the plan with the journal on, prints
-//! the results in plan order and writes the reports.
+//! `redrive apply FILE|PLAN`: plans (or takes a saved plan, refused when stale or when it is not
+//! exactly what the runbook renders now), asks for confirmation, runs the plan with the journal
+//! on, prints the results in plan order and writes the reports.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, IsTerminal, Write as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use indexmap::IndexMap;
 use tokio::sync::{Semaphore, watch};
 
-use super::plan::{Prepared, prepare};
 use crate::apply::ActionResult;
 use crate::apply::engine::{Engine, JobPolicy, WaitPolicy};
 use crate::apply::events::{Event, Silent, Sink};
-use crate::apply::journal::{self, Journal, State};
 use crate::apply::retry::Policy;
 use crate::exit::ExitStatus;
 use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
-use crate::plan::items::{Item, What};
-use crate::plan::{Decision, Plan, file, observe, text};
-use crate::providers::Verdict;
+use crate::plan::prepare::{self, Options, Prepared};
+use crate::plan::{Plan, file, text};
 use crate::report::{self, Summary, Tally};
-use crate::sandbox::Scenario;
+use crate::state::{History, LocalStore, State, Store as _};
 use crate::ui::printer::Printer;
 use crate::ui::progress::{Bars, Plain};
 
@@ -67,135 +63,45 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     let Some(rb) = super::load_runbook(&runbook_path, printer)? else {
         return Ok(ExitStatus::Invalid);
     };
+    let targets = saved.as_ref().map_or(&request.targets, |p| &p.targets);
+    if let Some(status) = super::check_targets(&rb, targets, printer)? {
+        return Ok(status);
+    }
     let sandbox = request.sandbox || saved.as_ref().is_some_and(|p| p.sandbox);
-    let scenario = match (&request.scenario, sandbox) {
-        (Some(path), true) => match Scenario::load(path) {
+    let scenario = if sandbox {
+        match crate::cli::rehearsal::scenario(request.scenario.as_deref()) {
             Ok(s) => Some(s),
             Err(e) => {
                 printer.note(&format!("error: {e}\n"))?;
                 return Ok(ExitStatus::Invalid);
             }
-        },
-        (None, true) => Some(Scenario::builtin()),
-        _ => None,
+        }
+    } else {
+        None
     };
-    let state_dir = request
-        .state_dir
-        .clone()
-        .unwrap_or_else(|| rb.dir().join(".redrive"));
+    let store = super::store(&rb, request.state_dir.as_deref(), sandbox);
     // Held until apply ends: a second apply of the same runbook waits its turn.
-    let _lock = match journal::lock(&state_dir, &rb.manifest.name) {
-        Ok(lock) => lock,
-        Err(e) => {
-            printer.note(&format!("error: {e}\n"))?;
-            return Ok(ExitStatus::Stale);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    runtime.block_on(apply(
-        request,
-        &rb,
+    let _lock = store.lock()?;
+    let history = store.history()?;
+    super::warn_damaged(&history, &store, printer)?;
+    let runtime = super::runtime()?;
+    let setup = Setup {
+        rb: &rb,
         saved,
-        scenario.as_ref(),
-        &state_dir,
-        printer,
-    ))
-}
-
-/// A saved plan's actions, checked again now: those whose precondition changed are not sent.
-async fn recheck(
-    plan: &mut Plan,
-    clients: &Arc<IndexMap<String, crate::providers::Client>>,
-    limiters: &Arc<IndexMap<String, crate::limits::Limiter>>,
-) {
-    let mut where_ = Vec::new();
-    let mut items = Vec::new();
-    for (j, job) in plan.jobs.iter().enumerate() {
-        let kind = serde_json::from_value(serde_json::Value::String(job.action.clone()));
-        for (k, a) in job.actions.iter().enumerate() {
-            if a.decision != Decision::Run {
-                continue;
-            }
-            let what = match kind {
-                Ok(crate::manifest::model::ActionKind::BulkRetryAutomation) => {
-                    serde_json::from_value::<crate::manifest::model::BulkRetryAutomation>(
-                        a.params_value(),
-                    )
-                    .ok()
-                    .and_then(|bulk| {
-                        let target = Box::new(bulk.targets.first()?.clone());
-                        Some(What::Bulk {
-                            action: bulk,
-                            target,
-                        })
-                    })
-                }
-                Ok(kind) => {
-                    crate::manifest::model::ActionParams::from_value(kind, a.params_value())
-                        .ok()
-                        .map(What::Single)
-                }
-                Err(_) => None,
-            };
-            if let Some(what) = what {
-                where_.push((j, k));
-                items.push(Item {
-                    job: j,
-                    index: a.index,
-                    target: a.target.clone(),
-                    what: Box::new(what),
-                });
-            }
-        }
-    }
-    let providers: Vec<String> = plan.jobs.iter().map(|j| j.provider.clone()).collect();
-    let reads = observe::check(
-        Arc::new(items),
-        &providers,
-        clients.clone(),
-        limiters.clone(),
-    )
-    .await;
-    for ((j, k), read) in where_.into_iter().zip(reads) {
-        let decision = match read {
-            Some(Ok(seen)) => match seen.verdict {
-                Verdict::Run => continue,
-                Verdict::Converged(why) => Decision::Skip(format!("changed since the plan: {why}")),
-                Verdict::Blocked(why) => {
-                    Decision::Blocked(format!("changed since the plan: {why}"))
-                }
-            },
-            Some(Err(e)) => Decision::Blocked(format!("cannot re-check the precondition: {e}")),
-            None => continue,
-        };
-        plan.jobs[j].actions[k].decision = decision;
-    }
-    plan.recount();
-}
-
-/// Marks actions that failed or ended unknown in an earlier apply (`~` in the diff).
-fn mark_previous(plan: &mut Plan, journal_path: &Path) {
-    let Ok(records) = journal::replay(journal_path) else {
-        return;
+        scenario: scenario.as_ref(),
+        store: &store,
+        history: &history,
     };
-    let last = journal::last_states(&records);
-    for a in plan.jobs.iter_mut().flat_map(|j| j.actions.iter_mut()) {
-        if let Some(r) = last.get(&a.id) {
-            a.previous = match r.state {
-                State::Failed => Some(format!("failed in an earlier apply: {}", r.detail)),
-                // A journal that ends at "sent" was interrupted before the answer.
-                State::Unknown | State::Sent => Some(
-                    format!("outcome unknown in an earlier apply {}", r.detail)
-                        .trim()
-                        .to_owned(),
-                ),
-                _ => None,
-            };
-        }
-    }
+    runtime.block_on(apply(request, setup, printer))
+}
+
+/// What `run` found out before the async part.
+struct Setup<'a> {
+    rb: &'a Runbook,
+    saved: Option<Plan>,
+    scenario: Option<&'a crate::sandbox::Scenario>,
+    store: &'a LocalStore,
+    history: &'a History,
 }
 
 fn policies(manifest: &Manifest) -> HashMap<String, JobPolicy> {
@@ -231,63 +137,87 @@ fn confirm(count: usize, printer: &mut Printer) -> anyhow::Result<bool> {
 
 async fn apply(
     request: &Request,
-    rb: &Runbook,
-    saved: Option<Plan>,
-    scenario: Option<&Scenario>,
-    state_dir: &Path,
+    setup: Setup<'_>,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let targets = if saved.is_some() {
-        &[][..]
-    } else {
-        &request.targets[..]
+    let Setup {
+        rb,
+        saved,
+        scenario,
+        store,
+        history,
+    } = setup;
+    let rehearsal = match scenario {
+        Some(s) => Some(crate::cli::rehearsal::start(rb, s).await?),
+        None => None,
     };
-    let refresh = saved.is_none() && request.refresh;
-    let Some(prepared) = prepare(rb, targets, refresh, scenario, printer).await? else {
-        return Ok(ExitStatus::Invalid);
+    let approved: Option<HashSet<String>> = saved.as_ref().map(|p| {
+        p.jobs
+            .iter()
+            .flat_map(|j| &j.actions)
+            .filter(|a| a.decision == crate::plan::Decision::Run)
+            .map(|a| a.id.clone())
+            .collect()
+    });
+    let targets = saved.as_ref().map_or(&request.targets, |p| &p.targets);
+    let prepared = prepare::prepare(
+        rb,
+        Options {
+            targets,
+            refresh: request.refresh,
+            sandbox: rehearsal.as_ref().map(|(_, e)| e),
+            history,
+            replace: &request.replace,
+            tokens: store.tokens(),
+            approved: approved.as_ref(),
+        },
+    )
+    .await;
+    let stop_sandbox = async |rehearsal: Option<(crate::sandbox::Running, _)>| {
+        if let Some((running, _)) = rehearsal {
+            running.stop().await;
+        }
     };
     let Prepared {
-        plan: fresh,
+        plan,
         clients,
         limiters,
-        running,
-    } = prepared;
-    let mut plan = match saved {
-        Some(mut plan) => {
-            recheck(&mut plan, &clients, &limiters).await;
-            plan
+    } = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            stop_sandbox(rehearsal).await;
+            return Err(e.into());
         }
-        None => fresh,
     };
-    let journal_path = journal::path_for(state_dir, &rb.manifest.name);
-    mark_previous(&mut plan, &journal_path);
+    if let Some(saved) = &saved {
+        let differences = crate::plan::compare::differences(saved, &plan);
+        if !differences.is_empty() {
+            stop_sandbox(rehearsal).await;
+            printer.note(&crate::plan::compare::refusal(&request.file, &differences))?;
+            return Ok(ExitStatus::Stale);
+        }
+    }
     let color = printer.color();
     text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
     if !plan.has_changes() {
-        printer.note("Nothing to send: every action is converged or blocked.\n")?;
-        if let Some(r) = running {
-            r.stop().await;
-        }
+        printer.note("Nothing to send: every action is done, converged or blocked.\n")?;
+        stop_sandbox(rehearsal).await;
         return Ok(ExitStatus::Success);
     }
     if !request.auto_approve {
         if !std::io::stdin().is_terminal() {
+            stop_sandbox(rehearsal).await;
             printer.note("error: refusing to apply without confirmation: standard input is not a terminal\nhint: review the plan above and pass --auto-approve, or apply a reviewed saved plan with --auto-approve\n")?;
             return Ok(ExitStatus::Invalid);
         }
         if !confirm(plan.summary.run, printer)? {
+            stop_sandbox(rehearsal).await;
             printer.note("Apply cancelled; nothing was sent.\n")?;
             return Ok(ExitStatus::Failure);
         }
     }
-    // The previews were for review; sending needs only the parameters. Dropping them now keeps
-    // a 100,000-action run from holding every request body twice over.
-    let none = crate::providers::RequestPreview::default();
-    for a in plan.jobs.iter_mut().flat_map(|j| j.actions.iter_mut()) {
-        a.request = none.clone();
-        a.observed = None;
-    }
-    let journal = Journal::open(&journal_path)?;
+    let plan = plan.without_previews();
+    let journal = store.journal()?;
     let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
     let (stop_tx, stop) = watch::channel(false);
     let sink: Arc<dyn Sink> = if request.quiet {
@@ -307,32 +237,27 @@ async fn apply(
         stop,
         policies: policies(&rb.manifest),
     });
-    let interrupts = tokio::spawn({
-        let sink = sink.clone();
-        async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop_tx.send(true);
-                sink.emit(Event::Stopping);
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    // The journal ends at "sent" for what was in flight: read back as unknown.
-                    let mut err = std::io::stderr();
-                    let _ = writeln!(
-                        err,
-                        "Interrupted again: quitting now; requests in flight are recorded as unknown."
-                    );
-                    std::process::exit(130);
-                }
-            }
-        }
-    });
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
-    let interrupted_flag = engine.stop.clone();
     let (runbook_path, name) = (plan.runbook.path.clone(), plan.name.clone());
-    let ran = match engine.clone().run(plan).await {
+    let run = engine.clone().run(plan);
+    let ran = tokio::select! {
+        ran = run => ran,
+        () = interrupts(&stop_tx, &sink) => {
+            // The second interrupt: what was in flight stays at "sent" in the journal and is
+            // reconciled by the next plan.
+            let _ = journal.barrier().await;
+            sink.close();
+            printer.note("Interrupted again: quit at once; requests in flight are recorded as sent without an answer, and the next plan reconciles them.\n")?;
+            stop_sandbox(rehearsal).await;
+            return Ok(ExitStatus::Interrupted);
+        }
+    };
+    let ran = match ran {
         Ok(ran) => ran,
         Err(e) => {
             sink.close();
+            stop_sandbox(rehearsal).await;
             printer.note(&format!(
                 "error: the journal cannot be written, so nothing was sent: {e}\n"
             ))?;
@@ -341,11 +266,8 @@ async fn apply(
     };
     let results = ran.results;
     sink.close();
-    interrupts.abort();
-    let interrupted = *interrupted_flag.borrow();
-    if let Some(r) = running {
-        r.stop().await;
-    }
+    let interrupted = *stop_tx.borrow();
+    stop_sandbox(rehearsal).await;
     let summary = Summary {
         runbook: &runbook_path,
         name: &name,
@@ -362,7 +284,7 @@ async fn apply(
     if let Some(e) = ran.journal_error {
         printer.note(&format!(
             "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: the next plan reads every target's state before anything is resent\n",
-            journal_path.display()
+            journal.path().display()
         ))?;
         return Ok(ExitStatus::Failure);
     }
@@ -373,6 +295,48 @@ async fn apply(
     } else {
         ExitStatus::Success
     })
+}
+
+/// Resolves at the second interrupt (Ctrl-C or SIGTERM); the first stops new sends. CI runners
+/// and Kubernetes stop jobs with SIGTERM, so it counts as an interrupt too.
+async fn interrupts(stop: &watch::Sender<bool>, sink: &Arc<dyn Sink>) {
+    let mut signals = Signals::new();
+    if signals.next().await {
+        let _ = stop.send(true);
+        sink.emit(Event::Stopping);
+        if signals.next().await {
+            return;
+        }
+    }
+    // No signal handling: never resolve.
+    std::future::pending::<()>().await;
+}
+
+/// SIGINT and SIGTERM as one stream.
+struct Signals {
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Self {
+        Self {
+            #[cfg(unix)]
+            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
+        }
+    }
+
+    /// `false` when signals cannot be received.
+    async fn next(&mut self) -> bool {
+        #[cfg(unix)]
+        if let Some(term) = self.term.as_mut() {
+            return tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = term.recv() => r.is_some(),
+            };
+        }
+        tokio::signal::ctrl_c().await.is_ok()
+    }
 }
 
 /// Results in plan order, then failures with their job's runbook line, then the tally; written

@@ -11,9 +11,13 @@ pub mod validate;
 
 use std::path::Path;
 
+use anyhow::Context as _;
+
 use crate::exit::ExitStatus;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::runbook::{self, Runbook};
+use crate::state::tokens::MemoryTokens;
+use crate::state::{History, LocalStore};
 use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 
@@ -58,4 +62,52 @@ pub(crate) fn check_targets(
         }
     }
     Ok(None)
+}
+
+/// The state of a runbook: `--state-dir`, or `.redrive/` beside it. Rehearsals keep theirs in
+/// `sandbox/` inside it, so a rehearsal's history never decides a real plan.
+pub(crate) fn store(rb: &Runbook, state_dir: Option<&Path>, sandbox: bool) -> LocalStore {
+    let dir = state_dir.map_or_else(|| rb.dir().join(".redrive"), Path::to_owned);
+    if sandbox {
+        LocalStore::new(&dir.join("sandbox"), &rb.manifest.name)
+            .with_tokens(std::sync::Arc::new(MemoryTokens::default()))
+    } else {
+        LocalStore::new(&dir, &rb.manifest.name)
+    }
+}
+
+/// Says how many journal lines were damaged and skipped.
+pub(crate) fn warn_damaged(
+    history: &History,
+    store: &LocalStore,
+    printer: &mut Printer,
+) -> std::io::Result<()> {
+    if history.damaged.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = history
+        .damaged
+        .iter()
+        .take(5)
+        .map(ToString::to_string)
+        .collect();
+    printer.note(&format!(
+        "warning: {} damaged line(s) in the journal {} were skipped (line {}{})\n",
+        history.damaged.len(),
+        store.journal_path().display(),
+        shown.join(", "),
+        if history.damaged.len() > 5 {
+            ", …"
+        } else {
+            ""
+        }
+    ))
+}
+
+/// The async runtime of plan and apply.
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
 }

@@ -1,26 +1,47 @@
-//! `redrive status FILE`: the journal's view of a runbook — per job, how many actions are in
-//! each state, and the failures with their reasons and the runbook line of their job.
+//! `redrive status FILE`: the journal's view of a runbook — per job, how far each action got
+//! (planned, sent, answered) and the unfinished ones with their reasons and the runbook line of
+//! their job. Exits 4 while anything is unfinished.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::apply::journal::{self, Record, State};
 use crate::exit::ExitStatus;
+use crate::state::{Past, State, Store as _};
 use crate::ui::printer::Printer;
+
+fn label(state: State) -> &'static str {
+    match state {
+        State::Planned => "planned, not sent",
+        State::Sent => "sent, no answer",
+        State::Succeeded => "succeeded",
+        State::Converged => "converged",
+        State::Failed => "failed",
+        State::Unknown => "unknown",
+        State::Skipped => "skipped",
+    }
+}
+
+fn unfinished(state: State) -> bool {
+    matches!(
+        state,
+        State::Planned | State::Sent | State::Failed | State::Unknown
+    )
+}
 
 pub fn run(
     file: &Path,
     state_dir: Option<&Path>,
+    sandbox: bool,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let Some(rb) = super::load_runbook(file, printer)? else {
         return Ok(ExitStatus::Invalid);
     };
-    let dir: PathBuf = state_dir.map_or_else(|| rb.dir().join(".redrive"), Path::to_owned);
-    let path = journal::path_for(&dir, &rb.manifest.name);
-    let records = journal::replay(&path)?;
-    if records.is_empty() {
+    let store = super::store(&rb, state_dir, sandbox);
+    let history = store.history()?;
+    let path = store.journal_path();
+    if history.actions.is_empty() && history.damaged.is_empty() {
         printer.note(&format!(
             "No journal yet for `{}` ({}): nothing was applied.\n",
             rb.manifest.name,
@@ -28,7 +49,6 @@ pub fn run(
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let last = journal::last_states(&records);
     let defined_at = |job: &str| -> String {
         rb.manifest
             .jobs
@@ -43,40 +63,40 @@ pub fn run(
             })
             .unwrap_or_default()
     };
+    let mut pasts: Vec<&Past> = history.actions.values().collect();
+    pasts.sort_by(|a, b| {
+        a.last
+            .job
+            .cmp(&b.last.job)
+            .then(a.last.target.cmp(&b.last.target))
+    });
     // Jobs in runbook order, then any the runbook no longer has.
-    let mut order: Vec<String> = rb.manifest.jobs.iter().map(|j| j.id.clone()).collect();
-    for r in last.values() {
-        if !order.contains(&r.job) {
-            order.push(r.job.clone());
+    let mut order: Vec<&str> = rb.manifest.jobs.iter().map(|j| j.id.as_str()).collect();
+    for p in &pasts {
+        if !order.contains(&p.last.job.as_str()) {
+            order.push(&p.last.job);
         }
     }
+    let last_at = pasts.iter().map(|p| p.last.at.as_str()).max().unwrap_or("");
     let mut out = format!(
-        "Journal of `{}` ({}): {} action(s), last run {}\n\n",
+        "Journal of `{}` ({}): {} action(s), last change {last_at}\n",
         rb.manifest.name,
         path.display(),
-        last.len(),
-        records.last().map_or("", |r| r.at.as_str())
+        pasts.len(),
     );
-    let mut failures: Vec<&Record> = Vec::new();
+    if !history.damaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "{} damaged line(s) skipped (first: line {})",
+            history.damaged.len(),
+            history.damaged[0]
+        );
+    }
+    out.push('\n');
     for job in &order {
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for r in last.values().filter(|r| &r.job == job) {
-            // A journal that ends at "sent" lost its answer: unknown until reconciled.
-            let state = match r.state {
-                State::Sent | State::Planned => "unknown",
-                State::Succeeded => "succeeded",
-                State::Converged => "converged",
-                State::Failed => "failed",
-                State::Unknown => "unknown",
-                State::Skipped => "skipped",
-            };
-            *counts.entry(state).or_default() += 1;
-            if matches!(
-                r.state,
-                State::Failed | State::Unknown | State::Sent | State::Planned
-            ) {
-                failures.push(r);
-            }
+        for p in pasts.iter().filter(|p| p.last.job == *job) {
+            *counts.entry(label(p.last.state)).or_default() += 1;
         }
         if counts.is_empty() {
             continue;
@@ -84,27 +104,34 @@ pub fn run(
         let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
         let _ = writeln!(out, "  {job:<24} {}", shown.join(", "));
     }
-    if !failures.is_empty() {
+    let open: Vec<&&Past> = pasts.iter().filter(|p| unfinished(p.last.state)).collect();
+    if !open.is_empty() {
         out.push_str("\nNot done:\n");
-        failures.sort_by(|a, b| a.job.cmp(&b.job).then(a.target.cmp(&b.target)));
-        for r in &failures {
-            let why = if matches!(r.state, State::Sent | State::Planned) {
-                "sent, no answer recorded (interrupted)".to_owned()
-            } else {
-                r.detail.clone()
+        for p in &open {
+            let r = &p.last;
+            let why = match r.state {
+                State::Planned => "planned, never sent (the apply stopped first)".to_owned(),
+                State::Sent => format!(
+                    "sent at {}, no answer recorded (the apply stopped first)",
+                    p.sent_at.as_deref().unwrap_or(&r.at)
+                ),
+                _ => r.detail.clone(),
             };
             let _ = writeln!(
                 out,
-                "  {}: {} {}: {why}",
+                "  {}: {} {}: {}: {why}",
                 defined_at(&r.job),
                 r.job,
-                r.target
+                r.target,
+                label(r.state)
             );
         }
-        out.push_str("\nApply again to re-run what failed and reconcile what is unknown.\n");
+        out.push_str(
+            "\nApply again to run what was not sent or failed, and to reconcile what is unknown.\n",
+        );
     }
     printer.data(&out)?;
-    Ok(if failures.is_empty() {
+    Ok(if open.is_empty() {
         ExitStatus::Success
     } else {
         ExitStatus::ActionsFailed

@@ -84,6 +84,18 @@ pub enum ActionParams {
 }
 
 impl ActionParams {
+    /// The file the action reads at send time (a CSR), relative to the runbook: saved plans pin
+    /// its digest.
+    #[must_use]
+    pub fn file(&self) -> Option<&str> {
+        match self {
+            Self::ReissueCertificate(ReissueCertificate {
+                csr: Csr::File(f), ..
+            }) => Some(&f.file),
+            _ => None,
+        }
+    }
+
     /// The typed parameters of an action of `kind`, from their JSON form.
     ///
     /// # Errors

@@ -1,0 +1,307 @@
+//! The pipeline up to the plan, as one library call: clients → sources → render → observe →
+//! resolve. The CLI gives it a loaded runbook, the history from the state and (for rehearsals)
+//! the sandbox's endpoints; it returns the plan with the clients and limiters apply goes on with.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use super::{FileDigest, Plan, file, items, observe, resolve};
+use crate::limits::Limiter;
+use crate::manifest::diagnostic::Diagnostics;
+use crate::manifest::model::{Manifest, ProviderType};
+use crate::manifest::runbook::Runbook;
+use crate::providers::{self, Client, ProviderError, SandboxEndpoints};
+use crate::state::{History, TokenStore};
+
+/// What to plan, and against what.
+pub struct Options<'a> {
+    /// `--target`: only these jobs (and the jobs they need).
+    pub targets: &'a [String],
+    /// Read the providers' state (`--refresh`).
+    pub refresh: bool,
+    /// Rehearse against the sandbox at these endpoints.
+    pub sandbox: Option<&'a SandboxEndpoints>,
+    /// What earlier applies did.
+    pub history: &'a History,
+    /// `--replace`: action or job ids to plan again although an earlier run did them.
+    pub replace: &'a [String],
+    /// Where providers keep rotated tokens.
+    pub tokens: Arc<dyn TokenStore>,
+    /// Applying a saved plan: only the actions it approved (by id) may run.
+    pub approved: Option<&'a std::collections::HashSet<String>>,
+}
+
+/// A plan with what it took to make it.
+pub struct Prepared {
+    pub plan: Plan,
+    pub clients: Arc<IndexMap<String, Client>>,
+    pub limiters: Arc<IndexMap<String, Limiter>>,
+}
+
+/// One provider whose state could not be read.
+#[derive(Debug)]
+pub struct Unreadable {
+    pub provider: String,
+    /// How many of its actions could not be checked.
+    pub actions: usize,
+    /// The first error, as the provider layer put it.
+    pub error: String,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// The runbook does not render: diagnostics with locations.
+    #[error("the runbook does not render")]
+    Render(Diagnostics),
+    #[error("provider `{provider}`: its url `{url}` cannot be rendered: {error}")]
+    Url {
+        provider: String,
+        url: String,
+        error: String,
+    },
+    #[error(transparent)]
+    Setup(ProviderError),
+    #[error("cannot read the runbook's sources: {0}")]
+    Sources(ProviderError),
+    /// Could not find out: the plan would be a guess.
+    #[error("{}", unreadable_text(.0))]
+    Unreadable(Vec<Unreadable>),
+    #[error("cannot read {what} ({}): {error}", path.display())]
+    Io {
+        what: String,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+}
+
+fn unreadable_text(all: &[Unreadable]) -> String {
+    let mut out = String::from("could not read the current state, so no plan was made:");
+    for u in all {
+        out.push_str(&format!(
+            "\n  provider `{}`: {} action(s) not checked: {}",
+            u.provider, u.actions, u.error
+        ));
+    }
+    out
+}
+
+impl PrepareError {
+    /// What the user can do about it.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Url { .. } => Some(
+                "set the environment variables it reads (listed under `env:`), or plan against the simulator with --sandbox",
+            ),
+            Self::Unreadable(_) | Self::Sources(_) => Some(
+                "check the provider's url, credentials and network; `--refresh=false` plans without reading (non-idempotent actions of unknown outcome are then held back)",
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// `--target` with everything it needs, in runbook order, and which of those were pulled in.
+#[must_use]
+pub fn with_needs(manifest: &Manifest, targets: &[String]) -> (Vec<String>, Vec<String>) {
+    if targets.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let mut wanted: std::collections::HashSet<&str> = targets.iter().map(String::as_str).collect();
+    let mut stack: Vec<&str> = targets.iter().map(String::as_str).collect();
+    // Bounded by the number of jobs: each is pushed at most once.
+    while let Some(id) = stack.pop() {
+        if let Some(job) = manifest.jobs.iter().find(|j| j.id == id) {
+            for n in &job.needs {
+                if wanted.insert(n.as_str()) {
+                    stack.push(n.as_str());
+                }
+            }
+        }
+    }
+    let all: Vec<String> = manifest
+        .jobs
+        .iter()
+        .filter(|j| wanted.contains(j.id.as_str()))
+        .map(|j| j.id.clone())
+        .collect();
+    let pulled = all
+        .iter()
+        .filter(|j| !targets.contains(j))
+        .cloned()
+        .collect();
+    (all, pulled)
+}
+
+/// The clients of every provider, pointed at the sandbox when it runs.
+///
+/// # Errors
+/// A url that does not render, or a provider that cannot be set up.
+pub fn clients(
+    rb: &Runbook,
+    sandbox: Option<&SandboxEndpoints>,
+    tokens: &Arc<dyn TokenStore>,
+) -> Result<IndexMap<String, Client>, PrepareError> {
+    let cx = rb.context();
+    let mut out = IndexMap::new();
+    for (name, p) in &rb.manifest.providers {
+        let url = match (sandbox, &p.url) {
+            (Some(s), _) if s.urls.contains_key(&p.kind) => String::new(),
+            // Never contacted: rehearsals block generic requests (see `resolve`).
+            (Some(_), _) if p.kind == ProviderType::Http => "http://127.0.0.1:9".to_owned(),
+            (_, Some(url)) => cx.render_text(url).map_err(|e| PrepareError::Url {
+                provider: name.clone(),
+                url: url.clone(),
+                error: e.to_string(),
+            })?,
+            (_, None) => {
+                return Err(PrepareError::Setup(ProviderError::Config {
+                    provider: name.clone(),
+                    detail: "it has no url".into(),
+                }));
+            }
+        };
+        let client = providers::build(name, p, &url, rb.dir(), sandbox, tokens.clone())
+            .map_err(PrepareError::Setup)?;
+        out.insert(name.clone(), client);
+    }
+    Ok(out)
+}
+
+/// One limiter per provider, shared by every read and send.
+#[must_use]
+pub fn limiters(manifest: &Manifest) -> IndexMap<String, Limiter> {
+    manifest
+        .providers
+        .iter()
+        .map(|(name, p)| {
+            let limits = p.limits.as_ref().or(manifest.defaults.limits.as_ref());
+            (name.clone(), Limiter::new(limits))
+        })
+        .collect()
+}
+
+/// Builds the clients, reads the sources, renders, observes and resolves.
+///
+/// # Errors
+/// See [`PrepareError`]: a runbook that does not render, a provider that cannot be set up or
+/// read.
+pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, PrepareError> {
+    let clients = Arc::new(clients(rb, options.sandbox, &options.tokens)?);
+    let sources = if rb.manifest.sources.is_empty() {
+        None
+    } else {
+        Some(
+            observe::sources(&rb.manifest, &clients)
+                .await
+                .map_err(PrepareError::Sources)?,
+        )
+    };
+    let (targets, pulled_in) = with_needs(&rb.manifest, options.targets);
+    let mut jobs = rb
+        .render(sources.as_ref(), &targets)
+        .map_err(PrepareError::Render)?;
+    let all = Arc::new(items::expand(&mut jobs));
+    let providers: Vec<String> = jobs.iter().map(|j| j.provider.clone()).collect();
+    let limiters = Arc::new(limiters(&rb.manifest));
+    let reads = if options.refresh {
+        observe::check(all.clone(), &providers, clients.clone(), limiters.clone()).await
+    } else {
+        Vec::new()
+    };
+    let unreadable = unreadable(&reads, &all, &providers);
+    if !unreadable.is_empty() {
+        return Err(PrepareError::Unreadable(unreadable));
+    }
+    let meta = resolve::Meta {
+        created_at: jiff::Timestamp::now().to_string(),
+        runbook: digest(None, rb.path(), "the runbook")?,
+        inputs: pinned_files(rb, &all)?,
+        sandbox: options.sandbox.is_some(),
+        refreshed: options.refresh,
+        targets: options.targets.to_vec(),
+        pulled_in,
+    };
+    // The observation tasks are done: the items are ours alone again.
+    let all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
+    let rules = resolve::Rules {
+        history: options.history,
+        replace: options.replace,
+        new_need: &|job: usize| clients[&providers[job]].success_is_undone_by_a_new_failure(),
+        took_effect: &|job: usize, facts, sent_at: &str| {
+            clients[&providers[job]].took_effect_since(facts, sent_at)
+        },
+        rehearsal: options.sandbox.is_some(),
+        approved: options.approved,
+    };
+    let plan = resolve::resolve(meta, &rb.manifest, &jobs, all, reads, &rules, |item| {
+        observe::preview(&clients[&providers[item.job]], &item.what)
+    });
+    Ok(Prepared {
+        plan,
+        clients,
+        limiters,
+    })
+}
+
+/// The providers whose reads failed, each with its first error.
+fn unreadable(
+    reads: &[observe::Read],
+    items: &[items::Item],
+    providers: &[String],
+) -> Vec<Unreadable> {
+    let mut out: Vec<Unreadable> = Vec::new();
+    for (read, item) in reads.iter().zip(items) {
+        let Some(Err(error)) = read else { continue };
+        let provider = &providers[item.job];
+        match out.iter_mut().find(|u| &u.provider == provider) {
+            Some(u) => u.actions += 1,
+            None => out.push(Unreadable {
+                provider: provider.clone(),
+                actions: 1,
+                error: error.clone(),
+            }),
+        }
+    }
+    out
+}
+
+fn digest(name: Option<&str>, path: &Path, what: &str) -> Result<FileDigest, PrepareError> {
+    file::file_digest(name, path).map_err(|error| PrepareError::Io {
+        what: what.to_owned(),
+        path: path.to_owned(),
+        error,
+    })
+}
+
+/// Every file the plan was rendered from besides the runbook: inputs, CSR files and CA bundles.
+/// A saved plan is refused when any of them changed.
+fn pinned_files(rb: &Runbook, all: &[items::Item]) -> Result<Vec<FileDigest>, PrepareError> {
+    let mut out = Vec::new();
+    for (name, spec) in &rb.manifest.inputs {
+        let path = rb.dir().join(&spec.file);
+        out.push(digest(Some(name), &path, &format!("input `{name}`"))?);
+    }
+    for (name, p) in &rb.manifest.providers {
+        if let Some(ca) = p.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
+            let path = rb.dir().join(ca);
+            let label = format!("provider `{name}` CA file");
+            out.push(digest(Some(&label), &path, &label)?);
+        }
+    }
+    let files = all.iter().filter_map(|i| match &*i.what {
+        items::What::Single(p) => p.file(),
+        items::What::Bulk { .. } => None,
+    });
+    for file in files {
+        let path = rb.dir().join(file);
+        if out.iter().any(|f| Path::new(&f.path) == path) {
+            continue;
+        }
+        out.push(digest(Some("csr"), &path, &format!("the CSR file {file}"))?);
+    }
+    Ok(out)
+}

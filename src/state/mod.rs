@@ -1,0 +1,206 @@
+//! The state seam: what earlier applies did (the journal), who is applying now (the lock) and the
+//! tokens a provider rotated (the token store). Plan reads history through it, apply writes
+//! through it; [`local`] keeps it in files beside the runbook.
+
+pub mod journal;
+pub mod local;
+pub mod tokens;
+mod writer;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::oneshot;
+
+pub use journal::Journal;
+pub use local::LocalStore;
+pub use tokens::{TokenPair, TokenStore};
+
+/// The states an action goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Planned,
+    Sent,
+    Succeeded,
+    Converged,
+    Failed,
+    Unknown,
+    Skipped,
+}
+
+impl State {
+    /// Whether the action is finished for this apply.
+    #[must_use]
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Planned | Self::Sent)
+    }
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    /// When, RFC 3339.
+    pub at: String,
+    /// The apply this line belongs to.
+    pub run: String,
+    pub action: String,
+    pub job: String,
+    pub target: String,
+    pub state: State,
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub attempt: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub http_status: Option<u16>,
+    /// A redacted summary: messages and statuses, never request bodies or credentials.
+    #[serde(skip_serializing_if = "String::is_empty", default)]
+    pub detail: String,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// Why the state cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(
+        "another apply of this runbook is running (the lock {} is held); wait for it or stop it",
+        path.display()
+    )]
+    Locked { path: std::path::PathBuf },
+    #[error("cannot use the journal {}: {error}", path.display())]
+    Io {
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// What earlier applies did to one action.
+#[derive(Debug, Clone)]
+pub struct Past {
+    /// The last state change.
+    pub last: Record,
+    /// When it last succeeded (or was found converged), RFC 3339.
+    pub succeeded_at: Option<String>,
+    /// When a request for it was last sent, RFC 3339.
+    pub sent_at: Option<String>,
+}
+
+impl Past {
+    /// The request may have reached the provider and no answer says how it ended.
+    #[must_use]
+    pub fn outcome_unknown(&self) -> bool {
+        match self.last.state {
+            State::Unknown => true,
+            // A journal that ends at "sent" was stopped before the answer.
+            State::Sent => true,
+            // "Planned" after an earlier "sent" of the same run cannot happen; a bare intent
+            // was never sent.
+            _ => false,
+        }
+    }
+}
+
+/// Every action's past, by action id, and how many journal lines could not be read.
+#[derive(Debug, Default)]
+pub struct History {
+    pub actions: HashMap<String, Past>,
+    /// Line numbers (1-based) of damaged journal lines, skipped.
+    pub damaged: Vec<usize>,
+}
+
+impl History {
+    /// Folds records, oldest first, into each action's past.
+    #[must_use]
+    pub fn of(records: impl IntoIterator<Item = Record>, damaged: Vec<usize>) -> Self {
+        let mut actions: HashMap<String, Past> = HashMap::new();
+        for r in records {
+            let at = r.at.clone();
+            let state = r.state;
+            let past = actions.entry(r.action.clone()).or_insert_with(|| Past {
+                last: r.clone(),
+                succeeded_at: None,
+                sent_at: None,
+            });
+            match state {
+                State::Succeeded | State::Converged => past.succeeded_at = Some(at),
+                State::Sent => past.sent_at = Some(at),
+                _ => {}
+            }
+            // A skip records that nothing was sent in that run: what happened before still
+            // stands (a success stays a success, an intent not acted on stays unsent).
+            if state != State::Skipped {
+                past.last = r;
+            }
+        }
+        Self { actions, damaged }
+    }
+
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Past> {
+        self.actions.get(id)
+    }
+}
+
+/// A submitted record; `wait` returns once it (and everything before it) is durable.
+#[derive(Debug)]
+pub struct Ticket {
+    wait: oneshot::Receiver<std::io::Result<()>>,
+    location: std::path::PathBuf,
+}
+
+impl Ticket {
+    pub(crate) fn new(
+        wait: oneshot::Receiver<std::io::Result<()>>,
+        location: std::path::PathBuf,
+    ) -> Self {
+        Self { wait, location }
+    }
+
+    /// # Errors
+    /// When the write or the sync failed.
+    pub async fn wait(self) -> Result<(), StateError> {
+        let io = |error| StateError::Io {
+            path: self.location.clone(),
+            error,
+        };
+        self.wait
+            .await
+            .map_err(|_| io(std::io::Error::other("the journal writer stopped")))?
+            .map_err(io)
+    }
+}
+
+/// Held while an apply runs; dropping it lets the next one in.
+pub trait Lock: Send + fmt::Debug {}
+
+/// Where a runbook's state lives. Plan reads its history; apply takes the lock, writes the
+/// journal and keeps rotated tokens.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// What earlier applies did, by action id.
+    ///
+    /// # Errors
+    /// When the state exists but cannot be read.
+    fn history(&self) -> Result<History, StateError>;
+
+    /// Takes the apply lock, or says who holds it.
+    ///
+    /// # Errors
+    /// [`StateError::Locked`] while another apply runs; I/O errors.
+    fn lock(&self) -> Result<Box<dyn Lock>, StateError>;
+
+    /// Opens the journal for appending (needs a tokio runtime).
+    ///
+    /// # Errors
+    /// When it cannot be opened.
+    fn journal(&self) -> Result<Journal, StateError>;
+
+    /// Tokens that providers rotated in earlier runs.
+    fn tokens(&self) -> Arc<dyn TokenStore>;
+
+    /// Where the state is, for messages.
+    fn location(&self) -> String;
+}
