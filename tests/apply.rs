@@ -8,7 +8,7 @@ use std::process::Output;
 use redrive::sandbox::{self, Kind, Running, Scenario};
 use serde_json::Value;
 
-fn temp_dir(name: &str) -> PathBuf {
+pub(crate) fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("redrive-apply-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a temp dir");
@@ -16,7 +16,7 @@ fn temp_dir(name: &str) -> PathBuf {
 }
 
 /// A copy of `examples/` to run in, so journals do not land in the repository.
-fn examples_copy(name: &str) -> PathBuf {
+pub(crate) fn examples_copy(name: &str) -> PathBuf {
     let dir = temp_dir(name);
     let status = std::process::Command::new("cp")
         .arg("-r")
@@ -30,7 +30,7 @@ fn examples_copy(name: &str) -> PathBuf {
     dir
 }
 
-fn redrive(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn redrive(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"));
     cmd.current_dir(dir).args(args).env("NO_COLOR", "1");
     for (k, v) in env {
@@ -39,7 +39,7 @@ fn redrive(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run redrive")
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -189,12 +189,12 @@ fn a_second_apply_of_the_same_runbook_is_refused_while_locked() {
 }
 
 /// A sandbox started here, and a runbook that talks to it as to real endpoints.
-struct Live {
-    running: Running,
-    dir: PathBuf,
+pub(crate) struct Live {
+    pub(crate) running: Running,
+    pub(crate) dir: PathBuf,
 }
 
-async fn live(name: &str, scenario: &str, jobs: &str) -> Live {
+pub(crate) async fn live(name: &str, scenario: &str, jobs: &str) -> Live {
     let scenario = Scenario::parse(scenario, "test").expect("scenario");
     let running = sandbox::start(&scenario, sandbox::Options::default())
         .await
@@ -211,7 +211,7 @@ async fn live(name: &str, scenario: &str, jobs: &str) -> Live {
     Live { running, dir }
 }
 
-const SECRETS: [(&str, &str); 5] = [
+pub(crate) const SECRETS: [(&str, &str); 5] = [
     ("TPP_PASSWORD", "sandbox"),
     ("DC_KEY", "sandbox-digicert-api-key"),
     ("NCP_AK", "SANDBOXACCESSKEY0001"),
@@ -219,7 +219,7 @@ const SECRETS: [(&str, &str); 5] = [
     ("VCF_PASSWORD", "sandbox"),
 ];
 
-async fn apply_live(live: &Live, extra: &[&str]) -> Output {
+pub(crate) async fn apply_live(live: &Live, extra: &[&str]) -> Output {
     let dir = live.dir.clone();
     let mut args: Vec<String> = vec!["apply".into(), "--auto-approve".into(), "live.yaml".into()];
     args.extend(extra.iter().map(|s| (*s).to_owned()));
@@ -231,7 +231,7 @@ async fn apply_live(live: &Live, extra: &[&str]) -> Output {
     .expect("the binary ran")
 }
 
-fn provider_stats(live: &Live, kind: &str) -> Value {
+pub(crate) fn provider_stats(live: &Live, kind: &str) -> Value {
     live.running.stats()["providers"][kind].clone()
 }
 

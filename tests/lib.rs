@@ -1,6 +1,7 @@
 //! Integration tests: the real binary and the library's public entry points.
 
 mod apply;
+mod converge;
 mod examples;
 mod fixtures;
 mod mutations;
@@ -10,3 +11,4 @@ mod readme;
 mod sandbox;
 mod schema;
 mod support;
+mod tamper;

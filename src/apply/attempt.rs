@@ -25,6 +25,9 @@ enum Next {
         after: Option<Duration>,
         status: Option<u16>,
         reason: String,
+        /// Whether it uses up an attempt: a 429 was not processed, so it does not (only the
+        /// deadline bounds it).
+        counts: bool,
     },
     /// The request may have reached the server: observe before anything else.
     Reconcile {
@@ -77,6 +80,7 @@ fn classify(
                 after: retry_after,
                 status: Some(status),
                 reason: format!("HTTP {status}: rate limited"),
+                counts: false,
             }
         }
         Ok(Answer::Transient { status, detail }) if unsafe_to_resend => Next::Reconcile {
@@ -87,11 +91,13 @@ fn classify(
             after: None,
             status: Some(status),
             reason: format!("HTTP {status}: {detail}"),
+            counts: true,
         },
         Err(ProviderError::Call { error, .. }) if !error.maybe_sent() => Next::Retry {
             after: None,
             status: None,
             reason: error.to_string(),
+            counts: true,
         },
         Err(ProviderError::Call { error, .. }) if unsafe_to_resend => Next::Reconcile {
             status: None,
@@ -101,6 +107,7 @@ fn classify(
             after: None,
             status: None,
             reason: error.to_string(),
+            counts: true,
         },
         Err(other) => Next::Final {
             state: State::Failed,
@@ -131,35 +138,78 @@ async fn send(client: &Client, params: &ActionParams) -> Result<Answer, Provider
     }
 }
 
-/// The read-only check again, to learn whether an unanswered request took effect.
-async fn observe(client: &Client, params: &ActionParams) -> Option<Result<Verdict, ProviderError>> {
-    Some(
-        match (client, params) {
-            (Client::Venafi(c), ActionParams::RetryCertificate(a)) => c.observe(a).await,
-            (Client::Vcf(c), ActionParams::RetryCredentialsTask(a)) => c.observe(a).await,
-            (Client::Ncloud(c), ActionParams::ReissueCertificate(a)) => c.observe(a).await,
-            (Client::Digicert(c), ActionParams::BulkRetryAutomation(a)) => {
-                match a.targets.first() {
-                    Some(t) => c.observe(a, t).await,
-                    None => return None,
-                }
+/// Attempts of the read-only check after a lost answer: a read is safe to repeat.
+const RECHECK_ATTEMPTS: u32 = 5;
+/// The pause after a failed re-check grows by this much each time.
+const RECHECK_PAUSE: Duration = Duration::from_millis(200);
+
+/// The read-only check again, to learn whether an unanswered request took effect; a 429, a 5xx
+/// or a broken connection is retried like any read.
+async fn observe(
+    client: &Client,
+    params: &ActionParams,
+) -> Option<Result<crate::providers::Observed, ProviderError>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let read = observe_once(client, params).await;
+        match &read {
+            Some(Err(e)) if attempt < RECHECK_ATTEMPTS && e.is_transient() => {
+                tokio::time::sleep(RECHECK_PAUSE * attempt).await;
             }
-            _ => return None,
+            _ => return read,
         }
-        .map(|o| o.verdict),
-    )
+    }
+}
+
+async fn observe_once(
+    client: &Client,
+    params: &ActionParams,
+) -> Option<Result<crate::providers::Observed, ProviderError>> {
+    Some(match (client, params) {
+        (Client::Venafi(c), ActionParams::RetryCertificate(a)) => c.observe(a).await,
+        (Client::Vcf(c), ActionParams::RetryCredentialsTask(a)) => c.observe(a).await,
+        (Client::Ncloud(c), ActionParams::ReissueCertificate(a)) => c.observe(a).await,
+        (Client::Digicert(c), ActionParams::BulkRetryAutomation(a)) => match a.targets.first() {
+            Some(t) => c.observe(a, t).await,
+            None => return None,
+        },
+        _ => return None,
+    })
 }
 
 /// After a lost answer: `Retry` when the observation says the change did not happen, `Poll`
-/// for a VCF task now running, success when it did happen, `unknown` when it cannot be told.
-async fn reconcile(client: &Client, params: &ActionParams, reason: &str) -> Next {
-    match observe(client, params).await {
-        Some(Ok(Verdict::Run)) => Next::Retry {
+/// for a VCF task now running, success when it did happen (also when it happened and already
+/// completed: the provider's rule, `Client::took_effect_since`), `unknown` when it cannot be
+/// told.
+async fn reconcile(
+    client: &Client,
+    params: &ActionParams,
+    reason: &str,
+    sent_at: jiff::Timestamp,
+) -> Next {
+    let read = observe(client, params).await.map(|r| {
+        r.map(|o| {
+            let facts = crate::plan::observe::Seen::from(o);
+            let done = client.took_effect_since(facts.facts.as_deref(), &sent_at.to_string());
+            (facts.verdict, done)
+        })
+    });
+    match read {
+        Some(Ok((Verdict::Run, true))) => Next::Final {
+            state: State::Succeeded,
+            status: None,
+            detail: format!(
+                "{reason}; observed afterwards that it took effect: the provider shows a change since it was sent"
+            ),
+        },
+        Some(Ok((Verdict::Run, false))) => Next::Retry {
             after: None,
             status: None,
             reason: format!("{reason}; the change did not take effect, sending again"),
+            counts: true,
         },
-        Some(Ok(Verdict::Converged(why) | Verdict::Blocked(why))) => match params {
+        Some(Ok((Verdict::Converged(why) | Verdict::Blocked(why), _))) => match params {
             ActionParams::RetryCredentialsTask(a) if why.contains("running") => Next::Poll {
                 task: a.task_id.clone(),
                 status: 0,
@@ -280,6 +330,9 @@ pub async fn single(
     let deadline = started + job.policy.retry.deadline;
     let client = &engine.clients[&job.provider];
     let mut attempt = 0;
+    // Attempts that count against `retry.attempts` (a 429 does not).
+    let mut used = 0;
+    let mut sent_at: jiff::Timestamp;
     loop {
         if engine.stopping() {
             let detail = if attempt == 0 {
@@ -341,6 +394,7 @@ pub async fn single(
                         .await;
                 }
             };
+            sent_at = jiff::Timestamp::now();
             let (answer, synced) = tokio::join!(send(client, params), ticket.wait());
             if let Err(e) = synced {
                 let detail = format!(
@@ -354,7 +408,7 @@ pub async fn single(
         };
         let mut next = classify(engine, job, action.idempotency, answer);
         if let Next::Reconcile { reason, .. } = &next {
-            next = reconcile(client, params, reason).await;
+            next = reconcile(client, params, reason, sent_at).await;
         }
         match next {
             Next::Final {
@@ -384,9 +438,11 @@ pub async fn single(
                 after,
                 status,
                 reason,
+                counts,
             } => {
+                used += u32::from(counts);
                 let delay = pause(engine, job, action, attempt, after, &reason).await;
-                if attempt >= job.policy.retry.attempts || Instant::now() + delay > deadline {
+                if used >= job.policy.retry.attempts || Instant::now() + delay > deadline {
                     let detail = format!("{reason} (gave up after {attempt} attempt(s))");
                     return engine
                         .finish(job, action, State::Failed, attempt, status, detail, started)
@@ -478,6 +534,9 @@ pub async fn batch(
     };
     let mut pending = parsed;
     let mut attempt = 0;
+    // Attempts refused with 429: they do not count against `retry.attempts`.
+    let mut throttled = 0;
+    let mut sent_at = jiff::Timestamp::now();
     while !pending.is_empty() {
         if engine.stopping() {
             for (k, _, _) in pending.drain(..) {
@@ -528,6 +587,7 @@ pub async fn batch(
                 )),
                 Ok(mut tickets) => {
                     let ticket = tickets.pop().expect("a batch is never empty");
+                    sent_at = jiff::Timestamp::now();
                     let (answers, synced) =
                         tokio::join!(digicert.execute(&base, &targets), ticket.wait());
                     synced.map(|()| answers).map_err(|e| {
@@ -591,6 +651,7 @@ pub async fn batch(
         };
         let mut again = Vec::new();
         let mut pause_for: Option<(Option<Duration>, String)> = None;
+        let mut was_throttled = false;
         for ((k, bulk, target), answer) in pending.drain(..).zip(answers) {
             let action = &actions[&k];
             let mut next = classify(engine, job, Idempotency::NonIdempotent, answer);
@@ -599,7 +660,7 @@ pub async fn batch(
                     targets: vec![target.clone()],
                     ..bulk.clone()
                 });
-                next = reconcile(client, &one, reason).await;
+                next = reconcile(client, &one, reason, sent_at).await;
             }
             match next {
                 Next::Final {
@@ -634,8 +695,11 @@ pub async fn batch(
                     after,
                     status,
                     reason,
+                    counts,
                 } => {
-                    if attempt >= job.policy.retry.attempts || Instant::now() > deadline {
+                    // One bulk request per attempt; a 429 refused the whole batch unprocessed.
+                    let used = attempt - throttled;
+                    if (counts && used >= job.policy.retry.attempts) || Instant::now() > deadline {
                         let detail = format!("{reason} (gave up after {attempt} attempt(s))");
                         out.push((
                             k,
@@ -652,6 +716,7 @@ pub async fn batch(
                                 .await,
                         ));
                     } else {
+                        was_throttled |= !counts;
                         pause_for = Some((after, reason));
                         again.push((k, bulk, target));
                     }
@@ -678,6 +743,7 @@ pub async fn batch(
             let delay = pause(engine, job, &actions[k], attempt, after, &reason).await;
             engine.nap(delay).await;
         }
+        throttled += u32::from(was_throttled);
         pending = again;
     }
     out

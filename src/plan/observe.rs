@@ -23,14 +23,6 @@ const READ_ATTEMPTS: u32 = 5;
 /// The pause after a failed read grows by this much each time.
 const READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
 
-fn transient(e: &ProviderError) -> bool {
-    match e {
-        ProviderError::Call { .. } => true,
-        ProviderError::Unexpected { status, .. } => *status == 429 || *status >= 500,
-        _ => false,
-    }
-}
-
 /// What the read-only check of one item found: `None` when the action has no such check,
 /// `Err` when the state could not be read.
 pub type Read = Option<Result<Seen, String>>;
@@ -124,7 +116,7 @@ pub async fn check(
                     // Reads are safe to repeat: a 429, a 5xx or a broken connection is retried
                     // after a pause instead of blocking the action.
                     match &result {
-                        Some(Err(e)) if attempt < READ_ATTEMPTS && transient(e) => {
+                        Some(Err(e)) if attempt < READ_ATTEMPTS && e.is_transient() => {
                             limiter.throttled(None);
                             tokio::time::sleep(READ_PAUSE * attempt).await;
                         }

@@ -117,6 +117,18 @@ pub fn render_to(
             ", without reading the providers' state"
         }
     );
+    if !plan.pulled_in.is_empty() {
+        let _ = writeln!(
+            out,
+            "--target {} also plans {}: needed by the targets",
+            plan.targets.join(", "),
+            plan.pulled_in
+                .iter()
+                .map(|j| format!("`{j}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for job in &plan.jobs {
         let non_idempotent = job
             .actions

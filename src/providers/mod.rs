@@ -96,6 +96,17 @@ pub enum ProviderError {
 }
 
 impl ProviderError {
+    /// A failure that may pass if the same read is made again: a broken connection, a 429 or a
+    /// 5xx. Authentication and configuration failures are not.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Call { .. } => true,
+            Self::Unexpected { status, .. } => *status == 429 || *status == 408 || *status >= 500,
+            _ => false,
+        }
+    }
+
     pub(crate) fn call(provider: &str) -> impl Fn(CallError) -> Self + '_ {
         move |error| Self::Call {
             provider: provider.to_owned(),

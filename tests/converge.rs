@@ -1,0 +1,437 @@
+//! Re-runs that converge, across processes: apply, apply again (with and without `--refresh`,
+//! and through a saved plan) against one sandbox that counts every mutation; rotated tokens
+//! kept for the next run; "could not find out" exits non-zero and names the provider.
+
+use std::process::Output;
+
+use serde_json::Value;
+
+use super::apply::{Live, SECRETS, apply_live, live, provider_stats, redrive, text};
+
+const TASK: &str = "7b9e2c1a-3d4f-4e5a-8b6c-1d2e3f4a5b6c";
+
+/// One target of each non-idempotent provider (NCP reissue, VCF re-run, DigiCert bulk retry)
+/// and one convergent one (Venafi).
+async fn mixed(name: &str) -> Live {
+    live(
+        name,
+        &format!(
+            "venafi_tpp:\n  certificates: [{{dn: '\\VED\\Policy\\A\\a.example.com'}}]\nncloud:\n  processing: 10ms\n  certificates:\n    - {{certificate_no: 1, name: one, common_name: one.example.co.kr}}\nvcf:\n  tasks:\n    - {{id: {TASK}, operation_type: ROTATE, resources: [{{name: esx1.example.com}}], outcome: succeeds}}\ndigicert:\n  automations:\n    - {{id: 1, ip: 10.1.1.1, port: 443}}\n"
+        ),
+        &format!(
+            "jobs:\n  - id: venafi\n    provider: tpp\n    action: retry_certificate\n    with: {{certificate_dn: '\\VED\\Policy\\A\\a.example.com'}}\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    with: {{certificate_no: 1, csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: one, common_name: one.example.co.kr}}\n  - id: rotate\n    provider: sddc\n    action: retry_credentials_task\n    with: {{task_id: {TASK}, operation_type: ROTATE, elements: [{{resource_type: ESXI, credentials: [{{username: root}}]}}]}}\n    wait: {{interval: 50ms, timeout: 20s}}\n  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, targets: [{{ip: 10.1.1.1, port: 443}}]}}\n"
+        ),
+    )
+    .await
+}
+
+/// The mutations each non-idempotent provider has seen so far.
+fn mutations(live: &Live) -> [u64; 3] {
+    ["ncloud", "vcf", "digicert"].map(|k| {
+        provider_stats(live, k)["mutations"]
+            .as_u64()
+            .unwrap_or_default()
+    })
+}
+
+async fn run(live: &Live, args: &[&str]) -> Output {
+    let dir = live.dir.clone();
+    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        redrive(&dir, &args, &SECRETS)
+    })
+    .await
+    .expect("the binary ran")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn applying_again_sends_no_non_idempotent_request_twice() {
+    let live = mixed("again").await;
+    let first = apply_live(&live, &[]).await;
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(mutations(&live), [1, 1, 1], "{}", text(&first));
+
+    // Again, reading the state: done in an earlier run, nothing sent.
+    let again = apply_live(&live, &[]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("done in an earlier run at"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(mutations(&live), [1, 1, 1], "{}", text(&again));
+
+    // Without reading the state: the journal alone keeps them back.
+    let blind = apply_live(&live, &["--refresh=false"]).await;
+    assert_eq!(blind.status.code(), Some(0), "{}", text(&blind));
+    assert_eq!(mutations(&live), [1, 1, 1], "{}", text(&blind));
+
+    // Through a saved plan.
+    let saved = run(&live, &["plan", "live.yaml", "--out", "plan.json"]).await;
+    assert_eq!(saved.status.code(), Some(0), "{}", text(&saved));
+    let applied = run(&live, &["apply", "plan.json", "--auto-approve"]).await;
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+    assert_eq!(mutations(&live), [1, 1, 1], "{}", text(&applied));
+
+    // Asked for by name, it is sent again.
+    let replaced = apply_live(&live, &["--replace", "reissue"]).await;
+    assert_eq!(replaced.status.code(), Some(0), "{}", text(&replaced));
+    assert_eq!(mutations(&live), [2, 1, 1], "{}", text(&replaced));
+    assert_eq!(provider_stats(&live, "ncloud")["duplicate_mutations"], 1);
+    live.running.stop().await;
+}
+
+/// kill -9 while a reissue is on the wire: the journal ends at "sent". The next plan does not
+/// resend it blindly: without reading it is held back, and reading shows the certificate
+/// changed after the send, so it is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_cut_off_by_kill_9_is_reconciled_before_anything_is_sent() {
+    let live = live(
+        "killed",
+        "ncloud:\n  processing: 10ms\n  certificates:\n    - {certificate_no: 1, name: one, common_name: one.example.co.kr}\n  faults:\n    outcome_after_timeout: {rate: 1.0, duration: 20s, endpoints: ['POST /api/v2/certificate/{certificate_no}/reissue']}\n",
+        "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    with: {certificate_no: 1, csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: one, common_name: one.example.co.kr}\n",
+    )
+    .await;
+    let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
+    std::fs::write(
+        live.dir.join("live.yaml"),
+        runbook.replace("timeout: 1s", "timeout: 60s"),
+    )
+    .expect("runbook");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"))
+        .current_dir(&live.dir)
+        .args(["apply", "--auto-approve", "live.yaml"])
+        .envs(SECRETS)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start apply");
+    // Until the reissue has reached the server (bounded: 10 s).
+    for _ in 0..200 {
+        if provider_stats(&live, "ncloud")["mutations"] == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(provider_stats(&live, "ncloud")["mutations"], 1);
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let history = redrive::state::journal::history(&live.dir.join(".redrive/live.journal.jsonl"))
+        .expect("journal");
+    assert!(
+        history
+            .actions
+            .values()
+            .all(|p| p.last.state == redrive::apply::State::Sent),
+        "{history:?}"
+    );
+
+    let status = run(&live, &["status", "live.yaml"]).await;
+    assert_eq!(status.status.code(), Some(4), "{}", text(&status));
+    assert!(
+        text(&status).contains("1 sent, no answer"),
+        "{}",
+        text(&status)
+    );
+
+    let blind = run(&live, &["plan", "live.yaml", "--refresh=false"]).await;
+    assert_eq!(blind.status.code(), Some(0), "{}", text(&blind));
+    assert!(
+        text(&blind).contains("outcome is unknown"),
+        "{}",
+        text(&blind)
+    );
+
+    let again = apply_live(&live, &[]).await;
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(
+        text(&again).contains("the provider shows it took effect"),
+        "{}",
+        text(&again)
+    );
+    assert_eq!(provider_stats(&live, "ncloud")["mutations"], 1);
+    live.running.stop().await;
+}
+
+/// Venafi refresh tokens work once: the rotated pair is stored (owner-only) and the next run
+/// authenticates with it, not with the consumed seed token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_refresh_token_is_kept_for_the_next_run() {
+    let live = live(
+        "tokens",
+        "venafi_tpp:\n  certificates: [{dn: '\\VED\\Policy\\A\\a.example.com'}, {dn: '\\VED\\Policy\\A\\b.example.com'}]\n",
+        "jobs: []\n",
+    )
+    .await;
+    let base = live.running.url(redrive::sandbox::Kind::VenafiTpp);
+    redrive::providers::http::install_crypto();
+    let pair: Value = reqwest::Client::new()
+        .post(format!("{base}/vedauth/authorize/oauth"))
+        .json(&serde_json::json!({"client_id": "redrive", "username": "svc-redrive", "password": "sandbox", "scope": "certificate:manage"}))
+        .send()
+        .await
+        .expect("token")
+        .json()
+        .await
+        .expect("json");
+    let refresh = pair["refresh_token"]
+        .as_str()
+        .expect("a refresh token")
+        .to_owned();
+    // A runbook with seed tokens only: the access token is no good, the refresh token is.
+    let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
+    let runbook = runbook
+        .replace(
+            "auth: {client_id: redrive, username: svc-redrive, password: {env: TPP_PASSWORD}, scope: 'certificate:manage'}",
+            "auth: {client_id: redrive, access_token: {env: TPP_ACCESS}, refresh_token: {env: TPP_REFRESH}}",
+        )
+        .replace(
+            "jobs: []\n",
+            "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: [a, b]\n    with: {certificate_dn: '\\VED\\Policy\\A\\{{ item }}.example.com'}\n",
+        );
+    std::fs::write(live.dir.join("live.yaml"), runbook).expect("runbook");
+    let env = [
+        ("TPP_ACCESS", "not-a-token".to_owned()),
+        ("TPP_REFRESH", refresh.clone()),
+    ];
+    let apply = |args: Vec<&'static str>| {
+        let dir = live.dir.clone();
+        let env = env.clone();
+        tokio::task::spawn_blocking(move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            redrive(&dir, &args, &env)
+        })
+    };
+    let first = apply(vec!["apply", "--auto-approve", "live.yaml"])
+        .await
+        .expect("ran");
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let second = apply(vec![
+        "apply",
+        "--auto-approve",
+        "--refresh=false",
+        "live.yaml",
+    ])
+    .await
+    .expect("ran");
+    assert_eq!(second.status.code(), Some(0), "{}", text(&second));
+    assert!(
+        !text(&second).contains("invalid_grant"),
+        "{}",
+        text(&second)
+    );
+    // Stored owner-only, and never in the journal.
+    let tokens: Vec<_> = std::fs::read_dir(live.dir.join(".redrive/tokens"))
+        .expect("a token store")
+        .filter_map(Result::ok)
+        .collect();
+    assert_eq!(tokens.len(), 1);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = tokens[0].metadata().expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let journal =
+        std::fs::read_to_string(live.dir.join(".redrive/live.journal.jsonl")).expect("journal");
+    let stored = std::fs::read_to_string(tokens[0].path()).expect("stored");
+    let stored: Value = serde_json::from_str(&stored).expect("json");
+    for secret in [
+        refresh.as_str(),
+        stored["refresh"].as_str().expect("rotated"),
+    ] {
+        assert!(!journal.contains(secret));
+        assert!(!text(&first).contains(secret));
+    }
+    live.running.stop().await;
+}
+
+/// "Could not find out" is an error naming the provider: wrong password, a refused connection,
+/// an unset secret. Nothing is sent and neither plan nor apply exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn could_not_find_out_is_an_error_not_nothing_to_do() {
+    let live = mixed("broken").await;
+    // The case, the secrets it sets besides the others, and what the error must name.
+    type Case = (
+        &'static str,
+        Vec<(&'static str, &'static str)>,
+        &'static str,
+    );
+    let cases: [Case; 3] = [
+        (
+            "wrong password",
+            vec![("TPP_PASSWORD", "wrong")],
+            "provider `tpp`",
+        ),
+        ("unset secret", vec![], "TPP_PASSWORD"),
+        (
+            "refused connection",
+            vec![("TPP_PASSWORD", "sandbox")],
+            "provider `tpp`",
+        ),
+    ];
+    for (case, env, named) in cases {
+        let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
+        let url = live.running.url(redrive::sandbox::Kind::VenafiTpp);
+        let runbook = if case == "refused connection" {
+            // Nothing listens on port 9 of loopback.
+            runbook.replace(&url, "http://127.0.0.1:9")
+        } else {
+            runbook
+        };
+        std::fs::write(
+            live.dir.join(format!("{}.yaml", case.replace(' ', "-"))),
+            runbook,
+        )
+        .expect("runbook");
+        let file = format!("{}.yaml", case.replace(' ', "-"));
+        for command in ["plan", "apply"] {
+            let dir = live.dir.clone();
+            let (env, file) = (env.clone(), file.clone());
+            let out = tokio::task::spawn_blocking(move || {
+                let mut all: Vec<(&str, &str)> = SECRETS
+                    .iter()
+                    .filter(|(k, _)| *k != "TPP_PASSWORD")
+                    .copied()
+                    .collect();
+                all.extend(env);
+                let args: Vec<&str> = if command == "plan" {
+                    vec!["plan", &file]
+                } else {
+                    vec!["apply", "--auto-approve", &file]
+                };
+                redrive(&dir, &args, &all)
+            })
+            .await
+            .expect("ran");
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{case}, {command}: {}",
+                text(&out)
+            );
+            assert!(
+                text(&out).contains(named),
+                "{case}, {command}: {}",
+                text(&out)
+            );
+        }
+    }
+    assert_eq!(mutations(&live), [0, 0, 0]);
+    live.running.stop().await;
+}
+
+/// `--target` plans the jobs the target needs, and says so.
+#[test]
+fn a_target_brings_the_jobs_it_needs() {
+    let dir = super::apply::examples_copy("target");
+    let out = redrive(
+        &dir,
+        &[
+            "plan",
+            "--sandbox",
+            "--target",
+            "vcf-rotate",
+            "outage-remediation.yaml",
+        ],
+        &[],
+    );
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{all}");
+    assert!(all.contains("needed by the targets"), "{all}");
+}
+
+/// Two `http` actions to one URL with different bodies are two actions, not one.
+#[test]
+fn http_actions_differing_only_in_body_are_distinct() {
+    let dir = super::apply::temp_dir("http-identity");
+    std::fs::write(
+        dir.join("tickets.yaml"),
+        "version: 1\nname: tickets\nproviders:\n  itsm:\n    type: http\n    url: http://127.0.0.1:9\njobs:\n  - id: open\n    provider: itsm\n    action: http\n    for_each: [a, b, c]\n    with: {method: POST, url: /tickets, body: {summary: '{{ item }}'}}\n",
+    )
+    .expect("runbook");
+    let out = redrive(&dir, &["plan", "--format", "json", "tickets.yaml"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let plan: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(plan["summary"]["run"], 3, "{plan}");
+    let ids: std::collections::HashSet<&str> = plan["jobs"][0]["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id"))
+        .collect();
+    assert_eq!(ids.len(), 3);
+}
+
+/// A 429 was not processed: it never uses up an attempt, so `attempts: 1` still ends every
+/// action succeeded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_429_is_not_an_attempt_that_failed() {
+    let live = live(
+        "throttled",
+        "venafi_tpp:\n  generate: [{count: 10, parent: '\\VED\\Policy\\T'}]\n  faults:\n    errors: [{status: 429, rate: 0.5, endpoints: ['POST /vedsdk/certificates/retry']}]\n",
+        "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: \"{{ range(1, 11) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\T\\cert-{{ item }}.example.com'}\n    retry: {attempts: 1, initial_delay: 10ms, max_delay: 50ms}\n",
+    )
+    .await;
+    let out = apply_live(&live, &["--refresh=false"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("Apply: 10 succeeded"), "{}", text(&out));
+    let stats = provider_stats(&live, "venafi_tpp");
+    assert!(
+        stats["by_endpoint"]["POST /vedsdk/certificates/retry"]
+            .as_u64()
+            .unwrap_or_default()
+            > 10,
+        "no 429 was injected: {stats}"
+    );
+    live.running.stop().await;
+}
+
+/// SIGTERM (how CI runners and Kubernetes stop a job) is handled like the first Ctrl-C: no new
+/// sends, requests in flight finish, results printed, exit 130; `status` then says exactly how
+/// far each action got and exits 4.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_like_an_interrupt_and_status_tells_how_far_it_got() {
+    let live = live(
+        "sigterm",
+        "venafi_tpp:\n  generate: [{count: 40, parent: '\\VED\\Policy\\Slow'}]\n  faults:\n    latency: {fixed: 400ms, endpoints: ['POST /vedsdk/certificates/retry']}\n",
+        "jobs:\n  - id: slow\n    provider: tpp\n    action: retry_certificate\n    for_each: \"{{ range(1, 41) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\Slow\\cert-{{ item }}.example.com'}\n",
+    )
+    .await;
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"))
+        .current_dir(&live.dir)
+        .args(["apply", "--auto-approve", "--parallelism", "4", "live.yaml"])
+        .envs(SECRETS)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start apply");
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .expect("joined")
+        .expect("waited");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(130), "{all}");
+    assert!(all.contains("not sent: apply was interrupted"), "{all}");
+    let sent =
+        provider_stats(&live, "venafi_tpp")["by_endpoint"]["POST /vedsdk/certificates/retry"]
+            .as_u64()
+            .unwrap_or(0);
+    assert!(sent > 0 && sent < 40, "{sent}");
+    let status = run(&live, &["status", "live.yaml"]).await;
+    let shown = text(&status);
+    assert_eq!(status.status.code(), Some(4), "{shown}");
+    assert!(
+        shown.contains(&format!("{} planned, not sent", 40 - sent))
+            && shown.contains(&format!("{sent} succeeded")),
+        "{shown}"
+    );
+    live.running.stop().await;
+}
