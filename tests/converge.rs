@@ -435,3 +435,96 @@ async fn sigterm_stops_like_an_interrupt_and_status_tells_how_far_it_got() {
     );
     live.running.stop().await;
 }
+
+/// Half of all NAVER answers are lost after the reissue happened: every action still ends
+/// succeeded (reconciled by reading), and no certificate is reissued twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_the_answers_lost_no_reissue_twice() {
+    let live = live(
+        "half-lost",
+        "ncloud:\n  processing: 10ms\n  generate: [{count: 40, first_no: 1000}]\n  faults:\n    outcome_after_timeout: {rate: 0.5, duration: 3s, endpoints: ['POST /api/v2/certificate/{certificate_no}/reissue']}\n",
+        "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: \"{{ range(1000, 1040) | list }}\"\n    with: {certificate_no: '{{ item }}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: 'cert-{{ item }}', common_name: 'c{{ item }}.example.co.kr'}\n    retry: {attempts: 3, initial_delay: 10ms}\n",
+    )
+    .await;
+    let out = apply_live(&live, &["--refresh=false", "--parallelism", "16"]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("Apply: 40 succeeded"), "{all}");
+    let stats = provider_stats(&live, "ncloud");
+    assert_eq!(stats["mutations"], 40, "{stats}");
+    assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
+    assert!(
+        stats["faults"]["outcome_after_timeout"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 5,
+        "too few lost answers to prove anything: {stats}"
+    );
+    live.running.stop().await;
+}
+
+/// 20 % 5xx on every endpoint: reads are retried, so nothing ends `unknown` that a retried read
+/// could settle, and nothing is reissued twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fifth_of_all_requests_failing_leaves_nothing_unknown() {
+    let live = live(
+        "flaky",
+        "ncloud:\n  processing: 10ms\n  generate: [{count: 40, first_no: 1000}]\n  faults:\n    errors: [{status: 503, rate: 0.2}]\n",
+        "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: \"{{ range(1000, 1040) | list }}\"\n    with: {certificate_no: '{{ item }}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: 'cert-{{ item }}', common_name: 'c{{ item }}.example.co.kr'}\n    retry: {attempts: 5, initial_delay: 10ms, max_delay: 100ms}\n",
+    )
+    .await;
+    let out = apply_live(&live, &["--parallelism", "16"]).await;
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{all}");
+    assert!(all.contains("0 unknown"), "{all}");
+    let stats = provider_stats(&live, "ncloud");
+    assert_eq!(stats["duplicate_mutations"], 0, "{stats}");
+    live.running.stop().await;
+}
+
+/// The shipped GitHub workflow's plan step fails its job when the plan could not be made
+/// (exit 1), and passes with changes (exit 2) — run as GitHub runs it (`bash -e`).
+#[test]
+fn the_github_plan_step_fails_when_the_state_cannot_be_read() {
+    let dir = super::apply::examples_copy("github");
+    let workflow: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(dir.join("github/redrive.yml")).expect("workflow"),
+    )
+    .expect("yaml");
+    let steps = workflow["jobs"]["plan"]["steps"].as_array().expect("steps");
+    let script = steps
+        .iter()
+        .find(|s| s["name"] == "Plan")
+        .and_then(|s| s["run"].as_str())
+        .expect("a Plan step");
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_redrive"))
+        .parent()
+        .expect("a folder")
+        .to_owned();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let step = |runbook: &str, extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new("bash");
+        cmd.args(["-e", "-c", script])
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env("RUNBOOK", runbook);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("bash")
+    };
+    // Nothing listens at the endpoint: the plan cannot be made, and the job must fail.
+    let runbook = std::fs::read_to_string(dir.join("venafi-retry.yaml")).expect("runbook");
+    std::fs::write(
+        dir.join("broken.yaml"),
+        runbook.replace("https://tpp.example.com", "http://127.0.0.1:9"),
+    )
+    .expect("runbook");
+    let broken = step("broken.yaml", &[("TPP_PASSWORD", "x")]);
+    assert!(!broken.status.success(), "{}", text(&broken));
+    assert!(text(&broken).contains("could not"), "{}", text(&broken));
+}
