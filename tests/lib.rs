@@ -2,6 +2,7 @@
 
 mod apply;
 mod examples;
+mod fake;
 mod fixtures;
 mod mutations;
 mod plan;

@@ -1,0 +1,13 @@
+//! Independent fake provider servers, written from `providers.md` only, and their self-tests.
+//!
+//! Each fake is an axum router on 127.0.0.1:0 (see [`server`]); `start()` serves it on the
+//! test's runtime, `spawn_thread()` on its own thread for sync tests that run the binary.
+#![allow(dead_code)]
+
+pub mod digicert;
+mod digicert_api;
+pub mod limiter;
+pub mod server;
+
+mod selftest_digicert;
+mod selftest_support;
