@@ -7,7 +7,10 @@
 pub mod digicert;
 mod digicert_api;
 pub mod limiter;
+pub mod ncloud;
+mod ncloud_api;
 pub mod server;
 
 mod selftest_digicert;
+mod selftest_ncloud;
 mod selftest_support;
