@@ -10,7 +10,10 @@ pub mod limiter;
 pub mod ncloud;
 mod ncloud_api;
 pub mod server;
+pub mod venafi;
+pub mod venafi_api;
 
 mod selftest_digicert;
 mod selftest_ncloud;
 mod selftest_support;
+mod selftest_venafi;
