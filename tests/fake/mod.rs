@@ -10,10 +10,13 @@ pub mod limiter;
 pub mod ncloud;
 mod ncloud_api;
 pub mod server;
+pub mod vcf;
+pub mod vcf_api;
 pub mod venafi;
 pub mod venafi_api;
 
 mod selftest_digicert;
 mod selftest_ncloud;
 mod selftest_support;
+mod selftest_vcf;
 mod selftest_venafi;
