@@ -6,6 +6,7 @@
 
 pub mod digicert;
 mod digicert_api;
+pub mod hostile;
 pub mod limiter;
 pub mod ncloud;
 mod ncloud_api;
@@ -16,6 +17,7 @@ pub mod venafi;
 pub mod venafi_api;
 
 mod selftest_digicert;
+mod selftest_hostile;
 mod selftest_ncloud;
 mod selftest_support;
 mod selftest_vcf;
