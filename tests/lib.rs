@@ -3,6 +3,7 @@
 mod apply;
 mod converge;
 mod examples;
+mod fake;
 mod fixtures;
 mod mutations;
 mod plan;
