@@ -66,7 +66,7 @@ fn bench_render(c: &mut Criterion) {
 }
 
 fn bench_resolve(c: &mut Criterion) {
-    use redrive::plan::{items, observe, resolve};
+    use redrive::plan::{items, resolve};
     let dir = std::env::temp_dir().join(format!("redrive-bench-resolve-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let mut dns = String::new();
@@ -77,7 +77,6 @@ fn bench_resolve(c: &mut Criterion) {
     let text = "version: 1\nname: bench\ninputs:\n  dns: {file: dns.txt}\nproviders:\n  tpp:\n    type: venafi_tpp\n    url: https://tpp.example.com\n    auth: {username: bench, password: {env: TPP_PASSWORD}}\njobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: '{{ inputs.dns }}'\n    with:\n      certificate_dn: '{{ item }}'\n";
     let rb = runbook::load_text(&dir.join("bench.yaml"), text.to_owned()).expect("valid");
     let mut jobs = rb.render(None, &[]).expect("renders");
-    let all = items::expand(&mut jobs);
     let (name, provider) = rb.manifest.providers.first().expect("a provider");
     let client = redrive::providers::build(
         name,
@@ -88,6 +87,7 @@ fn bench_resolve(c: &mut Criterion) {
         std::sync::Arc::new(redrive::state::tokens::MemoryTokens::default()),
     )
     .expect("a client");
+    let all = items::expand(&mut jobs, |_, work| client.target(work));
     let meta = resolve::Meta {
         created_at: String::new(),
         runbook: redrive::plan::FileDigest {
@@ -121,7 +121,7 @@ fn bench_resolve(c: &mut Criterion) {
                 all.clone(),
                 Vec::new(),
                 &rules,
-                |item| observe::preview(&client, &item.what),
+                |item| client.preview(&item.what),
             );
             assert_eq!(plan.summary.run, 10_000);
             black_box(plan);

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use redrive::manifest::model::{ProviderType, RetryCertificate, RetryCredentialsTask};
+use redrive::manifest::model::{ActionParams, ProviderType, RetryCertificate, Work};
 use redrive::providers::{self, Client, SandboxEndpoints, Verdict};
 use redrive::sandbox::{self, Kind, Running, Scenario};
 use serde_json::{Value, json};
@@ -40,6 +40,15 @@ fn client(running: &Running, scenario: &Scenario, provider: Value) -> Client {
     .expect("a client")
 }
 
+/// The read-only check of a work, which these providers have.
+async fn observe(client: &Client, work: &Work) -> redrive::providers::Observed {
+    client
+        .observe(work)
+        .await
+        .expect("a read-only check")
+        .expect("observe")
+}
+
 fn endpoint_count(running: &Running, kind: &str, endpoint: &str) -> u64 {
     running.stats()["providers"][kind]["by_endpoint"][endpoint]
         .as_u64()
@@ -58,35 +67,32 @@ async fn venafi_refreshes_once_when_many_calls_find_the_token_expired() {
 ",
     )
     .await;
-    let Client::Venafi(venafi) = client(
+    let venafi = client(
         &running,
         &scenario,
         json!({"type": "venafi_tpp", "url": "https://unused", "auth": {"client_id": "x", "username": "u", "password": {"env": "UNUSED"}, "scope": "certificate:manage"}}),
-    ) else {
-        panic!("a Venafi client");
-    };
-    let action = RetryCertificate {
+    );
+    let action = Work::Single(ActionParams::RetryCertificate(RetryCertificate {
         certificate_dn: r"\VED\Policy\A\a.example.com".into(),
         work_to_do_timeout: None,
-    };
-    let first = venafi.observe(&action).await.expect("observe");
+    }));
+    let first = observe(&venafi, &action).await;
     assert_eq!(first.verdict, Verdict::Run);
     assert_eq!(
         endpoint_count(&running, "venafi_tpp", "POST /vedauth/authorize/oauth"),
         1
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let venafi = std::sync::Arc::new(venafi);
+    let venafi: std::sync::Arc<dyn redrive::providers::Provider> = std::sync::Arc::from(venafi);
     let mut tasks = Vec::new();
     for _ in 0..20 {
         let (v, a) = (venafi.clone(), action.clone());
-        tasks.push(tokio::spawn(async move { v.observe(&a).await }));
+        tasks.push(tokio::spawn(async move {
+            v.observe(&a).await.expect("a check").expect("observe")
+        }));
     }
     for t in tasks {
-        assert_eq!(
-            t.await.expect("task").expect("observe").verdict,
-            Verdict::Run
-        );
+        assert_eq!(t.await.expect("task").verdict, Verdict::Run);
     }
     assert_eq!(
         endpoint_count(&running, "venafi_tpp", "POST /vedauth/authorize/token"),
@@ -105,36 +111,27 @@ async fn vcf_accepts_200_tokens_and_reads_task_verdicts() {
         "vcf:\n  token_status: 200\n  tasks:\n    - {id: failed-1}\n    - {id: done-1, status: SUCCESSFUL}\n    - {id: stuck-1, retryable: false}\n",
     )
     .await;
-    let Client::Vcf(vcf) = client(
+    let vcf = client(
         &running,
         &scenario,
         json!({"type": "vcf", "url": "https://unused", "auth": {"username": "u", "password": {"env": "UNUSED"}}}),
-    ) else {
-        panic!("a VCF client");
-    };
-    let task = |id: &str| -> RetryCredentialsTask {
-        serde_json::from_value(json!({"task_id": id, "operation_type": "ROTATE", "elements": [{"resource_type": "ESXI", "credentials": [{"username": "root"}]}]}))
-            .expect("params")
-    };
-    assert_eq!(
-        vcf.observe(&task("failed-1"))
-            .await
-            .expect("observe")
-            .verdict,
-        Verdict::Run
     );
+    let task = |id: &str| -> Work {
+        Work::Single(ActionParams::RetryCredentialsTask(
+            serde_json::from_value(json!({"task_id": id, "operation_type": "ROTATE", "elements": [{"resource_type": "ESXI", "credentials": [{"username": "root"}]}]}))
+                .expect("params"),
+        ))
+    };
+    assert_eq!(observe(&vcf, &task("failed-1")).await.verdict, Verdict::Run);
     assert!(matches!(
-        vcf.observe(&task("done-1")).await.expect("observe").verdict,
+        observe(&vcf, &task("done-1")).await.verdict,
         Verdict::Converged(_)
     ));
     assert!(matches!(
-        vcf.observe(&task("stuck-1"))
-            .await
-            .expect("observe")
-            .verdict,
+        observe(&vcf, &task("stuck-1")).await.verdict,
         Verdict::Blocked(_)
     ));
-    let unknown = vcf.observe(&task("nope")).await.expect("observe").verdict;
+    let unknown = observe(&vcf, &task("nope")).await.verdict;
     assert!(
         matches!(&unknown, Verdict::Blocked(why) if why.contains("no task")),
         "{unknown:?}"

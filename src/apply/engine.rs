@@ -11,9 +11,9 @@ use tokio::task::JoinSet;
 
 use super::events::{Event, Sink};
 use super::retry::Policy;
-use super::{ActionResult, attempt};
+use super::{ActionResult, attempt, waves};
 use crate::limits::Limiter;
-use crate::manifest::model::{ActionKind, ActionParams, Rollout};
+use crate::manifest::model::{ActionKind, Rollout, Work};
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
 use crate::providers::Client;
 use crate::state::{Journal, Record, State};
@@ -313,15 +313,6 @@ impl Engine {
         self.sink.emit(Event::JobStarted {
             job: job.id.clone(),
         });
-        let batch_size = job
-            .actions
-            .first()
-            .and_then(|a| {
-                a.params_value()
-                    .get("batch_size")
-                    .and_then(serde_json::Value::as_u64)
-            })
-            .map_or(50, |s| usize::try_from(s.max(1)).unwrap_or(50));
         let mut out: Vec<Option<ActionResult>> = vec![None; job.actions.len()];
         // In place (`map` over the same layout): an action is taken out when it is sent.
         let mut slots: Vec<Option<Box<PlanAction>>> = job.actions.into_iter().map(Some).collect();
@@ -340,7 +331,7 @@ impl Engine {
             out[k] = Some(self.skip(&info, &a, why).await);
         }
         let total = runnable.len() as u64;
-        let waves = wave_ends(info.policy.rollout.as_ref(), runnable.len());
+        let waves = waves::wave_ends(info.policy.rollout.as_ref(), runnable.len());
         let budget = info
             .policy
             .rollout
@@ -354,7 +345,7 @@ impl Engine {
             from = end;
             failures += self
                 .clone()
-                .run_wave(&info, &mut slots, &mut out, wave, batch_size)
+                .run_wave(&info, &mut slots, &mut out, wave)
                 .await;
             let stopped = if self.stopping() {
                 Some("not sent: apply was interrupted".to_owned())
@@ -384,48 +375,75 @@ impl Engine {
             .collect()
     }
 
-    /// The actions of one wave, concurrently; DigiCert targets go in batches. No more tasks
-    /// exist at a time than the provider may have requests in flight, so memory follows the
-    /// concurrency, not the size of the wave. Each result goes to its action's place in `out`;
-    /// returns how many failed.
+    /// The actions of one wave, concurrently; works a provider takes in one request go in
+    /// batches. No more tasks exist at a time than the provider may have requests in flight, so
+    /// memory follows the concurrency, not the size of the wave. Each result goes to its
+    /// action's place in `out`; returns how many failed.
     async fn run_wave(
         self: Arc<Self>,
         info: &JobInfo,
         slots: &mut [Option<Box<PlanAction>>],
         out: &mut [Option<ActionResult>],
         wave: &[usize],
-        batch_size: usize,
     ) -> u64 {
-        // A single action's unit is made when it is sent, not for the whole wave up front;
-        // DigiCert batches are formed before sending, as they group targets across the wave.
-        let mut units: Box<dyn Iterator<Item = Vec<usize>> + Send + '_> =
-            if info.kind == ActionKind::BulkRetryAutomation {
-                Box::new(
-                    batches(wave, batch_size, |k| {
-                        slots[k].as_ref().map_or("", |a| a.target.as_str())
+        let client = &self.clients[&info.provider];
+        let batching = wave
+            .first()
+            .and_then(|&k| slots[k].as_ref())
+            .and_then(|a| Work::from_params(info.kind, a.params_value()).ok())
+            .and_then(|w| client.batching(&w));
+        let mut failures = 0;
+        // Batches are formed before sending, as they group works across the wave; a single
+        // action's unit is made when it is sent, not for the whole wave up front.
+        let mut units: Box<dyn Iterator<Item = Vec<usize>> + Send + '_> = match &batching {
+            Some(b) => {
+                let keys: HashMap<usize, String> = wave
+                    .iter()
+                    .filter_map(|&k| {
+                        let a = slots[k].as_ref()?;
+                        let w = Work::from_params(info.kind, a.params_value()).ok()?;
+                        Some((k, client.batching(&w)?.exclusive))
                     })
-                    .into_iter(),
+                    .collect();
+                Box::new(
+                    waves::batches(wave, b.size, |k| keys.get(&k).map_or("", String::as_str))
+                        .into_iter(),
                 )
-            } else {
-                Box::new(wave.iter().map(|&k| vec![k]))
-            };
+            }
+            None => Box::new(wave.iter().map(|&k| vec![k])),
+        };
         let width = self
             .limiters
             .get(&info.provider)
             .map_or(1, Limiter::concurrency)
             .max(1);
         let mut tasks = JoinSet::new();
-        let mut failures = 0;
         loop {
             while tasks.len() < width {
                 let Some(unit) = units.next() else { break };
                 // Taken out only now: an action's memory lives as long as its task.
-                let unit: Vec<(usize, Box<PlanAction>)> = unit
-                    .into_iter()
-                    .map(|k| (k, slots[k].take().expect("each action is sent once")))
-                    .collect();
+                let mut members = Vec::with_capacity(unit.len());
+                for k in unit {
+                    let action = slots[k].take().expect("each action is sent once");
+                    match Work::from_params(info.kind, action.params_value()) {
+                        Ok(work) => members.push(attempt::Member { k, action, work }),
+                        Err(e) => {
+                            let detail =
+                                format!("the plan's parameters do not fit `{}`: {e}", info.kind);
+                            let now = tokio::time::Instant::now();
+                            let result = self
+                                .finish(info, &action, State::Failed, 0, None, detail, now)
+                                .await;
+                            failures += 1;
+                            out[k] = Some(result);
+                        }
+                    }
+                }
+                if members.is_empty() {
+                    continue;
+                }
                 let (engine, info) = (self.clone(), info.clone());
-                tasks.spawn(async move { engine.run_unit(&info, unit).await });
+                tasks.spawn(async move { attempt::run(&engine, &info, members).await });
             }
             let Some(done) = tasks.join_next().await else {
                 break;
@@ -442,127 +460,5 @@ impl Engine {
             }
         }
         failures
-    }
-
-    /// One action, or one DigiCert batch; the actions are dropped once they have ended.
-    async fn run_unit(
-        &self,
-        info: &JobInfo,
-        unit: Vec<(usize, Box<PlanAction>)>,
-    ) -> Vec<(usize, ActionResult)> {
-        if info.kind == ActionKind::BulkRetryAutomation {
-            return attempt::batch(self, info, unit).await;
-        }
-        let mut out = Vec::with_capacity(unit.len());
-        for (k, action) in unit {
-            let result = match ActionParams::from_value(info.kind, action.params_value()) {
-                Ok(params) => attempt::single(self, info, &action, &params).await,
-                Err(e) => {
-                    self.finish(
-                        info,
-                        &action,
-                        State::Failed,
-                        0,
-                        None,
-                        format!("the plan's parameters do not fit `{}`: {e}", info.kind),
-                        tokio::time::Instant::now(),
-                    )
-                    .await
-                }
-            };
-            out.push((k, result));
-        }
-        out
-    }
-}
-
-/// DigiCert batches of at most `size` targets in which no two share an `ip:port`: the bulk
-/// endpoint answers per `ip:port`, so SNI targets on one address go in separate requests.
-fn batches<'a>(wave: &[usize], size: usize, target: impl Fn(usize) -> &'a str) -> Vec<Vec<usize>> {
-    let address = |k: usize| target(k).split('/').next().unwrap_or_default();
-    let mut out: Vec<(Vec<usize>, HashSet<&str>)> = Vec::new();
-    // Batches before this one are full: the search stays short for 100,000 targets.
-    let mut open = 0;
-    for &k in wave {
-        let a = address(k);
-        while out
-            .get(open)
-            .is_some_and(|(members, _)| members.len() >= size)
-        {
-            open += 1;
-        }
-        match out[open..]
-            .iter_mut()
-            .find(|(members, seen)| members.len() < size && !seen.contains(a))
-        {
-            Some((members, seen)) => {
-                members.push(k);
-                seen.insert(a);
-            }
-            None => out.push((vec![k], std::iter::once(a).collect())),
-        }
-    }
-    out.into_iter().map(|(members, _)| members).collect()
-}
-
-/// Where each wave ends (exclusive indices into the runnable actions). Without a rollout, one
-/// wave of everything; wave sizes are cumulative and never empty.
-#[must_use]
-pub fn wave_ends(rollout: Option<&Rollout>, total: usize) -> Vec<usize> {
-    let Some(rollout) = rollout else {
-        return vec![total];
-    };
-    let mut ends = Vec::new();
-    let mut last = 0;
-    for amount in &rollout.waves {
-        let end = usize::try_from(amount.of(total as u64))
-            .unwrap_or(total)
-            .clamp(1, total.max(1))
-            .min(total);
-        if end > last {
-            ends.push(end);
-            last = end;
-        }
-    }
-    if last < total {
-        ends.push(total);
-    }
-    ends
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::manifest::model::Amount;
-
-    #[test]
-    fn sni_targets_sharing_an_address_go_in_separate_batches() {
-        let targets = [
-            "10.0.0.1:443/a.example.com",
-            "10.0.0.1:443/b.example.com",
-            "10.0.0.2:443",
-            "10.0.0.3:443",
-        ];
-        let got = batches(&[0, 1, 2, 3], 2, |k| targets[k]);
-        assert_eq!(got, [vec![0, 2], vec![1, 3]]);
-        let got = batches(&[0, 1, 2, 3], 50, |k| targets[k]);
-        assert_eq!(got, [vec![0, 2, 3], vec![1]]);
-    }
-
-    #[test]
-    fn waves_are_cumulative_and_cover_everything() {
-        let rollout = Rollout {
-            waves: vec![Amount::Count(1), Amount::Percent(10), Amount::Percent(100)],
-            max_failures: None,
-        };
-        assert_eq!(wave_ends(Some(&rollout), 100), [1, 10, 100]);
-        assert_eq!(wave_ends(Some(&rollout), 5), [1, 5]);
-        assert_eq!(wave_ends(Some(&rollout), 0), Vec::<usize>::new());
-        let partial = Rollout {
-            waves: vec![Amount::Count(2)],
-            max_failures: None,
-        };
-        assert_eq!(wave_ends(Some(&partial), 10), [2, 10]);
-        assert_eq!(wave_ends(None, 7), [7]);
     }
 }

@@ -4,8 +4,12 @@
 //! journaled before the next step.
 
 mod attempt;
+mod classify;
 pub mod engine;
 pub mod events;
+mod poll;
+mod reconcile;
+pub mod waves;
 
 pub mod retry;
 

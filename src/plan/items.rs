@@ -1,9 +1,7 @@
-//! Expands rendered jobs into plan items: one per action, and one per target of a DigiCert bulk
-//! action (apply batches them again), each with the target text its id is derived from.
+//! Expands rendered jobs into plan items: one per action, and one per target of a bulk action
+//! (apply batches them again), each with the target text its id is derived from.
 
-use serde_json::Value;
-
-use crate::manifest::model::{ActionParams, AutomationTarget, BulkRetryAutomation};
+use crate::manifest::model::Work;
 use crate::manifest::render::RenderedJob;
 
 /// One thing to observe and maybe send.
@@ -14,103 +12,38 @@ pub struct Item {
     pub index: Option<usize>,
     pub target: String,
     // Boxed: the parameters are several times the rest, and planning frees each as it goes.
-    pub what: Box<What>,
+    pub what: Box<Work>,
 }
 
-#[derive(Debug, Clone)]
-pub enum What {
-    Single(ActionParams),
-    /// One target of a bulk action.
-    Bulk {
-        action: BulkRetryAutomation,
-        // Boxed: a target is several optional strings, and a plan holds one item per target.
-        target: Box<AutomationTarget>,
-    },
-}
-
-impl What {
-    /// What tells this action apart besides its target: an `http` request's body (two
-    /// requests to one URL are one action only when they would send the same thing).
-    #[must_use]
-    pub fn identity(&self) -> Option<String> {
-        match self {
-            Self::Single(ActionParams::Http(r)) => {
-                Some(r.body.as_ref().map_or_else(String::new, |b| {
-                    serde_json::to_string(b).unwrap_or_default()
-                }))
-            }
-            _ => None,
-        }
-    }
-
-    /// The parameters apply needs, as JSON.
-    #[must_use]
-    pub fn params(&self) -> Value {
-        match self {
-            Self::Single(p) => serde_json::to_value(p).unwrap_or(Value::Null),
-            Self::Bulk { action, target } => {
-                let mut v = serde_json::to_value(action).unwrap_or(Value::Null);
-                if let Some(obj) = v.as_object_mut() {
-                    obj.insert(
-                        "targets".into(),
-                        Value::Array(vec![serde_json::to_value(target).unwrap_or(Value::Null)]),
-                    );
-                }
-                v
-            }
-        }
-    }
-}
-
-fn target_of(params: &ActionParams) -> String {
-    match params {
-        ActionParams::RetryCertificate(a) => a.certificate_dn.clone(),
-        ActionParams::RetryCredentialsTask(a) => a.task_id.clone(),
-        ActionParams::ReissueCertificate(a) => format!("certificate {}", a.certificate_no),
-        ActionParams::Http(a) => format!(
-            "{} {}",
-            format!("{:?}", a.method).to_ascii_uppercase(),
-            a.url
-        ),
-        ActionParams::BulkRetryAutomation(a) => format!("{} targets", a.targets.len()),
-    }
-}
-
-/// The items of every rendered job, in job and item order. The rendered actions move into the
-/// items (the jobs keep their metadata), so a large plan is not held twice.
+/// The items of every rendered job, in job and item order; `target` names a work as its job's
+/// provider does. The rendered actions move into the items (the jobs keep their metadata), so
+/// a large plan is not held twice.
 #[must_use]
-pub fn expand(jobs: &mut [RenderedJob]) -> Vec<Item> {
+pub fn expand(jobs: &mut [RenderedJob], target: impl Fn(usize, &Work) -> String) -> Vec<Item> {
     let total = jobs
         .iter()
         .flat_map(|j| &j.actions)
-        .map(|a| match &a.with {
-            ActionParams::BulkRetryAutomation(b) => b.targets.len(),
-            _ => 1,
-        })
+        .map(|a| a.with.works())
         .sum();
     let mut items = Vec::with_capacity(total);
     for (j, job) in jobs.iter_mut().enumerate() {
         for action in std::mem::take(&mut job.actions) {
-            match action.with {
-                ActionParams::BulkRetryAutomation(bulk) => {
-                    for (i, t) in bulk.targets.iter().enumerate() {
-                        items.push(Item {
-                            job: j,
-                            index: Some(action.index.map_or(i, |outer| outer * 100_000 + i)),
-                            target: crate::providers::digicert::target_key(t),
-                            what: Box::new(What::Bulk {
-                                action: bulk.clone(),
-                                target: Box::new(t.clone()),
-                            }),
-                        });
-                    }
-                }
-                other => items.push(Item {
+            let works = action.with.into_works();
+            let bulk = works.len() > 1 || matches!(works.first(), Some(Work::Bulk { .. }));
+            for (i, work) in works.into_iter().enumerate() {
+                // A bulk action's targets are numbered within it (and within the `for_each`
+                // item it came from).
+                let index = if bulk {
+                    Some(action.index.map_or(i, |outer| outer * 100_000 + i))
+                } else {
+                    action.index
+                };
+                items.push(Item {
                     job: j,
-                    index: action.index,
-                    target: target_of(&other),
-                    what: Box::new(What::Single(other)),
-                }),
+                    index,
+                    target: target(j, &work),
+                    what: Box::new(work),
+                });
             }
         }
     }

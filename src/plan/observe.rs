@@ -7,13 +7,10 @@ use indexmap::IndexMap;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::items::{Item, What};
+use super::items::Item;
 use crate::limits::Limiter;
-use crate::manifest::model::{ActionParams, CertificatesQuery, Manifest, SourceKind};
-use crate::providers::{
-    Client, Idempotency, Observed, ProviderError, RequestPreview, Verdict, digicert, generic,
-    ncloud, vcf, venafi,
-};
+use crate::manifest::model::Manifest;
+use crate::providers::{Client, Observed, ProviderError, Verdict};
 
 /// In-flight observe calls over all providers.
 const GLOBAL_CONCURRENCY: usize = 64;
@@ -50,41 +47,6 @@ impl From<Observed> for Seen {
     }
 }
 
-/// The request an item would send and whether repeating it is safe. Pure: builds text only.
-#[must_use]
-pub fn preview(client: &Client, what: &What) -> (RequestPreview, Idempotency) {
-    match (client, what) {
-        (Client::Venafi(c), What::Single(ActionParams::RetryCertificate(a))) => {
-            (c.preview(a), venafi::Venafi::idempotency())
-        }
-        (Client::Digicert(c), What::Bulk { action, target }) => {
-            (c.preview(action, target), digicert::Digicert::idempotency())
-        }
-        (Client::Vcf(c), What::Single(ActionParams::RetryCredentialsTask(a))) => {
-            (c.preview(a), vcf::Vcf::idempotency())
-        }
-        (Client::Ncloud(c), What::Single(ActionParams::ReissueCertificate(a))) => {
-            (c.preview(a), ncloud::Ncloud::idempotency())
-        }
-        (Client::Http(c), What::Single(ActionParams::Http(r))) => {
-            (c.preview(r), generic::Generic::idempotency(r))
-        }
-        _ => (RequestPreview::default(), Idempotency::NonIdempotent),
-    }
-}
-
-async fn observe_one(client: &Client, what: &What) -> Option<Result<Observed, ProviderError>> {
-    Some(match (client, what) {
-        (Client::Venafi(c), What::Single(ActionParams::RetryCertificate(a))) => c.observe(a).await,
-        (Client::Digicert(c), What::Bulk { action, target }) => c.observe(action, target).await,
-        (Client::Vcf(c), What::Single(ActionParams::RetryCredentialsTask(a))) => c.observe(a).await,
-        (Client::Ncloud(c), What::Single(ActionParams::ReissueCertificate(a))) => {
-            c.observe(a).await
-        }
-        _ => return None,
-    })
-}
-
 /// Observes every item: the results are in item order.
 pub async fn check(
     items: Arc<Vec<Item>>,
@@ -111,7 +73,7 @@ pub async fn check(
                     attempt += 1;
                     let result = {
                         let _slot = limiter.acquire().await;
-                        observe_one(client, &item.what).await
+                        client.observe(&item.what).await
                     };
                     // Reads are safe to repeat: a 429, a 5xx or a broken connection is retried
                     // after a pause instead of blocking the action.
@@ -148,24 +110,19 @@ pub async fn sources(
 ) -> Result<IndexMap<String, Value>, ProviderError> {
     let mut out = IndexMap::new();
     for (name, source) in &manifest.sources {
-        let client = clients.get(&source.provider);
-        let items = match (client, source.kind) {
-            (Some(Client::OtcWaf(waf)), SourceKind::Certificates) => {
-                let query: CertificatesQuery = serde_json::from_value(source.with.clone())
-                    .map_err(|e| ProviderError::Config {
-                        provider: source.provider.clone(),
-                        detail: format!("source `{name}`: {e}"),
-                    })?;
-                waf.certificates(&query).await?
-            }
-            _ => {
-                return Err(ProviderError::Config {
-                    provider: source.provider.clone(),
-                    detail: format!("source `{name}` needs an otc_waf provider"),
-                });
-            }
+        let read = clients
+            .get(&source.provider)
+            .and_then(|c| c.source(source.kind, &source.with));
+        let Some(read) = read else {
+            return Err(ProviderError::Config {
+                provider: source.provider.clone(),
+                detail: format!(
+                    "it offers no `{}` source (source `{name}`)",
+                    source.kind.name()
+                ),
+            });
         };
-        out.insert(name.clone(), Value::Array(items));
+        out.insert(name.clone(), Value::Array(read.await?));
     }
     Ok(out)
 }

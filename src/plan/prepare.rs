@@ -204,8 +204,10 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
     let mut jobs = rb
         .render(sources.as_ref(), &targets)
         .map_err(PrepareError::Render)?;
-    let all = Arc::new(items::expand(&mut jobs));
     let providers: Vec<String> = jobs.iter().map(|j| j.provider.clone()).collect();
+    let all = Arc::new(items::expand(&mut jobs, |j, work| {
+        clients[&providers[j]].target(work)
+    }));
     let limiters = Arc::new(limiters(&rb.manifest));
     let reads = if options.refresh {
         observe::check(all.clone(), &providers, clients.clone(), limiters.clone()).await
@@ -238,7 +240,7 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         approved: options.approved,
     };
     let plan = resolve::resolve(meta, &rb.manifest, &jobs, all, reads, &rules, |item| {
-        observe::preview(&clients[&providers[item.job]], &item.what)
+        clients[&providers[item.job]].preview(&item.what)
     });
     Ok(Prepared {
         plan,
@@ -292,10 +294,7 @@ fn pinned_files(rb: &Runbook, all: &[items::Item]) -> Result<Vec<FileDigest>, Pr
             out.push(digest(Some(&label), &path, &label)?);
         }
     }
-    let files = all.iter().filter_map(|i| match &*i.what {
-        items::What::Single(p) => p.file(),
-        items::What::Bulk { .. } => None,
-    });
+    let files = all.iter().filter_map(|i| i.what.file());
     for file in files {
         let path = rb.dir().join(file);
         if out.iter().any(|f| Path::new(&f.path) == path) {

@@ -15,35 +15,10 @@ const BOLD: &str = "\x1b[1m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
 
-/// The key parameters of an action, from its request body.
+/// The key parameters of an action, as its provider sums up the request.
 #[must_use]
 pub fn key_params(job: &PlanJob, action: &PlanAction) -> String {
-    let body = action.request.body_value();
-    match job.action.as_str() {
-        "retry_certificate" => body
-            .get("WorkToDoTimeout")
-            .map(|t| format!("WorkToDoTimeout {t}"))
-            .unwrap_or_default(),
-        "retry_credentials_task" => {
-            let elements = body["elements"].as_array().map_or(0, Vec::len);
-            format!(
-                "{} of {elements} resource{}",
-                body["operationType"].as_str().unwrap_or("?"),
-                if elements == 1 { "" } else { "s" }
-            )
-        }
-        "reissue_certificate" => {
-            let sans = body["dnsName"].as_array().map_or(0, Vec::len);
-            format!(
-                "CN {}, {sans} SAN{}, validation {}",
-                body["commonName"].as_str().unwrap_or("?"),
-                if sans == 1 { "" } else { "s" },
-                body["validationMethod"].as_str().unwrap_or("?")
-            )
-        }
-        "http" => format!("{} {}", action.request.method, action.request.url),
-        _ => String::new(),
-    }
+    crate::providers::registry::summary(&job.provider_type, &action.request)
 }
 
 /// The observed facts as `name=value` pairs.

@@ -9,10 +9,12 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::http::{Http, Reply};
+use super::provider::{Batching, BoxFuture, mismatch};
 use super::secret::Secret;
 use super::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
+use crate::manifest::model::Work;
 use crate::manifest::model::{AutomationTarget, BulkRetryAutomation, DigicertAuth};
 
 /// The list endpoint's largest page.
@@ -320,3 +322,67 @@ impl Digicert {
         Idempotency::NonIdempotent
     }
 }
+
+impl super::Provider for Digicert {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, work: &Work) -> String {
+        work.bulk().map(|(_, t)| target_key(t)).unwrap_or_default()
+    }
+
+    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
+        let preview = work
+            .bulk()
+            .map(|(action, target)| self.preview(action, target))
+            .unwrap_or_default();
+        (preview, Self::idempotency())
+    }
+
+    fn observe<'a>(
+        &'a self,
+        work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
+        Box::pin(async move {
+            let (action, target) = work.bulk()?;
+            Some(self.observe(action, target).await)
+        })
+    }
+
+    fn send<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
+        Box::pin(async move {
+            let Some((base, _)) = works.first().and_then(|w| w.bulk()) else {
+                return Err(mismatch(&self.name));
+            };
+            let targets = works
+                .iter()
+                .map(|w| {
+                    w.bulk()
+                        .map(|(_, t)| t.clone())
+                        .ok_or_else(|| mismatch(&self.name))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.execute(base, &targets).await
+        })
+    }
+
+    /// The bulk endpoint takes `batch_size` targets (50 by default) and answers per `ip:port`,
+    /// so SNI targets sharing one go in separate requests.
+    fn batching(&self, work: &Work) -> Option<Batching> {
+        let (action, target) = work.bulk()?;
+        Some(Batching {
+            size: action
+                .batch_size
+                .and_then(|s| usize::try_from(s.max(1)).ok())
+                .unwrap_or(DEFAULT_BATCH),
+            exclusive: format!("{}:{}", target.ip, target.port),
+        })
+    }
+}
+
+/// Targets per bulk request when the runbook does not say.
+const DEFAULT_BATCH: usize = 50;

@@ -5,8 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::Observed;
 use super::http::Http;
+use super::provider::{BoxFuture, mismatch};
 use super::{Answer, Idempotency, ProviderError, RequestPreview, SecretSource, auth_of};
+use crate::manifest::model::Work;
 use crate::manifest::model::{HeaderValue, HttpAuth, HttpRequest};
 
 #[derive(Debug)]
@@ -190,5 +193,51 @@ impl Generic {
         } else {
             Idempotency::NonIdempotent
         }
+    }
+}
+
+impl super::Provider for Generic {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, work: &Work) -> String {
+        work.http()
+            .map(|a| {
+                format!(
+                    "{} {}",
+                    format!("{:?}", a.method).to_ascii_uppercase(),
+                    a.url
+                )
+            })
+            .unwrap_or_default()
+    }
+
+    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
+        match work.http() {
+            Some(r) => (self.preview(r), Self::idempotency(r)),
+            None => (RequestPreview::default(), Idempotency::NonIdempotent),
+        }
+    }
+
+    fn observe<'a>(
+        &'a self,
+        _work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
+        Box::pin(async { None })
+    }
+
+    fn send<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(works.len());
+            for work in works {
+                let request = work.http().ok_or_else(|| mismatch(&self.name))?;
+                out.push(self.execute(request).await?);
+            }
+            Ok(out)
+        })
     }
 }

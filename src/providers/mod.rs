@@ -8,6 +8,8 @@ pub mod generic;
 pub mod http;
 pub mod ncloud;
 pub mod otc_waf;
+pub mod provider;
+pub mod registry;
 pub mod secret;
 pub mod vcf;
 pub mod venafi;
@@ -21,8 +23,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::manifest::model::{Provider, ProviderType, SecretRef};
+use crate::manifest::model::{ProviderType, SecretRef};
 use http::{CallError, Reply, SetupError};
+pub use provider::{Batching, BoxFuture, Provider};
+pub use registry::build;
 use secret::{Secret, SecretError};
 
 /// Where a credential comes from: the runbook's reference, or a value given directly (the
@@ -249,83 +253,8 @@ pub struct SandboxEndpoints {
     pub demo: demo::Demo,
 }
 
-/// One configured provider.
-#[derive(Debug)]
-pub enum Client {
-    Venafi(venafi::Venafi),
-    Digicert(digicert::Digicert),
-    Vcf(vcf::Vcf),
-    OtcWaf(otc_waf::OtcWaf),
-    Ncloud(ncloud::Ncloud),
-    Http(generic::Generic),
-}
-
-/// Builds the client of provider `name`; `url` is its rendered base URL.
-///
-/// # Errors
-/// A bad URL, CA file or auth block.
-pub fn build(
-    name: &str,
-    provider: &Provider,
-    url: &str,
-    base_dir: &Path,
-    sandbox: Option<&SandboxEndpoints>,
-    tokens: Arc<dyn crate::state::TokenStore>,
-) -> Result<Client, ProviderError> {
-    let setup = |error| ProviderError::Setup {
-        provider: name.to_owned(),
-        error,
-    };
-    let url = match sandbox {
-        Some(s) => s
-            .urls
-            .get(&provider.kind)
-            .cloned()
-            .unwrap_or_else(|| url.to_owned()),
-        None => url.to_owned(),
-    };
-    let http = http::Http::new(&url, provider, base_dir).map_err(setup)?;
-    let auth = provider.auth.clone().unwrap_or(Value::Null);
-    let demo = sandbox.map(|s| &s.demo);
-    Ok(match provider.kind {
-        ProviderType::VenafiTpp => Client::Venafi(venafi::Venafi::new(
-            name, http, &auth, base_dir, demo, tokens,
-        )?),
-        ProviderType::Digicert => {
-            Client::Digicert(digicert::Digicert::new(name, http, &auth, base_dir, demo)?)
-        }
-        ProviderType::Vcf => Client::Vcf(vcf::Vcf::new(name, http, &auth, base_dir, demo)?),
-        ProviderType::OtcWaf => Client::OtcWaf(otc_waf::OtcWaf::new(
-            name, http, &auth, base_dir, demo, provider,
-        )?),
-        ProviderType::Ncloud => {
-            Client::Ncloud(ncloud::Ncloud::new(name, http, &auth, base_dir, demo)?)
-        }
-        ProviderType::Http => Client::Http(generic::Generic::new(name, http, &auth, base_dir)?),
-    })
-}
-
-impl Client {
-    /// Whether "still needed" after an earlier success proves a new need: a VCF task seen
-    /// failed again was re-run and failed since (a task that succeeded stays succeeded). A
-    /// NAVER certificate is reissuable again once its reissue completed, and a DigiCert
-    /// automation stays retry-applicable until the retry ran, so for them it proves nothing.
-    #[must_use]
-    pub fn success_is_undone_by_a_new_failure(&self) -> bool {
-        matches!(self, Self::Vcf(_))
-    }
-
-    /// Whether the facts observed now show that a request sent at `sent_at` (RFC 3339) took
-    /// effect. NAVER: the certificate was updated at or after the send (providers.md §5.5:
-    /// "re-read the status … resend only if … no reissue is visible").
-    #[must_use]
-    pub fn took_effect_since(&self, facts: Option<&RawValue>, sent_at: &str) -> bool {
-        match self {
-            Self::Ncloud(_) => ncloud::updated_since(facts, sent_at),
-            _ => false,
-        }
-    }
-}
+/// One configured provider, behind the seam.
+pub type Client = Box<dyn Provider>;
 
 /// Deserializes a provider's `auth` block into its typed form.
 pub(crate) fn auth_of<T: serde::de::DeserializeOwned>(

@@ -10,10 +10,12 @@ use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
 use super::http::{Http, Reply};
+use super::provider::{BoxFuture, mismatch};
 use super::secret::Secret;
 use super::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
+use crate::manifest::model::Work;
 use crate::manifest::model::{Csr, NcloudAuth, ReissueCertificate};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -397,6 +399,69 @@ fn parse_date(text: &str) -> Option<jiff::Timestamp> {
             .to_timestamp()
             .ok()
     })
+}
+
+impl super::Provider for Ncloud {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, work: &Work) -> String {
+        work.reissue_certificate()
+            .map(|a| format!("certificate {}", a.certificate_no))
+            .unwrap_or_default()
+    }
+
+    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
+        let preview = work
+            .reissue_certificate()
+            .map(|a| self.preview(a))
+            .unwrap_or_default();
+        (preview, Self::idempotency())
+    }
+
+    fn observe<'a>(
+        &'a self,
+        work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
+        Box::pin(async move { Some(self.observe(work.reissue_certificate()?).await) })
+    }
+
+    fn send<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(works.len());
+            for work in works {
+                let action = work
+                    .reissue_certificate()
+                    .ok_or_else(|| mismatch(&self.name))?;
+                out.push(self.execute(action).await?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn took_effect_since(
+        &self,
+        facts: Option<&serde_json::value::RawValue>,
+        sent_at: &str,
+    ) -> bool {
+        updated_since(facts, sent_at)
+    }
+}
+
+/// The key parameters of a previewed request body, for the diff.
+#[must_use]
+pub fn summary(body: &Value) -> String {
+    let sans = body["dnsName"].as_array().map_or(0, Vec::len);
+    format!(
+        "CN {}, {sans} SAN{}, validation {}",
+        body["commonName"].as_str().unwrap_or("?"),
+        if sans == 1 { "" } else { "s" },
+        body["validationMethod"].as_str().unwrap_or("?")
+    )
 }
 
 #[cfg(test)]

@@ -9,9 +9,12 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::http::Http;
+use super::provider::{BoxFuture, mismatch};
 use super::secret::Secret;
+use super::{Answer, Idempotency, Observed, RequestPreview};
 use super::{ProviderError, SecretSource, auth_of};
 use crate::manifest::model::{CertificatesQuery, OtcAuth, Provider};
+use crate::manifest::model::{SourceKind, Work};
 
 const PAGE_SIZE: usize = 100;
 /// Bounds the paging loop whatever `total` says (100 per page: 10 million certificates).
@@ -227,5 +230,51 @@ impl OtcWaf {
     #[must_use]
     pub fn project_name(&self) -> Option<&str> {
         self.project_name.as_deref()
+    }
+}
+
+impl super::Provider for OtcWaf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, _work: &Work) -> String {
+        String::new()
+    }
+
+    fn preview(&self, _work: &Work) -> (RequestPreview, Idempotency) {
+        (RequestPreview::default(), Idempotency::Idempotent)
+    }
+
+    fn observe<'a>(
+        &'a self,
+        _work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
+        Box::pin(async { None })
+    }
+
+    /// The WAF is a source only: no action sends to it.
+    fn send<'a>(
+        &'a self,
+        _works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
+        Box::pin(async move { Err(mismatch(&self.name)) })
+    }
+
+    fn source<'a>(
+        &'a self,
+        kind: SourceKind,
+        with: &'a Value,
+    ) -> Option<BoxFuture<'a, Result<Vec<Value>, ProviderError>>> {
+        match kind {
+            SourceKind::Certificates => Some(Box::pin(async move {
+                let query: CertificatesQuery =
+                    serde_json::from_value(with.clone()).map_err(|e| ProviderError::Config {
+                        provider: self.name.clone(),
+                        detail: format!("its source query does not fit: {e}"),
+                    })?;
+                self.certificates(&query).await
+            })),
+        }
     }
 }

@@ -10,10 +10,12 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::http::Http;
+use super::provider::{BoxFuture, mismatch};
 use super::secret::Secret;
 use super::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
+use crate::manifest::model::Work;
 use crate::manifest::model::{RetryCertificate, VenafiAuth};
 use crate::state::{TokenPair, TokenStore};
 
@@ -465,4 +467,55 @@ impl Venafi {
     pub fn idempotency() -> Idempotency {
         Idempotency::Convergent
     }
+}
+
+impl super::Provider for Venafi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, work: &Work) -> String {
+        work.retry_certificate()
+            .map(|a| a.certificate_dn.clone())
+            .unwrap_or_default()
+    }
+
+    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
+        let preview = work
+            .retry_certificate()
+            .map(|a| self.preview(a))
+            .unwrap_or_default();
+        (preview, Self::idempotency())
+    }
+
+    fn observe<'a>(
+        &'a self,
+        work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
+        Box::pin(async move { Some(self.observe(work.retry_certificate()?).await) })
+    }
+
+    fn send<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(works.len());
+            for work in works {
+                let action = work
+                    .retry_certificate()
+                    .ok_or_else(|| mismatch(&self.name))?;
+                out.push(self.execute(action).await?);
+            }
+            Ok(out)
+        })
+    }
+}
+
+/// The key parameters of a previewed request body, for the diff.
+#[must_use]
+pub fn summary(body: &Value) -> String {
+    body.get("WorkToDoTimeout")
+        .map(|t| format!("WorkToDoTimeout {t}"))
+        .unwrap_or_default()
 }

@@ -6,6 +6,7 @@ mod job;
 mod provider;
 mod schema_impls;
 mod secret;
+mod work;
 
 use indexmap::IndexMap;
 use schemars::JsonSchema;
@@ -17,6 +18,7 @@ pub use job::*;
 pub use provider::*;
 pub use schema_impls::TemplateString;
 pub use secret::*;
+pub use work::Work;
 
 /// A runbook: providers, optional inputs and sources, and the jobs to run against them.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -1,0 +1,87 @@
+//! After a lost answer to a non-idempotent request: read the state again (retried like any
+//! read) and decide from what the provider shows — it took effect, it is running (poll it), it
+//! did not happen (send again), or it cannot be told (`unknown`, never resent blindly).
+
+use std::time::Duration;
+
+use super::classify::Next;
+use crate::manifest::model::Work;
+use crate::plan::observe::Seen;
+use crate::providers::{Client, Observed, ProviderError, Verdict};
+use crate::state::State;
+
+/// Attempts of the read-only check after a lost answer: a read is safe to repeat.
+const RECHECK_ATTEMPTS: u32 = 5;
+/// The pause after a failed re-check grows by this much each time.
+const RECHECK_PAUSE: Duration = Duration::from_millis(200);
+
+/// The read-only check again; a 429, a 5xx or a broken connection is retried.
+async fn observe(client: &Client, work: &Work) -> Option<Result<Observed, ProviderError>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let read = client.observe(work).await;
+        match &read {
+            Some(Err(e)) if attempt < RECHECK_ATTEMPTS && e.is_transient() => {
+                tokio::time::sleep(RECHECK_PAUSE * attempt).await;
+            }
+            _ => return read,
+        }
+    }
+}
+
+/// What a lost answer turned out to mean; `sent_at` is when the request left.
+pub(super) async fn reconcile(
+    client: &Client,
+    work: &Work,
+    reason: &str,
+    sent_at: jiff::Timestamp,
+) -> Next {
+    let observed = match observe(client, work).await {
+        Some(Ok(o)) => o,
+        Some(Err(e)) => {
+            return Next::Final {
+                state: State::Unknown,
+                status: None,
+                detail: format!(
+                    "{reason}; it may have reached the server and its state cannot be read ({e}); not sent again"
+                ),
+            };
+        }
+        None => {
+            return Next::Final {
+                state: State::Unknown,
+                status: None,
+                detail: format!(
+                    "{reason}; it may have reached the server and there is no read-only check to tell; not sent again"
+                ),
+            };
+        }
+    };
+    if let Some(task) = client.running_task(work, &observed) {
+        return Next::Poll { task, status: 0 };
+    }
+    let seen = Seen::from(observed);
+    match seen.verdict {
+        Verdict::Run if client.took_effect_since(seen.facts.as_deref(), &sent_at.to_string()) => {
+            Next::Final {
+                state: State::Succeeded,
+                status: None,
+                detail: format!(
+                    "{reason}; observed afterwards that it took effect: the provider shows a change since it was sent"
+                ),
+            }
+        }
+        Verdict::Run => Next::Retry {
+            after: None,
+            status: None,
+            reason: format!("{reason}; the change did not take effect, sending again"),
+            counts: true,
+        },
+        Verdict::Converged(why) | Verdict::Blocked(why) => Next::Final {
+            state: State::Succeeded,
+            status: None,
+            detail: format!("{reason}; observed afterwards that it took effect: {why}"),
+        },
+    }
+}

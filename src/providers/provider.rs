@@ -1,0 +1,102 @@
+//! The provider seam: everything the plan, the engine and the renderers need from one API —
+//! its targets, request previews, read-only checks, sends (one request for one or many works),
+//! answer classification, polling and reconciliation rules. Each built-in provider is one module
+//! implementing it; nothing outside the registry and the manifest model matches on kinds.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::{Answer, Idempotency, Observed, ProviderError, RequestPreview, TaskState};
+use crate::manifest::model::{SourceKind, Work};
+
+/// A boxed future: the seam is a trait object, one per configured provider.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a provider's works are grouped into one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batching {
+    /// At most this many works per request.
+    pub size: usize,
+    /// No two works of one request may share this key (DigiCert answers per `ip:port`).
+    pub exclusive: String,
+}
+
+/// One configured API.
+pub trait Provider: Send + Sync + fmt::Debug {
+    /// The runbook's name for it.
+    fn name(&self) -> &str;
+
+    /// The text a work is known by in plans, journals and reports; its id is derived from it.
+    fn target(&self, work: &Work) -> String;
+
+    /// What would be sent for review (secrets as references), and whether repeating it is
+    /// safe. Pure.
+    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency);
+
+    /// The read-only check: is the work still needed? `None` when the provider has none.
+    fn observe<'a>(
+        &'a self,
+        work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>>;
+
+    /// Sends the works as one request (one work unless [`Provider::batching`] groups them);
+    /// one answer per work, in order.
+    fn send<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>>;
+
+    /// Whether and how works share a request.
+    fn batching(&self, _work: &Work) -> Option<Batching> {
+        None
+    }
+
+    /// The state of an asynchronous result (a VCF task) that a send answered with.
+    fn poll<'a>(&'a self, task: &'a str) -> BoxFuture<'a, Result<TaskState, ProviderError>> {
+        Box::pin(async move {
+            Ok(TaskState::Succeeded {
+                status: format!("accepted (nothing to poll for {task})"),
+            })
+        })
+    }
+
+    /// After a lost answer the check says "not needed": is that because the task the send
+    /// started is running? Then it is polled, by this id.
+    fn running_task(&self, _work: &Work, _observed: &Observed) -> Option<String> {
+        None
+    }
+
+    /// Whether "still needed" after an earlier success proves a new need (a task that failed
+    /// again) rather than the old one seen again.
+    fn success_is_undone_by_a_new_failure(&self) -> bool {
+        false
+    }
+
+    /// Whether the observed facts show that a request sent at `sent_at` (RFC 3339) took
+    /// effect although the check says "still needed".
+    fn took_effect_since(&self, _facts: Option<&RawValue>, _sent_at: &str) -> bool {
+        false
+    }
+
+    /// Reads a plan-time source; `None` when this provider has no such source.
+    fn source<'a>(
+        &'a self,
+        _kind: SourceKind,
+        _with: &'a Value,
+    ) -> Option<BoxFuture<'a, Result<Vec<Value>, ProviderError>>> {
+        None
+    }
+}
+
+/// The error of a work handed to a provider that does not own its action.
+#[must_use]
+pub fn mismatch(provider: &str) -> ProviderError {
+    ProviderError::Config {
+        provider: provider.to_owned(),
+        detail: "the action does not fit its provider".into(),
+    }
+}

@@ -1,0 +1,69 @@
+//! The registry: the one place that knows which module implements each provider type. Adding a
+//! provider adds one line here.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::http::Http;
+use super::{
+    Client, ProviderError, SandboxEndpoints, digicert, generic, ncloud, otc_waf, vcf, venafi,
+};
+use crate::manifest::model::{Provider, ProviderType};
+use crate::state::TokenStore;
+
+/// Builds the client of provider `name`; `url` is its rendered base URL.
+///
+/// # Errors
+/// A bad URL, CA file or auth block.
+pub fn build(
+    name: &str,
+    provider: &Provider,
+    url: &str,
+    base_dir: &Path,
+    sandbox: Option<&SandboxEndpoints>,
+    tokens: Arc<dyn TokenStore>,
+) -> Result<Client, ProviderError> {
+    let url = match sandbox {
+        Some(s) => s
+            .urls
+            .get(&provider.kind)
+            .cloned()
+            .unwrap_or_else(|| url.to_owned()),
+        None => url.to_owned(),
+    };
+    let http = Http::new(&url, provider, base_dir).map_err(|error| ProviderError::Setup {
+        provider: name.to_owned(),
+        error,
+    })?;
+    let auth = provider.auth.clone().unwrap_or(Value::Null);
+    let demo = sandbox.map(|s| &s.demo);
+    Ok(match provider.kind {
+        ProviderType::VenafiTpp => Box::new(venafi::Venafi::new(
+            name, http, &auth, base_dir, demo, tokens,
+        )?),
+        ProviderType::Digicert => {
+            Box::new(digicert::Digicert::new(name, http, &auth, base_dir, demo)?)
+        }
+        ProviderType::Vcf => Box::new(vcf::Vcf::new(name, http, &auth, base_dir, demo)?),
+        ProviderType::OtcWaf => Box::new(otc_waf::OtcWaf::new(
+            name, http, &auth, base_dir, demo, provider,
+        )?),
+        ProviderType::Ncloud => Box::new(ncloud::Ncloud::new(name, http, &auth, base_dir, demo)?),
+        ProviderType::Http => Box::new(generic::Generic::new(name, http, &auth, base_dir)?),
+    })
+}
+
+/// The key parameters of a previewed request, for the diff of a job of `provider_type`.
+#[must_use]
+pub fn summary(provider_type: &str, request: &super::RequestPreview) -> String {
+    let kind = serde_json::from_value(Value::String(provider_type.to_owned()));
+    match kind {
+        Ok(ProviderType::VenafiTpp) => venafi::summary(&request.body_value()),
+        Ok(ProviderType::Vcf) => vcf::summary(&request.body_value()),
+        Ok(ProviderType::Ncloud) => ncloud::summary(&request.body_value()),
+        Ok(ProviderType::Http) => format!("{} {}", request.method, request.url),
+        Ok(ProviderType::Digicert | ProviderType::OtcWaf) | Err(_) => String::new(),
+    }
+}
