@@ -3,9 +3,11 @@
 //! hosts; seeded state and faults from a [`Scenario`]; `/_sandbox/stats` and `/_sandbox/state` on
 //! every listener for tests and benchmarks.
 
+mod abort;
 mod digicert;
 mod faults;
 mod host;
+mod inject;
 mod ncloud;
 mod otc_waf;
 mod reply;
