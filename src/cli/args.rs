@@ -86,6 +86,13 @@ pub enum Command {
         /// `text` for people, `json` for scripts (one object with the URLs).
         #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
         format: DiagnosticFormat,
+        /// Keep the simulated world in FILE: restored at start when it was made from the same
+        /// scenario, saved while serving and at exit.
+        #[arg(long, value_name = "FILE")]
+        world: Option<PathBuf>,
+        /// Delete the world file first, so the sandbox starts from the scenario.
+        #[arg(long, requires = "world")]
+        reset: bool,
     },
     /// Print a shell completion script.
     Completions {

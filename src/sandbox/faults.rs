@@ -2,6 +2,8 @@
 //! drawn per request from the seed. Pure bookkeeping: `inject` applies them to requests.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -40,7 +42,28 @@ fn applies(endpoints: &[String], endpoint: &str) -> bool {
         })
 }
 
+/// How far the fault plan has gone: the request count behind every draw and the place in the
+/// 429 bursts. Kept in the world, so that a restored sandbox goes on with the same sequence.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Draws {
+    requests: u64,
+    throttled_requests: u64,
+}
+
 impl Injector {
+    pub fn draws(&self) -> Draws {
+        Draws {
+            requests: self.requests.load(Ordering::Relaxed),
+            throttled_requests: self.throttled_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn restore_draws(&self, draws: Draws) {
+        self.requests.store(draws.requests, Ordering::Relaxed);
+        self.throttled_requests
+            .store(draws.throttled_requests, Ordering::Relaxed);
+    }
+
     pub fn new(faults: Faults, seed: u64, label: &'static str) -> Self {
         let active = faults.latency.is_some()
             || !faults.errors.is_empty()

@@ -158,6 +158,7 @@ pub async fn prepare(
                 sandbox::Options {
                     ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
                     port: 0,
+                    world: None,
                 },
             )
             .await?,

@@ -20,6 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::post;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Kind;
@@ -50,13 +51,17 @@ pub struct Sim {
     windows: Mutex<HashMap<String, Vec<VecDeque<Instant>>>>,
 }
 
-#[derive(Default)]
-struct Objects {
+/// Everything a request can change; the indexes are rebuilt on restore.
+#[derive(Default, Clone, Serialize, Deserialize)]
+pub struct Objects {
     automations: Vec<Auto>,
+    #[serde(skip)]
     by_address: HashMap<String, usize>,
+    #[serde(skip)]
     by_id: HashMap<u64, usize>,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Auto {
     id: u64,
     ip: String,
@@ -68,7 +73,7 @@ struct Auto {
     common_name: String,
     agent_name: String,
     outcome: Option<Outcome>,
-    processing: Option<(Instant, bool)>,
+    processing: Option<(jiff::Timestamp, bool)>,
     attempts: u32,
     /// A submitted retry that has not failed again: another submission is a duplicate.
     retried: bool,
@@ -124,6 +129,16 @@ fn next_ip(ip: &str, n: u64) -> String {
 }
 
 impl Objects {
+    fn reindex(&mut self) {
+        self.by_address.clear();
+        self.by_id.clear();
+        for (i, a) in self.automations.iter().enumerate() {
+            let k = lookup_key(&a.ip, u64::from(a.port), a.domain_name.as_deref());
+            self.by_address.insert(k, i);
+            self.by_id.insert(a.id, i);
+        }
+    }
+
     /// Adds an automation unless its address or id is taken (the first listing wins).
     fn add(&mut self, a: Auto) {
         let k = lookup_key(&a.ip, u64::from(a.port), a.domain_name.as_deref());
@@ -226,6 +241,17 @@ impl Sim {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A copy of the objects for a world file; taken under the lock, serialized outside it.
+    pub fn saved(&self) -> Objects {
+        self.lock().clone()
+    }
+
+    /// Replaces the objects with a restored world's.
+    pub fn restore(&self, mut objects: Objects) {
+        objects.reindex();
+        *self.lock() = objects;
+    }
+
     /// The API key check and the rolling per-key windows (requests over a limit are not counted).
     fn admit(&self, headers: &HeaderMap) -> Result<(), Response> {
         let Some(key) = reply::header(headers, "x-dc-devkey") else {
@@ -267,7 +293,7 @@ impl Sim {
         Ok(())
     }
 
-    fn settle(a: &mut Auto, now: Instant) {
+    fn settle(a: &mut Auto, now: jiff::Timestamp) {
         if let Some((_, renewed)) = a.processing.take_if(|(until, _)| now >= *until) {
             a.last_run = reply::now_ms();
             if renewed {
@@ -298,7 +324,7 @@ impl Sim {
     }
 
     pub fn state(&self) -> Value {
-        let now = Instant::now();
+        let now = reply::now();
         let mut state = self.lock();
         let items: Vec<Value> = state
             .automations

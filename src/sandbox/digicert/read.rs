@@ -2,7 +2,6 @@
 //! `isRetryApplicable`, and the paged, filtered `automatedips/list`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{Auto, Sim, body_or_400, errors};
 use crate::rng;
-use crate::sandbox::reply::{json as answer, loose_u64};
+use crate::sandbox::reply::{self, json as answer, loose_u64};
 
 fn cause_of(status: &str) -> (&'static str, &'static str, &'static str) {
     match status {
@@ -53,7 +52,7 @@ pub(super) async fn view_details(
             "automationId is required.",
         );
     };
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let Some(&i) = state.by_id.get(&id) else {
         return errors(
@@ -173,7 +172,7 @@ pub(super) async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: 
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let mut matched = Vec::new();
     for a in &mut state.automations {

@@ -2,7 +2,6 @@
 //! for what is unknown or not eligible, and nothing changed by a malformed request.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -12,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::{NOT_ELIGIBLE, Objects, Sim, body_or_400, errors, lookup_key};
 use crate::rng;
-use crate::sandbox::reply::{json as answer, loose_u64};
+use crate::sandbox::reply::{self, json as answer, loose_u64};
 use crate::sandbox::scenario::Outcome;
 
 /// One item of `retryAutomationTaskRequests`.
@@ -62,7 +61,7 @@ fn wanted(body: &Value) -> Result<Vec<Wanted>, Response> {
 
 impl Sim {
     /// Submits one automation for retry; false when it is unknown or not eligible.
-    fn submit(&self, state: &mut Objects, w: &Wanted, now: Instant) -> bool {
+    fn submit(&self, state: &mut Objects, w: &Wanted, now: jiff::Timestamp) -> bool {
         let index = state
             .by_address
             .get(&lookup_key(&w.ip, w.port, w.domain.as_deref()))
@@ -123,7 +122,7 @@ pub(super) async fn bulk_retry(
         Ok(w) => w,
         Err(e) => return e,
     };
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let mut retried = serde_json::Map::new();
     let mut failed = serde_json::Map::new();

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -71,7 +70,7 @@ pub(super) async fn list_v2(State(sim): State<Arc<Sim>>, uri: axum::http::Uri) -
         .unwrap_or(20)
         .clamp(1, 100);
     let name = params.get("certificateName").map(|n| n.to_lowercase());
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let mut matched = Vec::new();
     for c in &mut state.certs {
@@ -102,7 +101,7 @@ pub(super) async fn list_v1(State(sim): State<Arc<Sim>>, uri: axum::http::Uri) -
     let params = query_params(uri.query());
     let no = params.get("certificateNo").filter(|v| !v.is_empty());
     let name = params.get("certificateName").filter(|v| !v.is_empty());
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let mut items = Vec::new();
     for c in &mut state.certs {
@@ -167,7 +166,7 @@ pub(super) async fn reissue(
     let Ok(no) = no.parse::<u64>() else {
         return service("2200", "No certificate was found.");
     };
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let Some(&i) = state.by_no.get(&no) else {
         sim.host.stats.touch(&no.to_string());
@@ -210,7 +209,7 @@ pub(super) async fn reissue(
     };
     cert.processing = Some((now + sim.processing, issued));
     cert.status = ONGOING;
-    cert.issue_type = "REISSUE";
+    cert.issue_type = "REISSUE".into();
     cert.updated = reply::now();
     cert.reissued = true;
     sim.host.stats.mutation(&target, true, duplicate);

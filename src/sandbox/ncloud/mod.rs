@@ -13,13 +13,14 @@ mod gateway;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Kind;
@@ -48,12 +49,15 @@ pub struct Sim {
     state: Mutex<Objects>,
 }
 
-#[derive(Default)]
-struct Objects {
+/// Everything a request can change; the index is rebuilt on restore.
+#[derive(Default, Clone, Serialize, Deserialize)]
+pub struct Objects {
     certs: Vec<Cert>,
+    #[serde(skip)]
     by_no: HashMap<u64, usize>,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Cert {
     no: u64,
     name: String,
@@ -61,11 +65,11 @@ struct Cert {
     dns_names: Vec<String>,
     status: i64,
     outcome: Option<Outcome>,
-    processing: Option<(Instant, bool)>,
+    processing: Option<(jiff::Timestamp, bool)>,
     attempts: u32,
     /// An accepted reissue that has not failed validation: another one is a duplicate.
     reissued: bool,
-    issue_type: &'static str,
+    issue_type: String,
     updated: jiff::Timestamp,
     valid_start: jiff::Timestamp,
     valid_end: jiff::Timestamp,
@@ -119,6 +123,17 @@ fn service(code: &str, message: &str) -> Response {
     )
 }
 
+impl Objects {
+    fn reindex(&mut self) {
+        self.by_no = self
+            .certs
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.no, i))
+            .collect();
+    }
+}
+
 impl Sim {
     pub fn new(cfg: &NcloudScenario, seed: u64) -> Arc<Self> {
         let host = Host::new(
@@ -148,7 +163,7 @@ impl Sim {
                 processing: None,
                 attempts: 0,
                 reissued: false,
-                issue_type: "NEW",
+                issue_type: "NEW".into(),
                 updated: now - jiff::SignedDuration::from_hours(72),
                 valid_start: now - jiff::SignedDuration::from_hours(24 * 340),
                 valid_end: now + jiff::SignedDuration::from_hours(24 * 25),
@@ -193,7 +208,18 @@ impl Sim {
     fn lock(&self) -> MutexGuard<'_, Objects> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
-    fn settle(&self, cert: &mut Cert, now: Instant) {
+
+    /// A copy of the objects for a world file; taken under the lock, serialized outside it.
+    pub fn saved(&self) -> Objects {
+        self.lock().clone()
+    }
+
+    /// Replaces the objects with a restored world's.
+    pub fn restore(&self, mut objects: Objects) {
+        objects.reindex();
+        *self.lock() = objects;
+    }
+    fn settle(&self, cert: &mut Cert, now: jiff::Timestamp) {
         if let Some((_, issued)) = cert.processing.take_if(|(until, _)| now >= *until) {
             cert.updated = reply::now();
             if issued {
@@ -208,7 +234,7 @@ impl Sim {
     }
 
     pub fn state(&self) -> Value {
-        let now = Instant::now();
+        let now = reply::now();
         let mut state = self.lock();
         let certs: Vec<Value> = state
             .certs

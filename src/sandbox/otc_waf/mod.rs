@@ -17,6 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Kind;
@@ -41,6 +42,12 @@ pub struct Sim {
     tokens: Mutex<HashMap<String, Token>>,
 }
 
+/// What a world file keeps of this provider.
+#[derive(Default, Clone, Serialize, Deserialize)]
+pub struct Objects {
+    tokens: HashMap<String, Token>,
+}
+
 struct WafCert {
     id: String,
     name: String,
@@ -50,6 +57,7 @@ struct WafCert {
     bind_hosts: Vec<String>,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Token {
     project_id: String,
     expires: jiff::Timestamp,
@@ -157,6 +165,17 @@ impl Sim {
 
     fn tokens(&self) -> MutexGuard<'_, HashMap<String, Token>> {
         self.tokens.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The issued tokens, the only thing a request changes here (certificates are read-only).
+    pub fn saved(&self) -> Objects {
+        Objects {
+            tokens: self.tokens().clone(),
+        }
+    }
+
+    pub fn restore(&self, objects: Objects) {
+        *self.tokens() = objects.tokens;
     }
 
     /// The token's project, or the gateway's 401.

@@ -14,13 +14,14 @@ mod tasks;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{delete, get, patch, post};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Kind;
@@ -33,7 +34,7 @@ use super::scenario::{
 };
 use crate::rng;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 enum Status {
     Pending,
     InProgress,
@@ -93,14 +94,17 @@ pub struct Sim {
     state: Mutex<Objects>,
 }
 
-#[derive(Default)]
-struct Objects {
+/// Everything a request can change; the index is rebuilt on restore.
+#[derive(Default, Clone, Serialize, Deserialize)]
+pub struct Objects {
     tasks: Vec<Task>,
+    #[serde(skip)]
     by_id: HashMap<String, usize>,
     refresh: HashMap<String, String>,
     issued: u64,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Task {
     id: String,
     name: String,
@@ -118,8 +122,9 @@ struct Task {
     retried: bool,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Run {
-    started: Instant,
+    started: jiff::Timestamp,
     succeeds: bool,
 }
 
@@ -170,6 +175,15 @@ fn unauthorized() -> Response {
 }
 
 impl Objects {
+    fn reindex(&mut self) {
+        self.by_id = self
+            .tasks
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.id.clone(), i))
+            .collect();
+    }
+
     /// Adds a task unless its id is taken (the first listing wins).
     fn add(&mut self, task: Task) {
         if !self.by_id.contains_key(&task.id) {
@@ -189,7 +203,7 @@ fn default_error(name: &str) -> VcfError {
 }
 
 impl Task {
-    fn listed(t: &VcfTask, now: jiff::Timestamp, started: Instant) -> Self {
+    fn listed(t: &VcfTask, now: jiff::Timestamp) -> Self {
         let status = Status::parse(&t.status);
         let name = t.name.clone().unwrap_or_else(|| {
             format!(
@@ -215,7 +229,7 @@ impl Task {
             completed: (!status.running()).then(|| now - jiff::SignedDuration::from_hours(29)),
             // A task seeded as running finishes like a re-run started when the sandbox did.
             run: status.running().then(|| Run {
-                started,
+                started: now,
                 succeeds: t.outcome != Some(Outcome::Fails),
             }),
             attempts: 0,
@@ -256,10 +270,9 @@ impl Task {
 /// The scenario's listed tasks, then the generated ones.
 fn seed_objects(cfg: &VcfScenario, seed: u64) -> Objects {
     let now = reply::now();
-    let started = Instant::now();
     let mut state = Objects::default();
     for t in &cfg.tasks {
-        state.add(Task::listed(t, now, started));
+        state.add(Task::listed(t, now));
     }
     for (gi, g) in cfg.generate.iter().enumerate() {
         for n in 1..=g.count {
@@ -298,9 +311,21 @@ impl Sim {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn settle(&self, task: &mut Task, now: Instant) {
+    /// A copy of the objects for a world file; taken under the lock, serialized outside it.
+    pub fn saved(&self) -> Objects {
+        self.lock().clone()
+    }
+
+    /// Replaces the objects with a restored world's.
+    pub fn restore(&self, mut objects: Objects) {
+        objects.reindex();
+        *self.lock() = objects;
+    }
+
+    fn settle(&self, task: &mut Task, now: jiff::Timestamp) {
         let Some(run) = &task.run else { return };
-        let elapsed = now.duration_since(run.started);
+        // A clock that went back counts as no time passed.
+        let elapsed = Duration::try_from(now.duration_since(run.started)).unwrap_or(Duration::ZERO);
         if elapsed < self.pending {
             task.status = Status::Pending;
         } else if elapsed < self.pending + self.running {
@@ -320,7 +345,7 @@ impl Sim {
     }
 
     pub fn state(&self) -> Value {
-        let now = Instant::now();
+        let now = reply::now();
         let mut state = self.lock();
         let tasks: Vec<Value> = state
             .tasks

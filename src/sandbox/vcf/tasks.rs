@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -30,7 +29,7 @@ fn read_task(
     if let Err(e) = sim.authorize(headers) {
         return e;
     }
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let Some(&i) = state.by_id.get(&id.to_ascii_lowercase()) else {
         let (status, what) = not_found;
@@ -87,7 +86,7 @@ pub(super) async fn list_credentials_tasks(
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(usize::MAX);
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let total = state.tasks.len();
     let mut elements = Vec::new();
@@ -200,7 +199,7 @@ pub(super) async fn cancel_credentials_task(
     if let Err(e) = sim.authorize(&headers) {
         return e;
     }
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let Some(&i) = state.by_id.get(&id.to_ascii_lowercase()) else {
         return vcf_error(
@@ -295,7 +294,7 @@ fn rerun(
     ok: StatusCode,
     refused: StatusCode,
 ) -> Response {
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let Some(&i) = state.by_id.get(&id.to_ascii_lowercase()) else {
         let status = if refused == StatusCode::CONFLICT {

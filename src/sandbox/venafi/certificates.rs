@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
@@ -94,7 +94,7 @@ pub(super) async fn details(
     if let Err(e) = sim.authorize(&headers) {
         return e;
     }
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let Some(&i) = state.by_guid.get(&bare_guid(&guid)) else {
         return error(format!(
@@ -135,7 +135,7 @@ pub(super) async fn search(
     let in_error = flag("inerror");
     let parent = params.get("parentdn").map(|p| key(p));
     let recursive = params.get("parentdnrecursive").map(|p| key(p));
-    let now = Instant::now();
+    let now = reply::now();
     let mut state = sim.lock();
     let mut matched = Vec::new();
     for c in &mut state.certs {
@@ -242,7 +242,7 @@ fn retry_error_message(cert: &Cert, kind: VenafiRetryError) -> String {
 
 impl Sim {
     /// Accepts or refuses a retry of `dn`; on acceptance, the certificate's GUID.
-    fn accept_retry(&self, dn: &str, now: Instant) -> Result<String, Response> {
+    fn accept_retry(&self, dn: &str, now: jiff::Timestamp) -> Result<String, Response> {
         let mut state = self.lock();
         let Some(&i) = state.by_dn.get(&key(dn)) else {
             self.host.stats.touch(dn);
@@ -315,7 +315,7 @@ pub(super) async fn retry(
         Ok(r) => r,
         Err(e) => return e,
     };
-    let guid = match sim.accept_retry(&request.dn, Instant::now()) {
+    let guid = match sim.accept_retry(&request.dn, reply::now()) {
         Ok(guid) => guid,
         Err(e) => return e,
     };

@@ -13,13 +13,14 @@ mod certificates;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::from_fn_with_state;
 use axum::response::Response;
 use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::Kind;
@@ -46,16 +47,20 @@ pub struct Sim {
     state: Mutex<Objects>,
 }
 
-#[derive(Default)]
-struct Objects {
+/// Everything a request can change; the indexes are rebuilt on restore.
+#[derive(Default, Clone, Serialize, Deserialize)]
+pub struct Objects {
     certs: Vec<Cert>,
+    #[serde(skip)]
     by_dn: HashMap<String, usize>,
+    #[serde(skip)]
     by_guid: HashMap<String, usize>,
     tokens: HashMap<String, Token>,
     grants: HashMap<String, Grant>,
     issued: u64,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Cert {
     dn: String,
     guid: String,
@@ -73,13 +78,15 @@ struct Cert {
     valid_to: jiff::Timestamp,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Processing {
-    until: Instant,
+    until: jiff::Timestamp,
     fixes: bool,
     stage: i64,
     status: String,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Token {
     client_id: String,
     username: String,
@@ -89,6 +96,7 @@ struct Token {
     grant_issued: jiff::Timestamp,
 }
 
+#[derive(Clone, Serialize, Deserialize)]
 struct Grant {
     client_id: String,
     username: String,
@@ -144,6 +152,15 @@ pub fn error_response(status: StatusCode) -> Response {
 }
 
 impl Objects {
+    fn reindex(&mut self) {
+        self.by_dn.clear();
+        self.by_guid.clear();
+        for (i, c) in self.certs.iter().enumerate() {
+            self.by_dn.insert(key(&c.dn), i);
+            self.by_guid.insert(bare_guid(&c.guid), i);
+        }
+    }
+
     /// Adds a certificate unless its DN is taken (the first listing wins).
     fn add(&mut self, cert: Cert) {
         let k = key(&cert.dn);
@@ -247,6 +264,17 @@ impl Sim {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// A copy of the objects for a world file; taken under the lock, serialized outside it.
+    pub fn saved(&self) -> Objects {
+        self.lock().clone()
+    }
+
+    /// Replaces the objects with a restored world's.
+    pub fn restore(&self, mut objects: Objects) {
+        objects.reindex();
+        *self.lock() = objects;
+    }
+
     /// The token behind `Authorization: Bearer`, if it is known and unexpired.
     fn authorize(&self, headers: &HeaderMap) -> Result<(String, String), Response> {
         let token = bearer(headers).ok_or_else(unauthorized)?;
@@ -257,7 +285,7 @@ impl Sim {
         }
     }
 
-    fn settle(&self, cert: &mut Cert, now: Instant) {
+    fn settle(&self, cert: &mut Cert, now: jiff::Timestamp) {
         if let Some(p) = cert.processing.take_if(|p| now >= p.until) {
             if p.fixes {
                 cert.in_error = false;
@@ -274,7 +302,7 @@ impl Sim {
     }
 
     pub fn state(&self) -> Value {
-        let now = Instant::now();
+        let now = reply::now();
         let mut state = self.lock();
         let certs: Vec<Value> = state
             .certs
