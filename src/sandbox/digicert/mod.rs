@@ -8,10 +8,11 @@
 //! keyed `ip:port` in the answer; a submitted automation is `AUTOMATION_SCHEDULED` until it ends
 //! `SUCCESSFULLY_RENEWED` or `AUTOMATION_FAILED`; requests over a limit do not count in the window.
 
+mod limits;
 mod read;
 mod retry;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -23,12 +24,13 @@ use axum::routing::post;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use self::limits::RollingWindows;
 use super::Kind;
 use super::faults::Injector;
 use super::host::Host;
 use super::inject::inject;
 use super::reply::{self, json as answer, loose_u64, parse_json};
-use super::scenario::{Automation, DigicertScenario, Outcome, RateWindow};
+use super::scenario::{Automation, DigicertScenario, Outcome};
 
 const NOT_ELIGIBLE: &str = "Automated IP/Port is not eligible for retry.";
 const FAILED_STATUSES: [&str; 5] = [
@@ -44,11 +46,11 @@ pub struct Sim {
     seed: u64,
     api_keys: Vec<String>,
     account_id: u64,
-    rate_limits: Vec<RateWindow>,
     processing: Duration,
     retry_success: f64,
     state: Mutex<Objects>,
-    windows: Mutex<HashMap<String, Vec<VecDeque<Instant>>>>,
+    /// Not part of the world: a restarted sandbox starts new windows.
+    windows: Mutex<RollingWindows>,
 }
 
 /// Everything a request can change; the indexes are rebuilt on restore.
@@ -229,11 +231,10 @@ impl Sim {
             seed,
             api_keys: cfg.api_keys.clone(),
             account_id: cfg.account_id,
-            rate_limits: cfg.rate_limits.clone(),
             processing: cfg.processing.0,
             retry_success: cfg.retry_success,
             state: Mutex::new(state),
-            windows: Mutex::new(HashMap::new()),
+            windows: Mutex::new(RollingWindows::new(&cfg.rate_limits)),
         })
     }
 
@@ -268,27 +269,15 @@ impl Sim {
                 "Invalid API key.",
             ));
         }
-        let now = Instant::now();
-        let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
-        let queues = windows
-            .entry(key.to_owned())
-            .or_insert_with(|| vec![VecDeque::new(); self.rate_limits.len()]);
-        let mut over = false;
-        for (queue, limit) in queues.iter_mut().zip(&self.rate_limits) {
-            while queue
-                .front()
-                .is_some_and(|t| now.duration_since(*t) >= limit.per.0)
-            {
-                queue.pop_front();
-            }
-            over |= queue.len() >= limit.requests as usize;
-        }
-        if over {
+        let admitted = self
+            .windows
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .admit(key, Instant::now());
+        if !admitted {
+            // Documented without Retry-After (providers.md §2.4).
             self.host.stats.throttled();
             return Err(error_response(StatusCode::TOO_MANY_REQUESTS));
-        }
-        for queue in queues.iter_mut() {
-            queue.push_back(now);
         }
         Ok(())
     }
