@@ -89,6 +89,13 @@ pub enum Command {
         /// `text` for people, `json` for scripts (one object with the URLs).
         #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
         format: DiagnosticFormat,
+        /// Keep the simulated world in FILE: restored at start when it was made from the same
+        /// scenario, saved while serving and at exit.
+        #[arg(long, value_name = "FILE")]
+        world: Option<PathBuf>,
+        /// Delete the world file first, so the sandbox starts from the scenario.
+        #[arg(long, requires = "world")]
+        reset: bool,
     },
     /// Print a shell completion script.
     Completions {
@@ -141,6 +148,9 @@ pub struct PlanArgs {
     /// Where the journal and tokens live (default: `.redrive/` beside the runbook)
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// Start the rehearsal's simulated world (and its journal) from the scenario again
+    #[arg(long, requires = "sandbox")]
+    pub sandbox_reset: bool,
 }
 
 /// The arguments of `redrive apply`.
@@ -187,4 +197,7 @@ pub struct ApplyArgs {
     /// it
     #[arg(long, value_name = "ID|JOB")]
     pub replace: Vec<String>,
+    /// Start the rehearsal's simulated world (and its journal) from the scenario again
+    #[arg(long)]
+    pub sandbox_reset: bool,
 }

@@ -76,7 +76,18 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             scenario,
             port,
             format,
-        } => commands::sandbox::run(scenario.as_deref(), port, format, printer),
+            world,
+            reset,
+        } => commands::sandbox::run(
+            &commands::sandbox::Settings {
+                scenario_file: scenario.as_deref(),
+                port,
+                format,
+                world: world.as_deref(),
+                reset,
+            },
+            printer,
+        ),
         Command::Completions { shell } => commands::completions::run(shell, printer),
         Command::Man => commands::man::run(printer),
     };

@@ -53,6 +53,20 @@ impl CallError {
     }
 }
 
+/// Attempts of one GET before its failure is the caller's.
+const READ_ATTEMPTS: u32 = 4;
+/// The pause after a failed GET grows by this much each time.
+const READ_PAUSE: Duration = Duration::from_millis(100);
+
+/// The request to send now: a copy while one can be made (a GET has no body, so always).
+fn request_or(copy: Option<reqwest::Request>, original: &reqwest::Request) -> reqwest::Request {
+    copy.unwrap_or_else(|| {
+        let mut r = reqwest::Request::new(original.method().clone(), original.url().clone());
+        *r.headers_mut() = original.headers().clone();
+        r
+    })
+}
+
 /// A response, read to the end.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -254,6 +268,28 @@ impl Http {
             url: String::new(),
             detail: e.to_string(),
         })?;
+        if request.method() != reqwest::Method::GET {
+            return self.send_once(request).await;
+        }
+        // A GET is a read: safe to repeat. A 429, a 5xx or a broken connection on one page of
+        // a list must not fail the whole read.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let again = request.try_clone();
+            let result = self.send_once(request_or(again, &request)).await;
+            let transient = match &result {
+                Ok(reply) => reply.status == 429 || reply.status >= 500,
+                Err(_) => true,
+            };
+            if !transient || attempt >= READ_ATTEMPTS {
+                return result;
+            }
+            tokio::time::sleep(READ_PAUSE * attempt).await;
+        }
+    }
+
+    async fn send_once(&self, request: reqwest::Request) -> Result<Reply, CallError> {
         let url = redact_query(request.url());
         let classify = |e: reqwest::Error| {
             if e.is_connect() {

@@ -1,16 +1,13 @@
-//! Fault injection: latency, error statuses, 429 bursts, resets, stalls and outcome-after-timeout,
-//! drawn per request from the seed, applied by one middleware in front of every simulated route.
+//! Fault decisions: latency, error statuses, 429 bursts, resets, stalls and outcome-after-timeout,
+//! drawn per request from the seed. Pure bookkeeping: `inject` applies them to requests.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::Response;
 
-use super::host::{Abort, Host};
 use super::scenario::{Distribution, Faults};
 use crate::rng;
 
@@ -45,7 +42,28 @@ fn applies(endpoints: &[String], endpoint: &str) -> bool {
         })
 }
 
+/// How far the fault plan has gone: the request count behind every draw and the place in the
+/// 429 bursts. Kept in the world, so that a restored sandbox goes on with the same sequence.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Draws {
+    requests: u64,
+    throttled_requests: u64,
+}
+
 impl Injector {
+    pub fn draws(&self) -> Draws {
+        Draws {
+            requests: self.requests.load(Ordering::Relaxed),
+            throttled_requests: self.throttled_requests.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn restore_draws(&self, draws: Draws) {
+        self.requests.store(draws.requests, Ordering::Relaxed);
+        self.throttled_requests
+            .store(draws.throttled_requests, Ordering::Relaxed);
+    }
+
     pub fn new(faults: Faults, seed: u64, label: &'static str) -> Self {
         let active = faults.latency.is_some()
             || !faults.errors.is_empty()
@@ -75,29 +93,40 @@ impl Injector {
                 &[self.label.as_bytes(), salt, &n.to_le_bytes()],
             ))
         };
-        let f = &self.faults;
-        let mut latency = Duration::ZERO;
-        if let Some(l) = f
+        let latency = self.latency(endpoint, &draw);
+        (latency, self.fault(endpoint, draw(b"fault")))
+    }
+
+    fn latency(&self, endpoint: &str, draw: &impl Fn(&[u8]) -> f64) -> Duration {
+        let Some(l) = self
+            .faults
             .latency
             .as_ref()
             .filter(|l| applies(&l.endpoints, endpoint))
-        {
-            latency += l.fixed.map_or(Duration::ZERO, |d| d.0);
-            if let Some(j) = &l.jitter {
-                let amount = j.amount.0.as_secs_f64();
-                let extra = match j.distribution {
-                    Distribution::Uniform => draw(b"jitter") * amount,
-                    Distribution::Exponential => -(1.0 - draw(b"jitter")).ln() * amount,
-                    Distribution::Normal => {
-                        // Box-Muller; the absolute value keeps latency added, never removed.
-                        let (u1, u2) = (draw(b"jitter").max(f64::MIN_POSITIVE), draw(b"jitter2"));
-                        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).abs()
-                            * amount
-                    }
-                };
-                latency += Duration::from_secs_f64(extra.min(3600.0));
-            }
+        else {
+            return Duration::ZERO;
+        };
+        let mut latency = l.fixed.map_or(Duration::ZERO, |d| d.0);
+        if let Some(j) = &l.jitter {
+            let amount = j.amount.0.as_secs_f64();
+            let extra = match j.distribution {
+                Distribution::Uniform => draw(b"jitter") * amount,
+                Distribution::Exponential => -(1.0 - draw(b"jitter")).ln() * amount,
+                Distribution::Normal => {
+                    // Box-Muller; the absolute value keeps latency added, never removed.
+                    let (u1, u2) = (draw(b"jitter").max(f64::MIN_POSITIVE), draw(b"jitter2"));
+                    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()).abs() * amount
+                }
+            };
+            latency += Duration::from_secs_f64(extra.min(3600.0));
         }
+        latency
+    }
+
+    /// Throttle bursts come first (they follow a count, not a draw); then `u` picks at most one
+    /// of the rated faults, each taking its share of [0, 1) in turn.
+    fn fault(&self, endpoint: &str, mut u: f64) -> Fault {
+        let f = &self.faults;
         if let Some(t) = f
             .throttle
             .as_ref()
@@ -105,96 +134,36 @@ impl Injector {
         {
             let k = self.throttled_requests.fetch_add(1, Ordering::Relaxed);
             if k % (t.every + t.burst) >= t.every {
-                return (latency, Fault::Throttle(t.retry_after.map(|d| d.0)));
+                return Fault::Throttle(t.retry_after.map(|d| d.0));
             }
         }
-        let mut u = draw(b"fault");
         for e in f.errors.iter().filter(|e| applies(&e.endpoints, endpoint)) {
             if u < e.rate {
                 let status =
                     StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-                return (latency, Fault::Error(status));
+                return Fault::Error(status);
             }
             u -= e.rate;
         }
         if let Some(c) = f.reset.as_ref().filter(|c| applies(&c.endpoints, endpoint)) {
             if u < c.rate {
-                return (latency, Fault::Reset);
+                return Fault::Reset;
             }
             u -= c.rate;
         }
         if let Some(s) = f.stall.as_ref().filter(|s| applies(&s.endpoints, endpoint)) {
             if u < s.rate {
-                return (latency, Fault::Stall(s.duration.0));
+                return Fault::Stall(s.duration.0);
             }
             u -= s.rate;
         }
-        if let Some(s) = f
+        match f
             .outcome_after_timeout
             .as_ref()
             .filter(|s| applies(&s.endpoints, endpoint))
-            && u < s.rate
         {
-            return (latency, Fault::OutcomeAfterTimeout(s.duration.0));
-        }
-        (latency, Fault::None)
-    }
-}
-
-fn abort() -> Response {
-    let mut response = Response::new(axum::body::Body::empty());
-    response.extensions_mut().insert(Abort);
-    response
-}
-
-/// The middleware: counts the request, sleeps the latency, then serves the fault or the route.
-pub async fn inject(
-    State(host): State<Arc<Host>>,
-    matched: Option<MatchedPath>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let endpoint = format!(
-        "{} {}",
-        request.method(),
-        matched
-            .as_ref()
-            .map_or_else(|| request.uri().path(), MatchedPath::as_str)
-    );
-    let arrived = std::time::Instant::now();
-    host.stats.request(&endpoint);
-    let (latency, fault) = host.injector.decide(&endpoint);
-    if !latency.is_zero() {
-        super::timer::sleep_until(arrived + latency).await;
-    }
-    match fault {
-        Fault::None => next.run(request).await,
-        Fault::Error(status) => {
-            host.stats.fault("error");
-            (host.error_response)(status)
-        }
-        Fault::Throttle(after) => {
-            host.stats.fault("throttle");
-            host.stats.throttled();
-            super::reply::with_retry_after(
-                (host.error_response)(StatusCode::TOO_MANY_REQUESTS),
-                after,
-            )
-        }
-        Fault::Reset => {
-            host.stats.fault("reset");
-            abort()
-        }
-        Fault::Stall(hold) => {
-            host.stats.fault("stall");
-            tokio::time::sleep(hold).await;
-            abort()
-        }
-        Fault::OutcomeAfterTimeout(hold) => {
-            host.stats.fault("outcome_after_timeout");
-            let _lost = next.run(request).await;
-            tokio::time::sleep(hold).await;
-            abort()
+            Some(s) if u < s.rate => Fault::OutcomeAfterTimeout(s.duration.0),
+            _ => Fault::None,
         }
     }
 }

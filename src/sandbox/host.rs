@@ -15,20 +15,9 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use super::Kind;
+use super::abort::Abort;
 use super::faults::Injector;
 use super::stats::Stats;
-
-/// Marks an answer that must not be sent: the connection is closed instead.
-#[derive(Debug, Clone, Copy)]
-pub struct Abort;
-
-impl std::fmt::Display for Abort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("connection closed by a sandbox fault")
-    }
-}
-
-impl std::error::Error for Abort {}
 
 /// What every simulated provider has besides its own state.
 pub struct Host {

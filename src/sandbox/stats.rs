@@ -3,22 +3,25 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 #[derive(Default)]
 pub struct Stats {
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     inner: Mutex<Inner>,
+    /// Set by every change; the world keeper clears it when it saves. Every provider request
+    /// passes `request`, so this one flag also says "the provider's objects may have changed".
+    dirty: AtomicBool,
 }
 
-#[derive(Default)]
+#[derive(Default, Clone, Serialize, Deserialize)]
 struct Inner {
     requests: u64,
     by_endpoint: HashMap<String, u64>,
-    faults: BTreeMap<&'static str, u64>,
+    faults: BTreeMap<String, u64>,
     throttled: u64,
     mutations: u64,
     duplicate_mutations: u64,
@@ -26,7 +29,7 @@ struct Inner {
 }
 
 /// Counters for one target (a certificate DN, an `ip:port`, a task id, a certificate number).
-#[derive(Debug, Default, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TargetStats {
     /// Requests that named this target, reads and writes.
     pub requests: u64,
@@ -37,6 +40,13 @@ pub struct TargetStats {
     pub duplicate_mutations: u64,
 }
 
+/// The counters as a world file keeps them.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Saved {
+    max_in_flight: u64,
+    counters: Inner,
+}
+
 /// A snapshot, as served by `GET /_sandbox/stats`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -45,7 +55,7 @@ pub struct Snapshot {
     pub mutations: u64,
     pub duplicate_mutations: u64,
     pub throttled_429: u64,
-    pub faults: BTreeMap<&'static str, u64>,
+    pub faults: BTreeMap<String, u64>,
     pub in_flight: u64,
     pub max_in_flight: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -76,8 +86,42 @@ impl Stats {
         f(&mut inner)
     }
 
+    /// Like `with`, for a change. The flag is read before it is written so that concurrent
+    /// requests share the cache line instead of bouncing it.
+    fn change<R>(&self, f: impl FnOnce(&mut Inner) -> R) -> R {
+        if !self.dirty.load(Ordering::Relaxed) {
+            self.dirty.store(true, Ordering::Relaxed);
+        }
+        self.with(f)
+    }
+
+    /// Whether anything changed since the last call; clears the flag.
+    pub fn take_dirty(&self) -> bool {
+        self.dirty.swap(false, Ordering::AcqRel)
+    }
+
+    /// Marks a change that came from outside a request (a world seeded afresh).
+    pub fn mark_dirty(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// The counters a world file keeps (not the in-flight count: nothing is in flight after a
+    /// restart).
+    pub fn saved(&self) -> Saved {
+        Saved {
+            max_in_flight: self.max_in_flight.load(Ordering::Relaxed),
+            counters: self.with(|s| s.clone()),
+        }
+    }
+
+    pub fn restore(&self, saved: Saved) {
+        self.max_in_flight
+            .store(saved.max_in_flight, Ordering::Relaxed);
+        self.with(|s| *s = saved.counters);
+    }
+
     pub fn request(&self, endpoint: &str) {
-        self.with(|s| {
+        self.change(|s| {
             s.requests += 1;
             match s.by_endpoint.get_mut(endpoint) {
                 Some(n) => *n += 1,
@@ -89,11 +133,16 @@ impl Stats {
     }
 
     pub fn fault(&self, kind: &'static str) {
-        self.with(|s| *s.faults.entry(kind).or_default() += 1);
+        self.change(|s| match s.faults.get_mut(kind) {
+            Some(n) => *n += 1,
+            None => {
+                s.faults.insert(kind.to_owned(), 1);
+            }
+        });
     }
 
     pub fn throttled(&self) {
-        self.with(|s| s.throttled += 1);
+        self.change(|s| s.throttled += 1);
     }
 
     fn target<'a>(s: &'a mut Inner, target: &str) -> &'a mut TargetStats {
@@ -105,13 +154,13 @@ impl Stats {
 
     /// A request that read or named `target`.
     pub fn touch(&self, target: &str) {
-        self.with(|s| Self::target(s, target).requests += 1);
+        self.change(|s| Self::target(s, target).requests += 1);
     }
 
     /// A write request for `target`: `applied` when it took effect, `duplicate` when the target
     /// still carried an earlier accepted write.
     pub fn mutation(&self, target: &str, applied: bool, duplicate: bool) {
-        self.with(|s| {
+        self.change(|s| {
             if applied {
                 s.mutations += 1;
             }

@@ -531,3 +531,72 @@ async fn digicert_automated_ips_carry_the_documented_fields() {
     }
     sb.stop().await;
 }
+
+/// providers.md §2.4: by default 100 requests / 5 s per key. A burst of 130 gets exactly 100
+/// answers and 30 documented 429s without `Retry-After`; another key has its own windows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digicert_default_limits_accept_exactly_100_of_a_burst() {
+    let sb = start(
+        r"
+digicert:
+  api_keys: [sandbox-digicert-api-key, second-key]
+  automations: [{id: 2001, ip: 10.100.193.54, port: 55084}]
+",
+    )
+    .await;
+    let c = client();
+    let url = format!(
+        "{}/automation/viewAutomationDetails",
+        sb.url(Kind::Digicert)
+    );
+    let body =
+        json!({"accountId": 5_153_184, "automationId": 2001, "divisionId": 677_793}).to_string();
+    let started = Instant::now();
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..130 {
+        let (c, url, body) = (c.clone(), url.clone(), body.clone());
+        requests.spawn(async move {
+            send(
+                c.post(url)
+                    .header("X-DC-DEVKEY", KEY)
+                    .header("content-type", "application/json")
+                    .body(body),
+            )
+            .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(reply) = requests.join_next().await {
+        answers.push(reply.expect("a request task"));
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the burst did not fit in the 5 s window; the machine is too slow for this test"
+    );
+    let accepted = answers.iter().filter(|r| r.status == 200).count();
+    let refused: Vec<&Reply> = answers.iter().filter(|r| r.status == 429).collect();
+    assert_eq!((accepted, refused.len()), (100, 30));
+    for r in refused {
+        assert_eq!(
+            r.body["errors"][0]["code"], "request_limit_exceeded",
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            r.header("retry-after"),
+            None,
+            "no Retry-After is documented"
+        );
+    }
+    let other = send(
+        c.post(&url)
+            .header("X-DC-DEVKEY", "second-key")
+            .header("content-type", "application/json")
+            .body(body.clone()),
+    )
+    .await;
+    assert_eq!(other.status, 200, "another key: {}", other.text);
+    let stats = provider_stats(&sb, Kind::Digicert).await;
+    assert_eq!(stats["throttled_429"], 30, "{stats}");
+    sb.stop().await;
+}

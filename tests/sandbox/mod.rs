@@ -10,3 +10,4 @@ mod otc_waf;
 mod support;
 mod vcf;
 mod venafi;
+mod world;

@@ -82,6 +82,16 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     let store = super::store(&rb, request.state_dir.as_deref(), sandbox);
     // Held until apply ends: a second apply of the same runbook waits its turn.
     let _lock = store.lock()?;
+    if let Some(s) = &scenario
+        && let Some(note) = crate::cli::rehearsal::fresh_start(
+            store.dir(),
+            &rb.manifest.name,
+            s,
+            request.sandbox_reset,
+        )?
+    {
+        printer.note(&note)?;
+    }
     let history = store.history()?;
     super::warn_damaged(&history, &store, printer)?;
     let runtime = super::runtime()?;
@@ -147,8 +157,9 @@ async fn apply(
         store,
         history,
     } = setup;
+    let world = crate::cli::rehearsal::world_path(store.dir());
     let rehearsal = match scenario {
-        Some(s) => Some(crate::cli::rehearsal::start(rb, s).await?),
+        Some(s) => Some(crate::cli::rehearsal::start(rb, s, &world).await?),
         None => None,
     };
     let approved: Option<HashSet<String>> = saved.as_ref().map(|p| {
@@ -173,10 +184,9 @@ async fn apply(
         },
     )
     .await;
-    let stop_sandbox = async |rehearsal: Option<(crate::sandbox::Running, _)>| {
-        if let Some((running, _)) = rehearsal {
-            running.stop().await;
-        }
+    let stop_sandbox = async |rehearsal: Option<(crate::sandbox::Running, _)>| match rehearsal {
+        Some((running, _)) => crate::cli::rehearsal::stop(running).await,
+        None => None,
     };
     let Prepared {
         plan,
@@ -185,14 +195,18 @@ async fn apply(
     } = match prepared {
         Ok(p) => p,
         Err(e) => {
-            stop_sandbox(rehearsal).await;
+            if let Some(w) = stop_sandbox(rehearsal).await {
+                printer.note(&w)?;
+            }
             return Err(e.into());
         }
     };
     if let Some(saved) = &saved {
         let differences = crate::plan::compare::differences(saved, &plan);
         if !differences.is_empty() {
-            stop_sandbox(rehearsal).await;
+            if let Some(w) = stop_sandbox(rehearsal).await {
+                printer.note(&w)?;
+            }
             printer.note(&crate::plan::compare::refusal(&request.file, &differences))?;
             return Ok(ExitStatus::Stale);
         }
@@ -201,17 +215,23 @@ async fn apply(
     text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
     if !plan.has_changes() {
         printer.note("Nothing to send: every action is done, converged or blocked.\n")?;
-        stop_sandbox(rehearsal).await;
+        if let Some(w) = stop_sandbox(rehearsal).await {
+            printer.note(&w)?;
+        }
         return Ok(ExitStatus::Success);
     }
     if !request.auto_approve {
         if !std::io::stdin().is_terminal() {
-            stop_sandbox(rehearsal).await;
+            if let Some(w) = stop_sandbox(rehearsal).await {
+                printer.note(&w)?;
+            }
             printer.note("error: refusing to apply without confirmation: standard input is not a terminal\nhint: review the plan above and pass --auto-approve, or apply a reviewed saved plan with --auto-approve\n")?;
             return Ok(ExitStatus::Invalid);
         }
         if !confirm(plan.summary.run, printer)? {
-            stop_sandbox(rehearsal).await;
+            if let Some(w) = stop_sandbox(rehearsal).await {
+                printer.note(&w)?;
+            }
             printer.note("Apply cancelled; nothing was sent.\n")?;
             return Ok(ExitStatus::Failure);
         }
@@ -249,7 +269,9 @@ async fn apply(
             let _ = journal.barrier().await;
             sink.close();
             printer.note("Interrupted again: quit at once; requests in flight are recorded as sent without an answer, and the next plan reconciles them.\n")?;
-            stop_sandbox(rehearsal).await;
+            if let Some(w) = stop_sandbox(rehearsal).await {
+                printer.note(&w)?;
+            }
             return Ok(ExitStatus::Interrupted);
         }
     };
@@ -257,7 +279,9 @@ async fn apply(
         Ok(ran) => ran,
         Err(e) => {
             sink.close();
-            stop_sandbox(rehearsal).await;
+            if let Some(w) = stop_sandbox(rehearsal).await {
+                printer.note(&w)?;
+            }
             printer.note(&format!(
                 "error: the journal cannot be written, so nothing was sent: {e}\n"
             ))?;
@@ -267,7 +291,9 @@ async fn apply(
     let results = ran.results;
     sink.close();
     let interrupted = *stop_tx.borrow();
-    stop_sandbox(rehearsal).await;
+    if let Some(w) = stop_sandbox(rehearsal).await {
+        printer.note(&w)?;
+    }
     let summary = Summary {
         runbook: &runbook_path,
         name: &name,

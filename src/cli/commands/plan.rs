@@ -39,12 +39,23 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         None
     };
     let store = super::store(&rb, request.state_dir.as_deref(), request.sandbox);
+    if let Some(s) = &scenario
+        && let Some(note) = crate::cli::rehearsal::fresh_start(
+            store.dir(),
+            &rb.manifest.name,
+            s,
+            request.sandbox_reset,
+        )?
+    {
+        printer.note(&note)?;
+    }
     let history = store.history()?;
     super::warn_damaged(&history, &store, printer)?;
     let runtime = super::runtime()?;
-    let Prepared { plan, .. } = runtime.block_on(async {
+    let world = crate::cli::rehearsal::world_path(store.dir());
+    let (prepared, warning) = runtime.block_on(async {
         let rehearsal = match &scenario {
-            Some(s) => Some(crate::cli::rehearsal::start(&rb, s).await?),
+            Some(s) => Some(crate::cli::rehearsal::start(&rb, s, &world).await?),
             None => None,
         };
         let prepared = prepare::prepare(
@@ -60,11 +71,16 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
             },
         )
         .await;
-        if let Some((running, _)) = rehearsal {
-            running.stop().await;
-        }
-        anyhow::Ok(prepared?)
+        let warning = match rehearsal {
+            Some((running, _)) => crate::cli::rehearsal::stop(running).await,
+            None => None,
+        };
+        anyhow::Ok((prepared, warning))
     })?;
+    if let Some(w) = warning {
+        printer.note(&w)?;
+    }
+    let Prepared { plan, .. } = prepared?;
     if let Some(out) = &request.out {
         file::save(&plan, out)
             .with_context(|| format!("cannot write the plan to {}", out.display()))?;

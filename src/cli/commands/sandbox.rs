@@ -13,13 +13,19 @@ use crate::exit::ExitStatus;
 use crate::sandbox::{self, Kind, Running, Scenario};
 use crate::ui::printer::Printer;
 
-pub fn run(
-    scenario_file: Option<&Path>,
-    port: u16,
-    format: DiagnosticFormat,
-    printer: &mut Printer,
-) -> anyhow::Result<ExitStatus> {
-    let (scenario, origin) = match scenario_file {
+/// What `redrive sandbox` was asked for.
+pub struct Settings<'a> {
+    pub scenario_file: Option<&'a Path>,
+    pub port: u16,
+    pub format: DiagnosticFormat,
+    pub world: Option<&'a Path>,
+    /// Delete the world file before starting.
+    pub reset: bool,
+}
+
+pub fn run(settings: &Settings<'_>, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
+    let (port, format) = (settings.port, settings.format);
+    let (scenario, origin) = match settings.scenario_file {
         Some(path) => match Scenario::load(path) {
             Ok(s) => (s, path.display().to_string()),
             Err(e) => {
@@ -38,14 +44,28 @@ pub fn run(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
+    if let (Some(path), true) = (settings.world, settings.reset) {
+        sandbox::world::reset(path)?;
+    }
     runtime.block_on(async {
         let options = sandbox::Options {
             ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port,
+            world: settings.world.map(Path::to_path_buf),
         };
-        let running = sandbox::start(&scenario, options).await.map_err(|e| {
-            anyhow::anyhow!("{e}; pick other ports with --port N (0 for any free ones)")
-        })?;
+        let running = match sandbox::start(&scenario, options).await {
+            Ok(running) => running,
+            Err(sandbox::StartError::World(e)) => {
+                printer.note(&format!(
+                    "error: {e}\nhint: `--reset` deletes it and starts from the scenario\n"
+                ))?;
+                return Ok(ExitStatus::Failure);
+            }
+            Err(e) => anyhow::bail!("{e}; pick other ports with --port N (0 for any free ones)"),
+        };
+        if let Some(note) = running.world_origin().note() {
+            printer.note(&format!("{note}\n"))?;
+        }
         match format {
             DiagnosticFormat::Text => printer.data(&banner(&running, &scenario, &origin))?,
             DiagnosticFormat::Json => {
@@ -57,8 +77,17 @@ pub fn run(
         printer.note("Serving until Ctrl-C.\n")?;
         wait_for_interrupt().await?;
         printer.note("Stopping the sandbox.\n")?;
-        running.stop().await;
-        Ok(ExitStatus::Success)
+        match running.stop().await {
+            sandbox::WorldSave::NotKept => Ok(ExitStatus::Success),
+            sandbox::WorldSave::Saved(path) => {
+                printer.note(&format!("sandbox world saved to {}\n", path.display()))?;
+                Ok(ExitStatus::Success)
+            }
+            sandbox::WorldSave::Failed(e) => {
+                printer.note(&format!("error: {e}\n"))?;
+                Ok(ExitStatus::Failure)
+            }
+        }
     })
 }
 

@@ -1,0 +1,209 @@
+//! DigiCert's read-only checks (providers.md §2.3): `viewAutomationDetails` with
+//! `isRetryApplicable`, and the paged, filtered `automatedips/list`.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::{Auto, Sim, body_or_400, errors};
+use crate::rng;
+use crate::sandbox::reply::{self, json as answer, loose_u64};
+
+fn cause_of(status: &str) -> (&'static str, &'static str, &'static str) {
+    match status {
+        "AUTOMATION_FAILED" => (
+            "FAILED",
+            "The certificate request could not be completed: the CA did not respond.",
+            "Retry the automation.",
+        ),
+        "INSTALL_FAILED" | "INSTALL_VALIDATION_FAILED" => (
+            "FAILED",
+            "The certificate could not be installed on the device.",
+            "Check the sensor's connectivity and the device credentials, then configure the automation again.",
+        ),
+        "AUTOMATION_SCHEDULED" => ("IN_PROGRESS", "", ""),
+        _ => ("COMPLETED", "", ""),
+    }
+}
+
+pub(super) async fn view_details(
+    State(sim): State<Arc<Sim>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Err(e) = sim.admit(&headers) {
+        return e;
+    }
+    let body = match body_or_400(&body) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    if let Err(e) = sim.check_account(&body) {
+        return e;
+    }
+    let Some(id) = body.get("automationId").and_then(loose_u64) else {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "automationId is required.",
+        );
+    };
+    let now = reply::now();
+    let mut state = sim.lock();
+    let Some(&i) = state.by_id.get(&id) else {
+        return errors(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &format!("Automation {id} was not found."),
+        );
+    };
+    let a = &mut state.automations[i];
+    Sim::settle(a, now);
+    sim.host.stats.touch(&a.target());
+    let (progress, cause, solution) = cause_of(&a.status);
+    answer(
+        StatusCode::OK,
+        &json!({
+            "error": null,
+            "data": {
+                "autoStatusResponse": {
+                    "automationId": a.id,
+                    "automationStatus": a.status,
+                    "ip": a.ip,
+                    "port": a.port,
+                    "domainName": a.domain_name,
+                    "commonName": a.common_name,
+                    "requestedOn": a.requested_on.to_string(),
+                    "lastRunTime": a.last_run.to_string(),
+                    "nextRenewalDate": (a.last_run + 86_400_000 * 60).to_string(),
+                },
+                "autoOrderProgressResponse": {
+                    "isRetryApplicable": a.retry_applicable,
+                    "orderStatus": if a.status == "SUCCESSFULLY_RENEWED" { "ISSUED" } else { "PENDING" },
+                },
+                "certInstallResponse": {
+                    "certInstallProgress": progress,
+                    "causeOfFailure": cause,
+                    "solution": solution,
+                },
+            }
+        }),
+    )
+}
+
+fn criterion_matches(a: &Auto, criterion: &Value) -> bool {
+    let key = criterion.get("key").and_then(Value::as_str).unwrap_or("");
+    let values: Vec<String> = match criterion.get("value") {
+        Some(Value::Array(v)) => v
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
+            .collect(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(other) => vec![other.to_string()],
+        None => Vec::new(),
+    };
+    let field = match key {
+        "AUTOMATION_STATUS" => a.status.clone(),
+        "AGENT_NAME" => a.agent_name.clone(),
+        "IP_ADDRESS" => a.ip.clone(),
+        "PORT" => a.port.to_string(),
+        "COMMON_NAME" => a.common_name.clone(),
+        _ => return true,
+    };
+    values.iter().any(|v| v.eq_ignore_ascii_case(&field))
+}
+
+/// One entry of `automatedips/list`.
+fn list_item(seed: u64, a: &Auto) -> Value {
+    json!({
+        "automationId": a.id,
+        "automatedIp": a.ip,
+        "automatedPort": a.port,
+        "domainName": a.domain_name,
+        "divisionId": a.division_id,
+        "managementIp": null,
+        "agentName": a.agent_name,
+        "alias": a.common_name,
+        "appInfo": {"name": "sandbox", "version": "1.0"},
+        "appPartition": "Common",
+        "automationStatus": a.status,
+        "certificateCn": a.common_name,
+        "certificateId": a.certificate_id,
+        "certificateSerialNumber": format!("{:032X}", rng::hash(seed, &[b"serial", &a.id.to_le_bytes()])),
+        "certificateExpiresOn": (a.last_run + 86_400_000 * 90).to_string(),
+    })
+}
+
+pub(super) async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
+    if let Err(e) = sim.admit(&headers) {
+        return e;
+    }
+    let body = match body_or_400(&body) {
+        Ok(b) => b,
+        Err(e) => return e,
+    };
+    if let Err(e) = sim.check_account(&body) {
+        return e;
+    }
+    let page_size = body.get("pageSize").and_then(loose_u64).unwrap_or(50);
+    if page_size > 512 {
+        return errors(
+            StatusCode::BAD_REQUEST,
+            "invalid_input",
+            "pageSize must be between 0 and 512.",
+        );
+    }
+    let page_size = if page_size == 0 { 50 } else { page_size };
+    let start = body
+        .get("startIndex")
+        .and_then(loose_u64)
+        .unwrap_or(1)
+        .max(1);
+    let divisions: Option<Vec<u64>> = body
+        .get("divisionIds")
+        .and_then(Value::as_array)
+        .map(|d| d.iter().filter_map(loose_u64).collect());
+    let criteria: Vec<Value> = body
+        .get("searchCriteriaList")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let now = reply::now();
+    let mut state = sim.lock();
+    let mut matched = Vec::new();
+    for a in &mut state.automations {
+        Sim::settle(a, now);
+        if divisions
+            .as_ref()
+            .is_none_or(|d| d.is_empty() || d.contains(&a.division_id))
+            && criteria.iter().all(|c| criterion_matches(a, c))
+        {
+            matched.push(list_item(sim.seed, a));
+        }
+    }
+    let total = matched.len() as u64;
+    let from = usize::try_from(start - 1)
+        .unwrap_or(usize::MAX)
+        .min(matched.len());
+    let to = from
+        .saturating_add(usize::try_from(page_size).unwrap_or(usize::MAX))
+        .min(matched.len());
+    let page: Vec<Value> = matched.drain(from..to).collect();
+    answer(
+        StatusCode::OK,
+        &json!({
+            "error": null,
+            "data": {
+                "automatedIps": page,
+                "totalCount": total,
+                "totalPages": total.div_ceil(page_size),
+                "startIndex": start,
+                "pageSize": page_size,
+            }
+        }),
+    )
+}
