@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+use serde_saphyr::MessageFormatter;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::load::{Document, ReadError, read_limited};
@@ -76,12 +77,13 @@ pub fn load_all(
     (values, problems)
 }
 
-fn load_one(
+/// Reads an input's text: a confined path, a size limit, UTF-8.
+fn read_text(
     doc: &Document,
     name: &str,
     spec: &InputSpec,
     pointer: &str,
-) -> Result<Value, Diagnostic> {
+) -> Result<(PathBuf, String), Diagnostic> {
     let at = |d: Diagnostic, label: &str| {
         d.at(&doc.file, doc.value_span(pointer), label)
             .pointer(pointer)
@@ -137,6 +139,16 @@ fn load_one(
         )
         .help("save the input file as UTF-8")
     })?;
+    Ok((path, text))
+}
+
+fn load_one(
+    doc: &Document,
+    name: &str,
+    spec: &InputSpec,
+    pointer: &str,
+) -> Result<Value, Diagnostic> {
+    let (path, text) = read_text(doc, name, spec, pointer)?;
     let format = spec
         .format
         .unwrap_or_else(|| InputFormat::from_path(&spec.file));
@@ -181,7 +193,6 @@ fn load_one(
                         usize::try_from(l.column()).unwrap_or(1),
                     )
                 });
-                use serde_saphyr::MessageFormatter;
                 let msg = serde_saphyr::UserMessageFormatter
                     .format_message(e.without_snippet())
                     .into_owned();
