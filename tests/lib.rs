@@ -9,4 +9,5 @@ mod providers;
 mod readme;
 mod sandbox;
 mod schema;
+mod secrets;
 mod support;

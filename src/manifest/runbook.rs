@@ -9,7 +9,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::load::{self, Document};
 use super::model::Manifest;
 use super::render::{self, Context, RenderedJob};
-use super::{check, inputs, schema_check};
+use super::{check, inputs, schema_check, secrets};
 
 /// A runbook that passed every check, with the spans of its source.
 #[derive(Debug)]
@@ -89,6 +89,14 @@ pub fn validate(
 
 fn from_document(doc: Document) -> Result<Runbook, Diagnostics> {
     let mut problems = schema_check::check(&doc);
+    // Literal credentials are refused whether or not the rest of the runbook is well formed.
+    let known: Vec<_> = problems
+        .0
+        .iter()
+        .filter(|d| d.code == "inline-secret")
+        .filter_map(|d| d.primary.as_ref().map(|l| l.span))
+        .collect();
+    problems.0.extend(secrets::find(&doc, &known));
     if problems.has_errors() {
         problems.0.append(&mut check::raw_references(&doc).0);
         problems.sort();
