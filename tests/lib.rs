@@ -4,6 +4,7 @@ mod apply;
 mod examples;
 mod fixtures;
 mod mutations;
+mod paths;
 mod plan;
 mod providers;
 mod readme;

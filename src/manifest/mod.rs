@@ -6,6 +6,7 @@ pub mod load;
 pub mod model;
 pub mod node;
 pub mod params;
+pub mod paths;
 pub mod render;
 pub mod runbook;
 pub mod schema;

@@ -9,11 +9,12 @@ use schemars::JsonSchema;
 use schemars::generate::SchemaSettings;
 use serde_json::Value;
 
+use super::check::file_problem;
 use super::diagnostic::{Diagnostic, quote_value};
 use super::load::Document;
 use super::model::{
-    ActionKind, ActionParams, BulkRetryAutomation, HttpRequest, Job, ReissueCertificate,
-    RetryCertificate, RetryCredentialsTask,
+    ActionKind, ActionParams, BulkRetryAutomation, Csr, HeaderValue, HttpRequest, Job,
+    ReissueCertificate, RetryCertificate, RetryCredentialsTask, SecretRef,
 };
 use super::node::push_pointer;
 use super::schema_check::validate_value;
@@ -83,14 +84,93 @@ pub(super) fn typed(
         .at(&doc.file, doc.value_span(&at), "produced by this value")
         .pointer(at));
     }
-    let params = ActionParams::from_value(job.action, value);
-    params.map_err(|e| {
+    let params = ActionParams::from_value(job.action, value).map_err(|e| {
         Diagnostic::error(
             "rendered-value",
             format!("the rendered `with` does not fit `{}`: {e}", job.action),
         )
         .at(&doc.file, doc.value_span(with_ptr), "rendered from here")
         .pointer(with_ptr)
+    })?;
+    let at = |rendered: &str| format!("{with_ptr}{}", raw_pointer(&job.with, rendered));
+    if let Some(d) = path_segments(doc, &params, &at).or_else(|| files(doc, &params, &at)) {
+        return Err(d);
+    }
+    Ok(params)
+}
+
+/// Values placed into a request path must have their documented shape, so a rendered
+/// `X/../../v1/tokens` cannot steer a request to another endpoint.
+fn path_segments(
+    doc: &Document,
+    params: &ActionParams,
+    at: &dyn Fn(&str) -> String,
+) -> Option<Diagnostic> {
+    let ActionParams::RetryCredentialsTask(p) = params else {
+        // NCP's `certificate_no` is typed as an integer, so it is digits by construction;
+        // the other built-in actions put their targets into the body, not the path.
+        return None;
+    };
+    if is_path_segment(&p.task_id) {
+        return None;
+    }
+    let ptr = at("/task_id");
+    Some(
+        Diagnostic::error(
+            "path-value",
+            format!(
+                "`task_id` rendered to {}, which is not a VCF task id",
+                short(&Value::String(p.task_id.clone()))
+            ),
+        )
+        .at(&doc.file, doc.value_span(&ptr), "produced by this value")
+        .pointer(ptr)
+        .help("VCF task ids are UUIDs such as `3c6b3c30-3bf2-480b-9539-8483699ab911`; the id is placed into the request path `PATCH /v1/credentials/tasks/{id}`, so it may hold only letters, digits, `-`, `_` and `.`"),
+    )
+}
+
+/// One path segment that cannot leave its place: letters, digits, `-`, `_` and `.`, and not
+/// `.` or `..`. The documented shape is a UUID, but the sandbox and rehearsal runbooks use
+/// short ids (`t1`), and what matters for safety is that the value stays one segment.
+fn is_path_segment(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+/// Files a rendered action reads (a CSR, secret files) stay in the runbook's folder.
+fn files(doc: &Document, params: &ActionParams, at: &dyn Fn(&str) -> String) -> Option<Diagnostic> {
+    let mut named: Vec<(String, &str, &str, bool)> = Vec::new();
+    match params {
+        ActionParams::ReissueCertificate(p) => {
+            if let Csr::File(f) = &p.csr {
+                named.push(("/csr/file".to_owned(), "CSR file", &f.file, true));
+            }
+        }
+        ActionParams::RetryCredentialsTask(p) => {
+            for (i, e) in p.elements.iter().enumerate() {
+                for (k, c) in e.credentials.iter().enumerate() {
+                    if let Some(SecretRef::File(f)) = &c.password {
+                        let ptr = format!("/elements/{i}/credentials/{k}/password/file");
+                        named.push((ptr, "secret file", f, false));
+                    }
+                }
+            }
+        }
+        ActionParams::Http(p) => {
+            for (name, v) in &p.headers {
+                if let HeaderValue::Secret(SecretRef::File(f)) = v {
+                    let ptr = push_pointer(&push_pointer("/headers", name), "file");
+                    named.push((ptr, "secret file", f, false));
+                }
+            }
+        }
+        ActionParams::RetryCertificate(_) | ActionParams::BulkRetryAutomation(_) => {}
+    }
+    named.into_iter().find_map(|(ptr, what, file, must_exist)| {
+        file_problem(doc, &at(&ptr), what, file, must_exist)
     })
 }
 

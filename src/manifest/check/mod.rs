@@ -2,17 +2,21 @@
 //! actions against provider types, credentials, and what templates refer to.
 
 mod auth;
+mod files;
 mod graph;
 mod templates;
+mod urls;
 
 use std::collections::HashMap;
 
 use serde_json::Value;
 
 use self::auth::{auth_help, auth_mode};
+pub use self::files::file_problem;
 use self::graph::needs_graph;
 use self::templates::templates;
 pub use self::templates::{template_diagnostic, template_span};
+pub use self::urls::url_problem;
 use super::diagnostic::{Diagnostic, Diagnostics};
 use super::load::Document;
 use super::model::{ActionKind, Manifest, ProviderType};
@@ -24,6 +28,8 @@ use crate::suggest::did_you_mean;
 pub fn check(doc: &Document, m: &Manifest) -> Diagnostics {
     let mut out = Diagnostics::default();
     providers(doc, m, &mut out);
+    files::files(doc, m, &mut out);
+    urls::urls(doc, m, &mut out);
     jobs(doc, m, &mut out);
     needs_graph(doc, m, &mut out);
     sources(doc, m, &mut out);
