@@ -9,6 +9,7 @@ mod plan;
 mod providers;
 mod readme;
 mod sandbox;
+mod scale;
 mod schema;
 mod secrets;
 mod support;
