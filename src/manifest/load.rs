@@ -164,11 +164,9 @@ pub(crate) enum ReadError {
 /// Reads a whole file, refusing it before reading when it is over `limit`.
 pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Vec<u8>, ReadError> {
     use std::io::Read;
-    let file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    // A FIFO or a device would block or never end: refuse anything but a regular file.
+    let file = super::paths::open_regular(path).map_err(ReadError::Io)?;
     let meta = file.metadata().map_err(ReadError::Io)?;
-    if meta.is_dir() {
-        return Err(ReadError::Io(std::io::Error::other("it is a directory")));
-    }
     if meta.len() > limit {
         return Err(ReadError::TooLarge(meta.len()));
     }

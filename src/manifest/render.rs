@@ -1,24 +1,16 @@
 //! Expanding jobs into actions: `for_each`, `when`, templates, then the typed parameter check.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::collections::HashSet;
 
 use indexmap::IndexMap;
-use jsonschema::Validator;
-use schemars::JsonSchema;
-use schemars::generate::SchemaSettings;
 use serde::Serialize;
 use serde_json::Value;
 
 use super::check::template_diagnostic;
 use super::diagnostic::{Diagnostic, Diagnostics, quote_value};
 use super::load::Document;
-use super::model::{
-    ActionKind, ActionParams, BulkRetryAutomation, ForEach, HttpRequest, Job, Manifest,
-    ReissueCertificate, RetryCertificate, RetryCredentialsTask, When,
-};
-use super::node::push_pointer;
-use super::schema_check::validate_value;
+use super::model::{ActionKind, ActionParams, ForEach, Job, Manifest, When};
+use super::params::typed;
 use super::template::{self, Compiled, TemplateError};
 
 /// At most this many failing items are reported per job; the rest are counted.
@@ -139,6 +131,20 @@ fn reads_sources<'a>(names: impl IntoIterator<Item = &'a HashSet<String>>) -> bo
         .any(|n| n.split('.').next() == Some("sources"))
 }
 
+/// A job with no actions yet, knowing where it is defined.
+fn unrendered(doc: &Document, job: &Job, base: &str) -> RenderedJob {
+    let (line, col) = doc.file.line_col(doc.value_span(base).start);
+    RenderedJob {
+        id: job.id.clone(),
+        provider: job.provider.clone(),
+        action: job.action,
+        defined_at: format!("{}:{line}:{col}", doc.file.name),
+        deferred: None,
+        skipped_by_when: 0,
+        actions: Vec::new(),
+    }
+}
+
 fn render_job(
     doc: &Document,
     env: &minijinja::Environment<'static>,
@@ -147,16 +153,7 @@ fn render_job(
     cx: &Context,
 ) -> Result<RenderedJob, Diagnostics> {
     let base = format!("/jobs/{i}");
-    let (line, col) = doc.file.line_col(doc.value_span(&base).start);
-    let mut rendered = RenderedJob {
-        id: job.id.clone(),
-        provider: job.provider.clone(),
-        action: job.action,
-        defined_at: format!("{}:{line}:{col}", doc.file.name),
-        deferred: None,
-        skipped_by_when: 0,
-        actions: Vec::new(),
-    };
+    let mut rendered = unrendered(doc, job, &base);
     let mut problems = Diagnostics::default();
     let syntax = |ptr: &str, errors: Vec<TemplateError>| {
         Diagnostics(
@@ -173,10 +170,11 @@ fn render_job(
         Some(ForEach::Template(t)) => Some(Value::String(t.clone())),
         _ => None,
     };
-    let for_each = match &for_each_source {
-        Some(source) => Some(Compiled::new(env, source, "").map_err(|e| syntax(&for_each_ptr, e))?),
-        None => None,
-    };
+    let for_each = for_each_source
+        .as_ref()
+        .map(|source| Compiled::new(env, source, ""))
+        .transpose()
+        .map_err(|e| syntax(&for_each_ptr, e))?;
     let when = match &job.when {
         Some(When::Expression(e)) => Some(template::compile_condition(env, e).map_err(|e| {
             template_diagnostic(doc, "template-syntax", &format!("{base}/when"), &e)
@@ -198,34 +196,7 @@ fn render_job(
         );
         return Ok(rendered);
     }
-    let items: Option<Vec<Value>> = match (&job.for_each, &for_each) {
-        (None, _) => None,
-        (Some(ForEach::List(list)), _) => Some(list.clone()),
-        (Some(ForEach::Template(_)), None) => None,
-        (Some(ForEach::Template(_)), Some(compiled)) => {
-            let ptr = for_each_ptr.clone();
-            match compiled.render(&cx.base) {
-                Ok(Value::Array(items)) => Some(items),
-                Ok(other) => {
-                    return Err(Diagnostic::error(
-                        "for-each-type",
-                        format!(
-                            "`for_each` of job `{}` must yield a list, but it yielded {}",
-                            job.id,
-                            describe(&other)
-                        ),
-                    )
-                    .at(&doc.file, doc.value_span(&ptr), "not a list")
-                    .pointer(ptr)
-                    .help(
-                        "write `for_each: \"{{ inputs.NAME }}\"` for an input file, or a YAML list",
-                    )
-                    .into());
-                }
-                Err(e) => return Err(template_diagnostic(doc, "template-render", &ptr, &e).into()),
-            }
-        }
-    };
+    let items = items(doc, job, for_each.as_ref(), &for_each_ptr, cx)?;
     let literal_false = matches!(job.when, Some(When::Literal(false)));
     let job_value = template::value(&serde_json::json!({ "id": job.id, "provider": job.provider }));
     let mut failures = 0usize;
@@ -239,38 +210,15 @@ fn render_job(
             }
             None => minijinja::context! { job => job_value.clone(), ..cx.base.clone() },
         };
-        let keep = if literal_false {
-            false
-        } else if let Some(cond) = &when {
-            match cond.eval(ctx.clone()) {
-                Ok(v) => v.is_true(),
-                Err(e) => {
-                    failures += 1;
-                    if failures <= MAX_ITEM_ERRORS {
-                        let err = TemplateError {
-                            message: e
-                                .detail()
-                                .unwrap_or("cannot evaluate the condition")
-                                .to_owned(),
-                            range: None,
-                            pointer: String::new(),
-                        };
-                        problems.push(with_item(
-                            template_diagnostic(
-                                doc,
-                                "template-render",
-                                &format!("{base}/when"),
-                                &err,
-                            ),
-                            n,
-                            item,
-                        ));
-                    }
-                    continue;
+        let keep = match keeps(literal_false, when.as_ref(), &ctx) {
+            Ok(keep) => keep,
+            Err(e) => {
+                failures += 1;
+                if failures <= MAX_ITEM_ERRORS {
+                    problems.push(with_item(when_failed(doc, &base, &e), n, item));
                 }
+                continue;
             }
-        } else {
-            true
         };
         if !keep {
             rendered.skipped_by_when += 1;
@@ -295,27 +243,88 @@ fn render_job(
         }
     }
     if failures > MAX_ITEM_ERRORS {
-        problems.push(
-            Diagnostic::error(
-                "more-items",
-                format!(
-                    "job `{}`: {} more item(s) failed ({failures} of {total})",
-                    job.id,
-                    failures - MAX_ITEM_ERRORS
-                ),
-            )
-            .at(
-                &doc.file,
-                doc.key_span(&format!("{base}/for_each")),
-                "items from here",
-            ),
-        );
+        problems.push(more_items(doc, job, &base, failures, total));
     }
     if problems.is_empty() {
         Ok(rendered)
     } else {
         Err(problems)
     }
+}
+
+/// The items of `for_each`: the literal list, or what its template yields.
+fn items(
+    doc: &Document,
+    job: &Job,
+    compiled: Option<&Compiled<'_, '_>>,
+    ptr: &str,
+    cx: &Context,
+) -> Result<Option<Vec<Value>>, Diagnostics> {
+    Ok(match (&job.for_each, compiled) {
+        (None, _) | (Some(ForEach::Template(_)), None) => None,
+        (Some(ForEach::List(list)), _) => Some(list.clone()),
+        (Some(ForEach::Template(_)), Some(compiled)) => match compiled.render(&cx.base) {
+            Ok(Value::Array(items)) => Some(items),
+            Ok(other) => {
+                return Err(Diagnostic::error(
+                    "for-each-type",
+                    format!(
+                        "`for_each` of job `{}` must yield a list, but it yielded {}",
+                        job.id,
+                        describe(&other)
+                    ),
+                )
+                .at(&doc.file, doc.value_span(ptr), "not a list")
+                .pointer(ptr)
+                .help("write `for_each: \"{{ inputs.NAME }}\"` for an input file, or a YAML list")
+                .into());
+            }
+            Err(e) => return Err(template_diagnostic(doc, "template-render", ptr, &e).into()),
+        },
+    })
+}
+
+/// Whether `when` keeps this item; a literal `false` keeps none without evaluating anything.
+fn keeps(
+    literal_false: bool,
+    when: Option<&minijinja::Expression<'_, '_>>,
+    ctx: &minijinja::Value,
+) -> Result<bool, minijinja::Error> {
+    match when {
+        _ if literal_false => Ok(false),
+        Some(cond) => cond.eval(ctx.clone()).map(|v| v.is_true()),
+        None => Ok(true),
+    }
+}
+
+/// A `when` that could not be evaluated for one item.
+fn when_failed(doc: &Document, base: &str, e: &minijinja::Error) -> Diagnostic {
+    let err = TemplateError {
+        message: e
+            .detail()
+            .unwrap_or("cannot evaluate the condition")
+            .to_owned(),
+        range: None,
+        pointer: String::new(),
+    };
+    template_diagnostic(doc, "template-render", &format!("{base}/when"), &err)
+}
+
+/// The count of failing items past the ones reported one by one.
+fn more_items(doc: &Document, job: &Job, base: &str, failures: usize, total: usize) -> Diagnostic {
+    Diagnostic::error(
+        "more-items",
+        format!(
+            "job `{}`: {} more item(s) failed ({failures} of {total})",
+            job.id,
+            failures - MAX_ITEM_ERRORS
+        ),
+    )
+    .at(
+        &doc.file,
+        doc.key_span(&format!("{base}/for_each")),
+        "items from here",
+    )
 }
 
 fn with_item(d: Diagnostic, n: usize, item: Option<&Value>) -> Diagnostic {
@@ -346,101 +355,6 @@ fn describe(v: &Value) -> String {
             }
         ),
     }
-}
-
-struct Strict {
-    validator: Validator,
-}
-
-fn strict_validators() -> &'static HashMap<ActionKind, Strict> {
-    static V: OnceLock<HashMap<ActionKind, Strict>> = OnceLock::new();
-    fn one<T: JsonSchema>() -> Strict {
-        let schema = SchemaSettings::draft2020_12()
-            .into_generator()
-            .into_root_schema_for::<T>()
-            .to_value();
-        Strict {
-            validator: jsonschema::draft202012::new(&schema).expect("an action schema compiles"),
-        }
-    }
-    V.get_or_init(|| {
-        HashMap::from([
-            (ActionKind::RetryCertificate, one::<RetryCertificate>()),
-            (
-                ActionKind::BulkRetryAutomation,
-                one::<BulkRetryAutomation>(),
-            ),
-            (
-                ActionKind::RetryCredentialsTask,
-                one::<RetryCredentialsTask>(),
-            ),
-            (ActionKind::ReissueCertificate, one::<ReissueCertificate>()),
-            (ActionKind::Http, one::<HttpRequest>()),
-        ])
-    })
-}
-
-/// Checks a rendered `with` against the action's typed parameters.
-fn typed(
-    doc: &Document,
-    job: &Job,
-    with_ptr: &str,
-    value: Value,
-) -> Result<ActionParams, Diagnostic> {
-    let strict = &strict_validators()[&job.action];
-    if let Some((ptr, message)) = validate_value(&strict.validator, &value).into_iter().next() {
-        let raw = raw_pointer(&job.with, &ptr);
-        let at = format!("{with_ptr}{raw}");
-        let rendered = value
-            .pointer(&ptr)
-            .map_or_else(String::new, |v| format!(" rendered to {},", short(v)));
-        let field = if ptr.is_empty() {
-            "`with`".to_owned()
-        } else {
-            format!("`{}`", ptr.trim_start_matches('/'))
-        };
-        return Err(Diagnostic::error(
-            "rendered-value",
-            format!(
-                "{field}{rendered} which is not valid for `{}`: {message}",
-                job.action
-            ),
-        )
-        .at(&doc.file, doc.value_span(&at), "produced by this value")
-        .pointer(at));
-    }
-    let params = ActionParams::from_value(job.action, value);
-    params.map_err(|e| {
-        Diagnostic::error(
-            "rendered-value",
-            format!("the rendered `with` does not fit `{}`: {e}", job.action),
-        )
-        .at(&doc.file, doc.value_span(with_ptr), "rendered from here")
-        .pointer(with_ptr)
-    })
-}
-
-/// The part of a rendered pointer that exists in the runbook: a template that produced a
-/// whole subtree is where its errors point.
-fn raw_pointer(raw: &Value, rendered: &str) -> String {
-    let mut node = raw;
-    let mut out = String::new();
-    for token in rendered.split('/').skip(1) {
-        let key = token.replace("~1", "/").replace("~0", "~");
-        let next = match node {
-            Value::Object(m) => m.get(&key),
-            Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
-            _ => None,
-        };
-        match next {
-            Some(n) => {
-                out = push_pointer(&out, &key);
-                node = n;
-            }
-            None => break,
-        }
-    }
-    out
 }
 
 #[cfg(test)]

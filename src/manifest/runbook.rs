@@ -9,7 +9,7 @@ use super::diagnostic::{Diagnostic, Diagnostics};
 use super::load::{self, Document};
 use super::model::Manifest;
 use super::render::{self, Context, RenderedJob};
-use super::{check, inputs, schema_check};
+use super::{check, inputs, schema_check, secrets};
 
 /// A runbook that passed every check, with the spans of its source.
 #[derive(Debug)]
@@ -83,12 +83,47 @@ pub fn validate(
     rb: Result<Runbook, Diagnostics>,
 ) -> Result<(Runbook, Vec<RenderedJob>), Diagnostics> {
     let rb = rb?;
-    let jobs = rb.render(None, &[])?;
+    let mut urls = rendered_urls(&rb);
+    let jobs = match rb.render(None, &[]) {
+        Ok(jobs) if urls.is_empty() => jobs,
+        Ok(_) => return Err(urls),
+        Err(mut d) => {
+            d.0.append(&mut urls.0);
+            d.sort();
+            return Err(d);
+        }
+    };
     Ok((rb, jobs))
+}
+
+/// Templated provider URLs, rendered now and held to the rule plan applies. One that cannot
+/// be rendered yet (an `env` variable set only where plan runs) is left to plan.
+fn rendered_urls(rb: &Runbook) -> Diagnostics {
+    let cx = rb.context();
+    let mut out = Diagnostics::default();
+    for (name, p) in &rb.manifest.providers {
+        let Some(url) = p.url.as_deref().filter(|u| super::template::is_template(u)) else {
+            continue;
+        };
+        if let Ok(text) = cx.render_text(url) {
+            let ptr =
+                super::node::push_pointer(&super::node::push_pointer("/providers", name), "url");
+            out.0.extend(check::url_problem(&rb.doc, &ptr, &text, p));
+        }
+    }
+    out
 }
 
 fn from_document(doc: Document) -> Result<Runbook, Diagnostics> {
     let mut problems = schema_check::check(&doc);
+    // Literal credentials are refused whether or not the rest of the runbook is well formed.
+    let known: Vec<_> = problems
+        .0
+        .iter()
+        .filter(|d| d.code == "inline-secret")
+        .filter_map(|d| d.primary.as_ref().map(|l| l.span))
+        .collect();
+    problems.0.extend(secrets::find(&doc, &known));
     if problems.has_errors() {
         problems.0.append(&mut check::raw_references(&doc).0);
         problems.sort();

@@ -1,7 +1,7 @@
 //! Loaded files and byte spans into them, so any later stage can point at `file:line:col`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A half-open byte range in one source file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -28,6 +28,8 @@ pub struct SourceFile {
     pub path: PathBuf,
     pub text: String,
     line_starts: Vec<usize>,
+    /// Secret values in the text, found once on first use (only diagnostics need them).
+    secrets: OnceLock<Vec<Span>>,
 }
 
 impl SourceFile {
@@ -41,6 +43,7 @@ impl SourceFile {
             path: path.to_path_buf(),
             text,
             line_starts,
+            secrets: OnceLock::new(),
         })
     }
 
@@ -69,6 +72,37 @@ impl SourceFile {
             .char_indices()
             .nth(col.saturating_sub(1))
             .map_or(end, |(i, _)| start + i)
+    }
+
+    /// The spans of secret values (by key or by shape) that a quoted line must mask.
+    #[must_use]
+    pub fn secret_spans(&self) -> &[Span] {
+        self.secrets
+            .get_or_init(|| super::secrets::secret_spans(&self.text))
+    }
+
+    /// The 1-based line holding a byte offset.
+    #[must_use]
+    pub fn line_of(&self, offset: usize) -> usize {
+        self.line_starts
+            .partition_point(|&s| s <= self.clamp(offset))
+            .max(1)
+    }
+
+    /// The byte range of 1-based lines `first..=last`, newline of the last included.
+    #[must_use]
+    pub fn lines_range(&self, first: usize, last: usize) -> std::ops::Range<usize> {
+        let start = self
+            .line_starts
+            .get(first.saturating_sub(1))
+            .copied()
+            .unwrap_or(self.text.len());
+        let end = self
+            .line_starts
+            .get(last)
+            .copied()
+            .unwrap_or(self.text.len());
+        start..end.max(start)
     }
 
     /// Moves an offset back onto a character boundary inside the text.

@@ -5,6 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::manifest::model::SecretRef;
+use crate::manifest::paths;
 
 /// A resolved secret. Debug and Display print `*****`; only [`Secret::expose`] reads it.
 #[derive(Clone, PartialEq, Eq)]
@@ -60,10 +61,20 @@ pub fn resolve(reference: &SecretRef, base: &Path) -> Result<Secret, SecretError
             Ok(v) => Ok(Secret(v)),
             Err(_) => Err(SecretError::MissingEnv { name: name.clone() }),
         },
-        SecretRef::File(path) => {
-            let path = base.join(path);
-            let mut text = std::fs::read_to_string(&path)
-                .map_err(|source| SecretError::File { path, source })?;
+        SecretRef::File(written) => {
+            // Confined and type-checked at the moment of reading, not only at validate time:
+            // the file may have been swapped for a symlink or a FIFO since.
+            let file_error = |source| SecretError::File {
+                path: base.join(written),
+                source,
+            };
+            let bytes = paths::read_confined(base, written).map_err(file_error)?;
+            let mut text = String::from_utf8(bytes).map_err(|_| {
+                file_error(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "it is not UTF-8",
+                ))
+            })?;
             if text.ends_with('\n') {
                 text.pop();
                 if text.ends_with('\r') {
@@ -96,5 +107,34 @@ mod tests {
         let e = resolve(&SecretRef::Env("REDRIVE_SURELY_UNSET_VAR".into()), &dir).unwrap_err();
         assert!(e.to_string().contains("REDRIVE_SURELY_UNSET_VAR"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn files_outside_the_folder_or_not_regular_are_refused_at_read_time() {
+        let root = std::env::temp_dir().join(format!("redrive-secret-out-{}", std::process::id()));
+        let dir = root.join("runbook");
+        std::fs::create_dir_all(dir.join("secrets")).expect("dir");
+        std::fs::write(root.join("outside"), "stolen").expect("write");
+        std::fs::write(dir.join("secrets/ok"), "fine").expect("write");
+        // Valid when checked, then swapped for a symlink that leads out.
+        std::os::unix::fs::symlink(root.join("outside"), dir.join("secrets/swapped"))
+            .expect("link");
+        let read = |p: &str| resolve(&SecretRef::File(p.into()), &dir);
+        assert_eq!(read("secrets/ok").expect("inside").expose(), "fine");
+        for bad in ["secrets/swapped", "../outside", "/etc/passwd", "secrets"] {
+            let e = read(bad).expect_err(bad);
+            assert!(!e.to_string().contains("stolen"), "{e}");
+        }
+        let fifo = dir.join("secrets/fifo");
+        if std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            // Returns at once instead of blocking on a FIFO nobody writes to.
+            assert!(read("secrets/fifo").is_err());
+        }
+        let _ = std::fs::remove_dir_all(&root);
     }
 }

@@ -91,17 +91,40 @@ pub enum InputFormat {
 }
 
 impl InputFormat {
+    /// The format an extension implies; extensions compare without case, so `TARGETS.CSV`
+    /// (as Windows tools like to write them) still reads as CSV.
     #[must_use]
     pub fn from_path(path: &str) -> Self {
-        let lower = path.to_ascii_lowercase();
-        if lower.ends_with(".csv") {
+        let ext = std::path::Path::new(path)
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("");
+        let is = |want: &str| ext.eq_ignore_ascii_case(want);
+        if is("csv") {
             Self::Csv
-        } else if lower.ends_with(".json") {
+        } else if is("json") {
             Self::Json
-        } else if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+        } else if is("yaml") || is("yml") {
             Self::Yaml
         } else {
             Self::Lines
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::InputFormat;
+
+    #[test]
+    fn extensions_ignore_case() {
+        assert_eq!(InputFormat::from_path("t/TARGETS.CSV"), InputFormat::Csv);
+        assert_eq!(InputFormat::from_path("a.Json"), InputFormat::Json);
+        assert_eq!(InputFormat::from_path("a.YML"), InputFormat::Yaml);
+        assert_eq!(InputFormat::from_path("a.yaml"), InputFormat::Yaml);
+        assert_eq!(InputFormat::from_path("dns.txt"), InputFormat::Lines);
+        // A name that merely ends in the letters is not an extension.
+        assert_eq!(InputFormat::from_path("notcsv"), InputFormat::Lines);
+        assert_eq!(InputFormat::from_path(".csv/list"), InputFormat::Lines);
     }
 }
