@@ -107,7 +107,7 @@ fn bench_resolve(c: &mut Criterion) {
         replace: &[],
         new_need: &|_| false,
         took_effect: &|_, _, _| false,
-        rehearsal: false,
+        simulated: &|_| true,
         approved: None,
     };
     let mut group = c.benchmark_group("plan");

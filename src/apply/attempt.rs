@@ -8,7 +8,7 @@ use tokio::time::{Duration, Instant};
 
 use super::ActionResult;
 use super::classify::{Next, classify};
-use super::engine::{Engine, JobInfo};
+use super::context::{Engine, JobInfo};
 use super::events::Event;
 use super::poll::poll;
 use super::reconcile::reconcile;
@@ -62,7 +62,7 @@ pub async fn run(
             Ok(sent) => sent,
             Err(stopped) => {
                 for m in pending.drain(..) {
-                    out.push(end(engine, job, &m, &stopped, started).await);
+                    out.push(end(engine, job, &m, &stopped, started));
                 }
                 break;
             }
@@ -153,32 +153,22 @@ async fn settle(
             state,
             status,
             detail,
-        } => {
-            engine
-                .finish(job, action, state, attempt, status, detail, started)
-                .await
-        }
+        } => engine.finish(job, action, state, attempt, status, detail, started),
         Next::Poll { task, status } => {
             let client = &engine.clients[&job.provider];
             let (state, detail) = poll(engine, job, action, client, &task).await;
             let status = (status != 0).then_some(status);
-            engine
-                .finish(job, action, state, attempt, status, detail, started)
-                .await
+            engine.finish(job, action, state, attempt, status, detail, started)
         }
-        Next::Reconcile { status, reason } => {
-            engine
-                .finish(
-                    job,
-                    action,
-                    State::Unknown,
-                    attempt,
-                    status,
-                    reason,
-                    started,
-                )
-                .await
-        }
+        Next::Reconcile { status, reason } => engine.finish(
+            job,
+            action,
+            State::Unknown,
+            attempt,
+            status,
+            reason,
+            started,
+        ),
         Next::Retry {
             after,
             status,
@@ -192,9 +182,7 @@ async fn settle(
                 return Err((delay, counts));
             }
             let detail = format!("{reason} (gave up after {attempt} attempt(s))");
-            engine
-                .finish(job, action, State::Failed, attempt, status, detail, started)
-                .await
+            engine.finish(job, action, State::Failed, attempt, status, detail, started)
         }
     })
 }
@@ -271,24 +259,22 @@ async fn send(
 }
 
 /// Journals and reports a member that ends because its unit stopped.
-async fn end(
+fn end(
     engine: &Engine,
     job: &JobInfo,
     member: &Member,
     stopped: &Stopped,
     started: Instant,
 ) -> (usize, ActionResult) {
-    let result = engine
-        .finish(
-            job,
-            &member.action,
-            stopped.state,
-            stopped.attempts,
-            None,
-            stopped.detail.clone(),
-            started,
-        )
-        .await;
+    let result = engine.finish(
+        job,
+        &member.action,
+        stopped.state,
+        stopped.attempts,
+        None,
+        stopped.detail.clone(),
+        started,
+    );
     (member.k, result)
 }
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::engine::{Engine, JobInfo};
+use super::context::{Engine, JobInfo};
 use super::events::Event;
 use crate::providers::{Answer, Idempotency, ProviderError};
 use crate::state::State;

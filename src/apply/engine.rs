@@ -1,188 +1,21 @@
 //! The scheduler: jobs as a DAG over `needs`, each job wave by wave, each wave's actions (or
-//! DigiCert batches) concurrently within the global parallelism and the provider's limits.
+//! batches of works one request takes) concurrently within the global parallelism and the
+//! provider's limits.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 
-use indexmap::IndexMap;
-use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
-use super::events::{Event, Sink};
-use super::retry::Policy;
+pub use super::context::{Engine, JobInfo, JobPolicy, Ran, WaitPolicy};
+use super::events::Event;
 use super::{ActionResult, attempt, waves};
 use crate::limits::Limiter;
-use crate::manifest::model::{ActionKind, Rollout, Work};
+use crate::manifest::model::{ActionKind, Work};
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
-use crate::providers::Client;
-use crate::state::{Journal, Record, State};
-
-/// Polling of asynchronous results, with defaults filled in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WaitPolicy {
-    pub enabled: bool,
-    pub interval: Duration,
-    pub timeout: Duration,
-}
-
-impl Default for WaitPolicy {
-    fn default() -> Self {
-        Self {
-            enabled: true,
-            interval: Duration::from_secs(20),
-            timeout: Duration::from_secs(30 * 60),
-        }
-    }
-}
-
-/// How one job is run.
-#[derive(Debug, Clone, Default)]
-pub struct JobPolicy {
-    pub retry: Policy,
-    pub wait: WaitPolicy,
-    pub rollout: Option<Rollout>,
-}
-
-/// Everything a run needs; shared by the job and action tasks.
-pub struct Engine {
-    pub clients: Arc<IndexMap<String, Client>>,
-    pub limiters: Arc<IndexMap<String, Limiter>>,
-    /// `--parallelism`: requests in flight over all providers.
-    pub global: Arc<Semaphore>,
-    pub journal: Journal,
-    pub run_id: String,
-    pub sink: Arc<dyn Sink>,
-    /// Turns true at the first interrupt: nothing new is sent after it.
-    pub stop: watch::Receiver<bool>,
-    pub policies: HashMap<String, JobPolicy>,
-}
-
-/// The parts of a plan job an action task needs.
-#[derive(Debug, Clone)]
-pub struct JobInfo {
-    pub id: Arc<str>,
-    pub provider: String,
-    pub kind: ActionKind,
-    pub defined_at: Arc<str>,
-    pub policy: JobPolicy,
-}
-
-/// What a run did.
-#[derive(Debug)]
-pub struct Ran {
-    /// In plan order.
-    pub results: Vec<ActionResult>,
-    /// Set when the journal failed after sending began: it may lack some of these results, and
-    /// actions after the failure were not sent.
-    pub journal_error: Option<String>,
-}
+use crate::state::State;
 
 impl Engine {
-    pub(super) fn stopping(&self) -> bool {
-        *self.stop.borrow()
-    }
-
-    /// Sleeps, but wakes at the first interrupt; `false` when interrupted.
-    pub(super) async fn nap(&self, how_long: Duration) -> bool {
-        let mut stop = self.stop.clone();
-        if *stop.borrow() {
-            return false;
-        }
-        tokio::select! {
-            () = tokio::time::sleep(how_long) => true,
-            _ = stop.wait_for(|s| *s) => false,
-        }
-    }
-
-    fn record_of(
-        &self,
-        job: &JobInfo,
-        action: &PlanAction,
-        state: State,
-        attempt: u32,
-        http_status: Option<u16>,
-        detail: &str,
-    ) -> Record {
-        Record {
-            at: jiff::Timestamp::now().to_string(),
-            run: self.run_id.clone(),
-            action: action.id.clone(),
-            job: job.id.to_string(),
-            target: action.target.clone(),
-            state,
-            attempt,
-            http_status,
-            detail: detail.to_owned(),
-        }
-    }
-
-    /// Queues a state change for the journal; the ticket says when it is on disk.
-    pub(super) fn submit(
-        &self,
-        job: &JobInfo,
-        action: &PlanAction,
-        state: State,
-        attempt: u32,
-    ) -> Result<crate::state::Ticket, String> {
-        self.journal
-            .submit(&self.record_of(job, action, state, attempt, None, ""))
-            .map_err(|e| e.to_string())
-    }
-
-    /// Journals the final state, reports it and builds the result.
-    // Every argument is a field of the result; a struct for them would only be unpacked here.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) async fn finish(
-        &self,
-        job: &JobInfo,
-        action: &PlanAction,
-        state: State,
-        attempts: u32,
-        http_status: Option<u16>,
-        detail: String,
-        started: tokio::time::Instant,
-    ) -> ActionResult {
-        // Final states need not hold up the next action, nor a sync of their own: they reach
-        // the disk with the next `sent` or at the barrier that ends `run`, and one lost in a
-        // machine crash only costs a re-check on the next apply.
-        let record = self.record_of(job, action, state, attempts, http_status, &detail);
-        let detail = match self.journal.submit_unsynced(&record) {
-            Ok(()) => detail,
-            Err(e) => format!("{detail} (and the journal could not be written: {e})"),
-        };
-        self.sink.emit(Event::Finished {
-            job: job.id.to_string(),
-            target: action.target.clone(),
-            state,
-            detail: detail.clone(),
-        });
-        ActionResult {
-            id: action.id.clone(),
-            job: job.id.clone(),
-            target: action.target.clone(),
-            state,
-            attempts,
-            http_status,
-            detail,
-            defined_at: job.defined_at.clone(),
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        }
-    }
-
-    async fn skip(&self, job: &JobInfo, action: &PlanAction, why: String) -> ActionResult {
-        self.finish(
-            job,
-            action,
-            State::Skipped,
-            0,
-            None,
-            why,
-            tokio::time::Instant::now(),
-        )
-        .await
-    }
-
     /// Runs the plan; the results come back in plan order, once the journal holds them all (or
     /// with the reason it may not).
     ///
@@ -191,98 +24,18 @@ impl Engine {
     pub async fn run(self: Arc<Self>, plan: Plan) -> Result<Ran, String> {
         // Each job's actions move into its task and each action into its own, so what has been
         // sent is freed while the rest runs.
-        let mut jobs: Vec<Option<PlanJob>> = plan.jobs.into_iter().map(Some).collect();
-        let ids: Vec<String> = jobs.iter().flatten().map(|j| j.id.clone()).collect();
+        let jobs: Vec<PlanJob> = plan.jobs;
         self.sink.emit(Event::Started {
             jobs: jobs
                 .iter()
-                .flatten()
                 .map(|j| {
-                    let runnable = j
-                        .actions
-                        .iter()
-                        .filter(|a| a.decision == Decision::Run)
-                        .count();
-                    (j.id.clone(), runnable)
+                    let runnable = j.actions.iter().filter(|a| a.decision == Decision::Run);
+                    (j.id.clone(), runnable.count())
                 })
                 .collect(),
         });
-        // Intent first, in one sync: whatever is sent later, a crash leaves every action of
-        // this run at least "planned", which the next apply treats as possibly sent.
-        let me: &Self = &self;
-        let intents = jobs.iter().flatten().flat_map(move |job| {
-            let info = me.job_info(job);
-            job.actions
-                .iter()
-                .filter(|a| a.decision == Decision::Run)
-                .map(move |a| me.record_of(&info, a, State::Planned, 0, None, ""))
-        });
-        self.journal
-            .append_all(intents)
-            .await
-            .map_err(|e| e.to_string())?;
-        let present: HashSet<String> = ids.iter().cloned().collect();
-        let needs_of: Vec<Vec<String>> = jobs
-            .iter()
-            .flatten()
-            .map(|j| {
-                j.needs
-                    .iter()
-                    .filter(|n| present.contains(*n))
-                    .cloned()
-                    .collect()
-            })
-            .collect();
-        let mut failed_jobs: HashMap<String, bool> = HashMap::new();
-        let mut results: Vec<Option<Vec<ActionResult>>> = vec![None; jobs.len()];
-        let mut started = vec![false; jobs.len()];
-        let mut running = JoinSet::new();
-        loop {
-            for i in 0..jobs.len() {
-                if started[i] {
-                    continue;
-                }
-                // Needs outside the plan (`--target`) were chosen away by the user.
-                let needs = &needs_of[i];
-                if !needs.iter().all(|n| failed_jobs.contains_key(n.as_str())) {
-                    continue;
-                }
-                started[i] = true;
-                let job = jobs[i].take().expect("a job starts once");
-                let info = self.job_info(&job);
-                if let Some(bad) = needs.iter().find(|n| failed_jobs[n.as_str()]) {
-                    let mut out = Vec::with_capacity(job.actions.len());
-                    for a in &job.actions {
-                        out.push(
-                            self.skip(
-                                &info,
-                                a,
-                                format!("not run: job `{bad}`, which this job needs, did not fully succeed"),
-                            )
-                            .await,
-                        );
-                    }
-                    failed_jobs.insert(job.id.clone(), true);
-                    results[i] = Some(out);
-                    continue;
-                }
-                let engine = self.clone();
-                running.spawn(async move { (i, engine.run_job(info, job).await) });
-            }
-            let Some(done) = running.join_next().await else {
-                break;
-            };
-            let (i, out) = match done {
-                Ok(x) => x,
-                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                Err(e) => panic!("a job task was cancelled: {e}"),
-            };
-            let bad = out.iter().any(|r| {
-                r.is_failure() || (r.state == State::Skipped && r.detail.starts_with("not sent"))
-            });
-            failed_jobs.insert(ids[i].clone(), bad);
-            results[i] = Some(out);
-        }
+        self.journal_intents(&jobs).await?;
+        let results = self.clone().schedule(jobs).await;
         // Appended to the first job's results rather than copied into a new vector: with one
         // job of 100,000 actions nothing is copied at all.
         let mut jobs_results = results.into_iter().flatten();
@@ -298,6 +51,80 @@ impl Engine {
         })
     }
 
+    /// Intent first, in one sync: whatever is sent later, a crash leaves every action of this
+    /// run at least "planned", which the next apply reads as not sent.
+    async fn journal_intents(&self, jobs: &[PlanJob]) -> Result<(), String> {
+        let intents = jobs.iter().flat_map(|job| {
+            let info = self.job_info(job);
+            job.actions
+                .iter()
+                .filter(|a| a.decision == Decision::Run)
+                .map(move |a| self.record_of(&info, a, State::Planned, 0, None, ""))
+        });
+        self.journal
+            .append_all(intents)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The jobs as a DAG over `needs`: a job starts when every job it needs has ended, and is
+    /// skipped with the reason when one of them did not fully succeed. Results by job index.
+    async fn schedule(self: Arc<Self>, jobs: Vec<PlanJob>) -> Vec<Option<Vec<ActionResult>>> {
+        let ids: Vec<String> = jobs.iter().map(|j| j.id.clone()).collect();
+        let present: HashSet<&str> = ids.iter().map(String::as_str).collect();
+        // Needs outside the plan (`--target` pulls them in, so only a saved plan of an older
+        // version lacks them) cannot hold a job back.
+        let needs_of: Vec<Vec<String>> = jobs
+            .iter()
+            .map(|j| {
+                let inside = j.needs.iter().filter(|n| present.contains(n.as_str()));
+                inside.cloned().collect()
+            })
+            .collect();
+        let mut jobs: Vec<Option<PlanJob>> = jobs.into_iter().map(Some).collect();
+        // Job id → whether it fell short (a failure, or actions left unsent).
+        let mut fell_short: HashMap<String, bool> = HashMap::new();
+        let mut results: Vec<Option<Vec<ActionResult>>> = vec![None; jobs.len()];
+        let mut running = JoinSet::new();
+        loop {
+            for i in 0..jobs.len() {
+                let needs = &needs_of[i];
+                if jobs[i].is_none() || !needs.iter().all(|n| fell_short.contains_key(n)) {
+                    continue;
+                }
+                let job = jobs[i].take().expect("a job starts once");
+                let info = self.job_info(&job);
+                if let Some(bad) = needs.iter().find(|n| fell_short[n.as_str()]) {
+                    let why = format!(
+                        "not run: job `{bad}`, which this job needs, did not fully succeed"
+                    );
+                    let out = job
+                        .actions
+                        .iter()
+                        .map(|a| self.skip(&info, a, why.clone()))
+                        .collect();
+                    fell_short.insert(job.id.clone(), true);
+                    results[i] = Some(out);
+                    continue;
+                }
+                let engine = self.clone();
+                running.spawn(async move { (i, engine.run_job(info, job).await) });
+            }
+            let Some(done) = running.join_next().await else {
+                break;
+            };
+            let (i, (out, complete)) = match done {
+                Ok(x) => x,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(e) => panic!("a job task was cancelled: {e}"),
+            };
+            let short = !complete || out.iter().any(ActionResult::is_failure);
+            fell_short.insert(ids[i].clone(), short);
+            results[i] = Some(out);
+        }
+        results
+    }
+
     fn job_info(&self, job: &PlanJob) -> JobInfo {
         JobInfo {
             id: job.id.as_str().into(),
@@ -309,7 +136,9 @@ impl Engine {
         }
     }
 
-    async fn run_job(self: Arc<Self>, info: JobInfo, job: PlanJob) -> Vec<ActionResult> {
+    /// A job's actions, wave by wave; `false` when some were left unsent (an interrupt, or a
+    /// rollout stopped by its failure budget).
+    async fn run_job(self: Arc<Self>, info: JobInfo, job: PlanJob) -> (Vec<ActionResult>, bool) {
         self.sink.emit(Event::JobStarted {
             job: job.id.clone(),
         });
@@ -328,7 +157,7 @@ impl Engine {
                 Decision::Blocked(why) => format!("blocked: {why}"),
             };
             let a = slots[k].take().expect("checked above");
-            out[k] = Some(self.skip(&info, &a, why).await);
+            out[k] = Some(self.skip(&info, &a, why));
         }
         let total = runnable.len() as u64;
         let waves = waves::wave_ends(info.policy.rollout.as_ref(), runnable.len());
@@ -340,6 +169,7 @@ impl Engine {
             .map(|m| m.of(total));
         let mut failures = 0u64;
         let mut from = 0;
+        let mut complete = true;
         for (w, end) in waves.iter().copied().enumerate() {
             let wave = &runnable[from..end];
             from = end;
@@ -359,9 +189,10 @@ impl Engine {
                 })
             };
             if let Some(why) = stopped {
+                complete = false;
                 for &k in &runnable[from..] {
                     let action = slots[k].take().expect("each action ends once");
-                    out[k] = Some(self.skip(&info, &action, why.clone()).await);
+                    out[k] = Some(self.skip(&info, &action, why.clone()));
                 }
                 break;
             }
@@ -370,9 +201,11 @@ impl Engine {
             job: job.id.clone(),
         });
         // Every slot is filled by now; `map` lets the vector be reused in place.
-        out.into_iter()
+        let results = out
+            .into_iter()
             .map(|r| r.expect("every action of a job ends with a result"))
-            .collect()
+            .collect();
+        (results, complete && !self.stopping())
     }
 
     /// The actions of one wave, concurrently; works a provider takes in one request go in
@@ -431,9 +264,8 @@ impl Engine {
                             let detail =
                                 format!("the plan's parameters do not fit `{}`: {e}", info.kind);
                             let now = tokio::time::Instant::now();
-                            let result = self
-                                .finish(info, &action, State::Failed, 0, None, detail, now)
-                                .await;
+                            let result =
+                                self.finish(info, &action, State::Failed, 0, None, detail, now);
                             failures += 1;
                             out[k] = Some(result);
                         }

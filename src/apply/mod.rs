@@ -5,6 +5,7 @@
 
 mod attempt;
 mod classify;
+pub mod context;
 pub mod engine;
 pub mod events;
 mod poll;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::engine::{Engine, JobInfo};
+use super::context::{Engine, JobInfo};
 use super::events::Event;
 use crate::plan::PlanAction;
 use crate::providers::{Client, TaskState};

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-pub use crate::cli::commands::plan::PlanFormat;
 use clap::{Parser, Subcommand, ValueEnum};
 
 /// Declarative, reviewable batch remediation of certificate and credential lifecycles.
@@ -110,6 +109,14 @@ pub enum Command {
 pub enum DiagnosticFormat {
     Text,
     Json,
+}
+
+/// How to print the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Json,
+    Markdown,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -13,4 +13,5 @@ pub mod schema;
 pub mod schema_check;
 pub mod secrets;
 pub mod source;
+pub mod span;
 pub mod template;

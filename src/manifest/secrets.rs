@@ -11,7 +11,7 @@ use crate::manifest::load::Document;
 use crate::manifest::node::push_pointer;
 use crate::manifest::source::{SourceFile, Span};
 
-mod scan;
+pub(crate) mod scan;
 mod shape;
 
 pub use self::scan::secret_spans;

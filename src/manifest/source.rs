@@ -3,22 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-/// A half-open byte range in one source file.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Span {
-    pub start: usize,
-    pub end: usize,
-}
-
-impl Span {
-    #[must_use]
-    pub fn new(start: usize, end: usize) -> Self {
-        Self {
-            start,
-            end: end.max(start),
-        }
-    }
-}
+pub use super::span::Span;
 
 /// A file as read from disk, kept whole so diagnostics can quote it.
 #[derive(Debug)]
@@ -78,7 +63,7 @@ impl SourceFile {
     #[must_use]
     pub fn secret_spans(&self) -> &[Span] {
         self.secrets
-            .get_or_init(|| super::secrets::secret_spans(&self.text))
+            .get_or_init(|| super::secrets::scan::secret_spans(&self.text))
     }
 
     /// The 1-based line holding a byte offset.

@@ -236,7 +236,14 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         took_effect: &|job: usize, facts, sent_at: &str| {
             clients[&providers[job]].took_effect_since(facts, sent_at)
         },
-        rehearsal: options.sandbox.is_some(),
+        simulated: &|job: usize| {
+            options.sandbox.is_none_or(|s| {
+                rb.manifest
+                    .providers
+                    .get(&providers[job])
+                    .is_some_and(|p| s.urls.contains_key(&p.kind))
+            })
+        },
         approved: options.approved,
     };
     let plan = resolve::resolve(meta, &rb.manifest, &jobs, all, reads, &rules, |item| {

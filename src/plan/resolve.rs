@@ -39,8 +39,9 @@ pub struct Rules<'a> {
     /// Per job: whether the facts observed now show that a request sent at the given time
     /// (RFC 3339) took effect, for actions whose earlier outcome is unknown.
     pub took_effect: &'a dyn Fn(usize, Option<&RawValue>, &str) -> bool,
-    /// A rehearsal: generic `http` actions are held back (the sandbox does not simulate them).
-    pub rehearsal: bool,
+    /// Per job: whether its provider can be reached (a rehearsal reaches only what the sandbox
+    /// simulates, so generic `http` actions are held back).
+    pub simulated: &'a dyn Fn(usize) -> bool,
     /// Applying a saved plan: an action it did not approve is not run, whatever it needs now.
     pub approved: Option<&'a std::collections::HashSet<String>>,
 }
@@ -172,28 +173,7 @@ pub fn resolve(
     rules: &Rules<'_>,
     preview: impl Fn(&Item) -> (RequestPreview, Idempotency),
 ) -> Plan {
-    let mut plan_jobs: Vec<PlanJob> = jobs
-        .iter()
-        .map(|j| PlanJob {
-            id: j.id.clone(),
-            provider: j.provider.clone(),
-            provider_type: manifest
-                .providers
-                .get(&j.provider)
-                .map(|p| p.kind.to_string())
-                .unwrap_or_default(),
-            action: j.action.to_string(),
-            defined_at: j.defined_at.clone(),
-            needs: manifest
-                .jobs
-                .iter()
-                .find(|m| m.id == j.id)
-                .map(|m| m.needs.clone())
-                .unwrap_or_default(),
-            filtered_by_when: j.skipped_by_when,
-            actions: Vec::new(),
-        })
-        .collect();
+    let mut plan_jobs = plan_jobs(manifest, jobs);
     // Exact sizes: a growing vector of 100,000 actions would keep up to twice the room.
     let mut per_job = vec![0usize; plan_jobs.len()];
     for item in &items {
@@ -221,7 +201,7 @@ pub fn resolve(
         let digest = identity_digest(&job.provider, &job.action, &target, identity.as_deref());
         let id = format!("{digest:016x}");
         let replaced = rules.replace.iter().any(|r| *r == id || *r == job.id);
-        let (mut decision, previous) = if replaced {
+        let (decision, previous) = if replaced {
             (
                 decision,
                 Some("planned again on request (--replace)".to_owned()),
@@ -237,28 +217,7 @@ pub fn resolve(
                 &|at| (rules.took_effect)(j, facts, at),
             )
         };
-        if rules.rehearsal && job.provider_type == "http" && decision == Decision::Run {
-            // The sandbox simulates the five APIs only: a generic request would go to the real
-            // endpoint of a rehearsal.
-            decision = Decision::Blocked(
-                "the sandbox does not simulate generic http providers; not sent in a rehearsal"
-                    .into(),
-            );
-        }
-        if let Some(approved) = rules.approved {
-            decision = match decision {
-                Decision::Run if !approved.contains(&id) => {
-                    Decision::Skip("not run in the reviewed plan; plan again to include it".into())
-                }
-                Decision::Skip(why) if approved.contains(&id) => {
-                    Decision::Skip(format!("changed since the plan: {why}"))
-                }
-                Decision::Blocked(why) if approved.contains(&id) => {
-                    Decision::Blocked(format!("changed since the plan: {why}"))
-                }
-                other => other,
-            };
-        }
+        let mut decision = overridden(decision, rules, j, &id);
         match seen.get(&digest) {
             Some(&first) => {
                 decision = Decision::Blocked(format!(
@@ -301,6 +260,57 @@ pub fn resolve(
         summary,
         jobs: plan_jobs,
     }
+}
+
+/// What the run's circumstances say over the decision: a rehearsal holds back what the sandbox
+/// does not simulate, and a saved plan runs only what it approved.
+fn overridden(decision: Decision, rules: &Rules<'_>, job: usize, id: &str) -> Decision {
+    if decision == Decision::Run && !(rules.simulated)(job) {
+        // A generic request would go to the real endpoint from a rehearsal.
+        return Decision::Blocked(
+            "the sandbox does not simulate this provider; not sent in a rehearsal".into(),
+        );
+    }
+    let Some(approved) = rules.approved else {
+        return decision;
+    };
+    match decision {
+        Decision::Run if !approved.contains(id) => {
+            Decision::Skip("not run in the reviewed plan; plan again to include it".into())
+        }
+        Decision::Skip(why) if approved.contains(id) => {
+            Decision::Skip(format!("changed since the plan: {why}"))
+        }
+        Decision::Blocked(why) if approved.contains(id) => {
+            Decision::Blocked(format!("changed since the plan: {why}"))
+        }
+        other => other,
+    }
+}
+
+/// The plan's jobs, without their actions yet.
+fn plan_jobs(manifest: &Manifest, jobs: &[RenderedJob]) -> Vec<PlanJob> {
+    jobs.iter()
+        .map(|j| PlanJob {
+            id: j.id.clone(),
+            provider: j.provider.clone(),
+            provider_type: manifest
+                .providers
+                .get(&j.provider)
+                .map(|p| p.kind.to_string())
+                .unwrap_or_default(),
+            action: j.action.to_string(),
+            defined_at: j.defined_at.clone(),
+            needs: manifest
+                .jobs
+                .iter()
+                .find(|m| m.id == j.id)
+                .map(|m| m.needs.clone())
+                .unwrap_or_default(),
+            filtered_by_when: j.skipped_by_when,
+            actions: Vec::new(),
+        })
+        .collect()
 }
 
 #[cfg(test)]

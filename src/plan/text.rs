@@ -56,6 +56,38 @@ pub fn render(plan: &Plan, color: bool) -> String {
     all
 }
 
+/// One action's line: its sign, target, key parameters, reason and facts.
+fn action_line(
+    out: &mut String,
+    job: &PlanJob,
+    action: &PlanAction,
+    paint: &dyn Fn(&str, &str) -> String,
+) {
+    let (mark, code) = match (&action.decision, &action.previous) {
+        (Decision::Run, Some(_)) => ("~", YELLOW),
+        (d, _) => sign(d),
+    };
+    let _ = write!(out, "  {} {}", paint(code, mark), action.target);
+    let params = key_params(job, action);
+    if !params.is_empty() {
+        let _ = write!(out, "  {params}");
+    }
+    match &action.decision {
+        Decision::Run => {}
+        Decision::Skip(why) | Decision::Blocked(why) => {
+            let _ = write!(out, "  {}", paint(code, &format!("— {why}")));
+        }
+    }
+    if let (Decision::Run, Some(previous)) = (&action.decision, &action.previous) {
+        let _ = write!(out, "  {}", paint(YELLOW, &format!("— re-run: {previous}")));
+    }
+    let facts = facts(action);
+    if !facts.is_empty() {
+        let _ = write!(out, "  {}", paint(DIM, &format!("[{facts}]")));
+    }
+    out.push('\n');
+}
+
 /// Writes the diff to `sink` in chunks of about 64 KiB: a plan of 100,000 actions is printed
 /// without being held as one string.
 ///
@@ -137,34 +169,7 @@ pub fn render_to(
             let _ = writeln!(out, "  {}", paint(DIM, "(no actions)"));
         }
         for action in &job.actions {
-            let (mark, code) = match (&action.decision, &action.previous) {
-                (Decision::Run, Some(_)) => ("~", YELLOW),
-                (d, _) => sign(d),
-            };
-            let mut line = format!("  {} {}", paint(code, mark), action.target);
-            let params = key_params(job, action);
-            if !params.is_empty() {
-                let _ = write!(line, "  {params}");
-            }
-            match &action.decision {
-                Decision::Run => {}
-                Decision::Skip(why) | Decision::Blocked(why) => {
-                    let _ = write!(line, "  {}", paint(code, &format!("— {why}")));
-                }
-            }
-            if let (Decision::Run, Some(previous)) = (&action.decision, &action.previous) {
-                let _ = write!(
-                    line,
-                    "  {}",
-                    paint(YELLOW, &format!("— re-run: {previous}"))
-                );
-            }
-            let facts = facts(action);
-            if !facts.is_empty() {
-                let _ = write!(line, "  {}", paint(DIM, &format!("[{facts}]")));
-            }
-            out.push_str(&line);
-            out.push('\n');
+            action_line(&mut out, job, action, &paint);
             if out.len() >= CHUNK {
                 sink(&out)?;
                 out.clear();

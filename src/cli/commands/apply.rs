@@ -150,19 +150,36 @@ async fn apply(
     setup: Setup<'_>,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
-    let Setup {
-        rb,
-        saved,
-        scenario,
-        store,
-        history,
-    } = setup;
-    let world = crate::cli::rehearsal::world_path(store.dir());
-    let rehearsal = match scenario {
-        Some(s) => Some(crate::cli::rehearsal::start(rb, s, &world).await?),
+    let world = crate::cli::rehearsal::world_path(setup.store.dir());
+    let rehearsal = match setup.scenario {
+        Some(s) => Some(crate::cli::rehearsal::start(setup.rb, s, &world).await?),
         None => None,
     };
-    let approved: Option<HashSet<String>> = saved.as_ref().map(|p| {
+    let endpoints = rehearsal.as_ref().map(|(_, e)| e);
+    let status = match reviewed(request, &setup, endpoints, printer).await {
+        Ok(Ok(prepared)) => send(request, &setup, prepared, printer).await,
+        Ok(Err(status)) => Ok(status),
+        Err(e) => Err(e),
+    };
+    // Stopped whatever happened: its world is saved for the next rehearsal.
+    if let Some((running, _)) = rehearsal
+        && let Some(warning) = crate::cli::rehearsal::stop(running).await
+    {
+        printer.note(&warning)?;
+    }
+    status
+}
+
+/// The plan to send, made, checked against the saved plan, printed and confirmed; or the exit
+/// status when there is nothing to send or no approval.
+async fn reviewed(
+    request: &Request,
+    setup: &Setup<'_>,
+    endpoints: Option<&crate::providers::SandboxEndpoints>,
+    printer: &mut Printer,
+) -> anyhow::Result<Result<Prepared, ExitStatus>> {
+    let saved = setup.saved.as_ref();
+    let approved: Option<HashSet<String>> = saved.map(|p| {
         p.jobs
             .iter()
             .flat_map(|j| &j.actions)
@@ -170,74 +187,60 @@ async fn apply(
             .map(|a| a.id.clone())
             .collect()
     });
-    let targets = saved.as_ref().map_or(&request.targets, |p| &p.targets);
     let prepared = prepare::prepare(
-        rb,
+        setup.rb,
         Options {
-            targets,
+            targets: saved.map_or(&request.targets, |p| &p.targets),
             refresh: request.refresh,
-            sandbox: rehearsal.as_ref().map(|(_, e)| e),
-            history,
+            sandbox: endpoints,
+            history: setup.history,
             replace: &request.replace,
-            tokens: store.tokens(),
+            tokens: setup.store.tokens(),
             approved: approved.as_ref(),
         },
     )
-    .await;
-    let stop_sandbox = async |rehearsal: Option<(crate::sandbox::Running, _)>| match rehearsal {
-        Some((running, _)) => crate::cli::rehearsal::stop(running).await,
-        None => None,
-    };
+    .await?;
+    if let Some(saved) = saved {
+        let differences = crate::plan::compare::differences(saved, &prepared.plan);
+        if !differences.is_empty() {
+            printer.note(&crate::plan::compare::refusal(&request.file, &differences))?;
+            return Ok(Err(ExitStatus::Stale));
+        }
+    }
+    let color = printer.color();
+    text::render_to(&prepared.plan, color, &mut |chunk| printer.data(chunk))?;
+    if !prepared.plan.has_changes() {
+        printer.note("Nothing to send: every action is done, converged or blocked.\n")?;
+        return Ok(Err(ExitStatus::Success));
+    }
+    if !request.auto_approve {
+        if !std::io::stdin().is_terminal() {
+            printer.note("error: refusing to apply without confirmation: standard input is not a terminal\nhint: review the plan above and pass --auto-approve, or apply a reviewed saved plan with --auto-approve\n")?;
+            return Ok(Err(ExitStatus::Invalid));
+        }
+        if !confirm(prepared.plan.summary.run, printer)? {
+            printer.note("Apply cancelled; nothing was sent.\n")?;
+            return Ok(Err(ExitStatus::Failure));
+        }
+    }
+    Ok(Ok(prepared))
+}
+
+/// Sends the plan with the journal on, until it ends or a second interrupt; then the results
+/// and reports.
+async fn send(
+    request: &Request,
+    setup: &Setup<'_>,
+    prepared: Prepared,
+    printer: &mut Printer,
+) -> anyhow::Result<ExitStatus> {
     let Prepared {
         plan,
         clients,
         limiters,
-    } = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            if let Some(w) = stop_sandbox(rehearsal).await {
-                printer.note(&w)?;
-            }
-            return Err(e.into());
-        }
-    };
-    if let Some(saved) = &saved {
-        let differences = crate::plan::compare::differences(saved, &plan);
-        if !differences.is_empty() {
-            if let Some(w) = stop_sandbox(rehearsal).await {
-                printer.note(&w)?;
-            }
-            printer.note(&crate::plan::compare::refusal(&request.file, &differences))?;
-            return Ok(ExitStatus::Stale);
-        }
-    }
-    let color = printer.color();
-    text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
-    if !plan.has_changes() {
-        printer.note("Nothing to send: every action is done, converged or blocked.\n")?;
-        if let Some(w) = stop_sandbox(rehearsal).await {
-            printer.note(&w)?;
-        }
-        return Ok(ExitStatus::Success);
-    }
-    if !request.auto_approve {
-        if !std::io::stdin().is_terminal() {
-            if let Some(w) = stop_sandbox(rehearsal).await {
-                printer.note(&w)?;
-            }
-            printer.note("error: refusing to apply without confirmation: standard input is not a terminal\nhint: review the plan above and pass --auto-approve, or apply a reviewed saved plan with --auto-approve\n")?;
-            return Ok(ExitStatus::Invalid);
-        }
-        if !confirm(plan.summary.run, printer)? {
-            if let Some(w) = stop_sandbox(rehearsal).await {
-                printer.note(&w)?;
-            }
-            printer.note("Apply cancelled; nothing was sent.\n")?;
-            return Ok(ExitStatus::Failure);
-        }
-    }
+    } = prepared;
     let plan = plan.without_previews();
-    let journal = store.journal()?;
+    let journal = setup.store.journal()?;
     let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
     let (stop_tx, stop) = watch::channel(false);
     let sink: Arc<dyn Sink> = if request.quiet {
@@ -255,33 +258,26 @@ async fn apply(
         run_id: run_id.clone(),
         sink: sink.clone(),
         stop,
-        policies: policies(&rb.manifest),
+        policies: policies(&setup.rb.manifest),
     });
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
     let (runbook_path, name) = (plan.runbook.path.clone(), plan.name.clone());
-    let run = engine.clone().run(plan);
     let ran = tokio::select! {
-        ran = run => ran,
+        ran = engine.clone().run(plan) => ran,
         () = interrupts(&stop_tx, &sink) => {
             // The second interrupt: what was in flight stays at "sent" in the journal and is
             // reconciled by the next plan.
             let _ = journal.barrier().await;
             sink.close();
             printer.note("Interrupted again: quit at once; requests in flight are recorded as sent without an answer, and the next plan reconciles them.\n")?;
-            if let Some(w) = stop_sandbox(rehearsal).await {
-                printer.note(&w)?;
-            }
             return Ok(ExitStatus::Interrupted);
         }
     };
+    sink.close();
     let ran = match ran {
         Ok(ran) => ran,
         Err(e) => {
-            sink.close();
-            if let Some(w) = stop_sandbox(rehearsal).await {
-                printer.note(&w)?;
-            }
             printer.note(&format!(
                 "error: the journal cannot be written, so nothing was sent: {e}\n"
             ))?;
@@ -289,11 +285,7 @@ async fn apply(
         }
     };
     let results = ran.results;
-    sink.close();
     let interrupted = *stop_tx.borrow();
-    if let Some(w) = stop_sandbox(rehearsal).await {
-        printer.note(&w)?;
-    }
     let summary = Summary {
         runbook: &runbook_path,
         name: &name,

@@ -9,13 +9,7 @@ use crate::plan::{file, markdown, text};
 use crate::state::Store as _;
 use crate::ui::printer::Printer;
 
-/// How to print the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum PlanFormat {
-    Text,
-    Json,
-    Markdown,
-}
+pub use crate::cli::args::PlanFormat;
 
 /// Everything `redrive plan` was asked.
 pub type Request = crate::cli::args::PlanArgs;

@@ -6,7 +6,7 @@
 //! a line. References (`{env: …}`, `{file: …}`) and templates are not values and stay visible.
 
 use super::shape::{credential_shapes, is_secret_header};
-use crate::manifest::source::Span;
+use crate::manifest::span::Span;
 
 /// The byte spans of every secret value in `text`, in order.
 #[must_use]

@@ -2,6 +2,8 @@
 //! serialized and the new pair kept), `Config/DnToGuid` + `Certificates/{guid}` to observe, and
 //! the `Certificates/Retry` request.
 
+mod seam;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -9,14 +11,12 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::http::Http;
-use super::provider::{BoxFuture, mismatch};
-use super::secret::Secret;
-use super::{
+use crate::manifest::model::{RetryCertificate, VenafiAuth};
+use crate::providers::http::Http;
+use crate::providers::secret::Secret;
+use crate::providers::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
-use crate::manifest::model::Work;
-use crate::manifest::model::{RetryCertificate, VenafiAuth};
 use crate::state::{TokenPair, TokenStore};
 
 /// Refresh this long before the token expires, so no call races the expiry.
@@ -36,7 +36,7 @@ pub struct Venafi {
     /// Where rotated pairs are kept between runs: a refresh token works once.
     store: Arc<dyn TokenStore>,
     // With the one endpoint every action goes to.
-    preview: std::sync::OnceLock<(super::PreviewParts, std::sync::Arc<str>)>,
+    preview: std::sync::OnceLock<(crate::providers::PreviewParts, std::sync::Arc<str>)>,
 }
 
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ impl Venafi {
         http: Http,
         auth: &Value,
         base: &Path,
-        demo: Option<&super::demo::Demo>,
+        demo: Option<&crate::providers::demo::Demo>,
         store: Arc<dyn TokenStore>,
     ) -> Result<Self, ProviderError> {
         let auth: VenafiAuth = auth_of(name, auth)?;
@@ -94,7 +94,7 @@ impl Venafi {
         Ok(me)
     }
 
-    fn parse_tokens(&self, reply: &super::http::Reply) -> Result<Tokens, ProviderError> {
+    fn parse_tokens(&self, reply: &crate::providers::http::Reply) -> Result<Tokens, ProviderError> {
         let body = reply.json().unwrap_or(Value::Null);
         let access = body["access_token"]
             .as_str()
@@ -300,7 +300,7 @@ impl Venafi {
         method: Method,
         path: &str,
         body: Option<&Value>,
-    ) -> Result<super::http::Reply, ProviderError> {
+    ) -> Result<crate::providers::http::Reply, ProviderError> {
         for attempt in 0..2 {
             let token = self.access_token().await?;
             let mut request = self
@@ -445,7 +445,7 @@ impl Venafi {
     pub fn preview(&self, action: &RetryCertificate) -> RequestPreview {
         let (parts, url) = self.preview.get_or_init(|| {
             let who = self.username.as_deref().unwrap_or("the given token");
-            let parts = super::PreviewParts::new(
+            let parts = crate::providers::PreviewParts::new(
                 "POST",
                 &[
                     (
@@ -460,55 +460,15 @@ impl Venafi {
                 self.http.url("vedsdk/Certificates/Retry").as_str().into(),
             )
         });
-        parts.preview(url.clone(), Some(super::raw(&Self::body(action))))
+        parts.preview(
+            url.clone(),
+            Some(crate::providers::raw(&Self::body(action))),
+        )
     }
 
     #[must_use]
     pub fn idempotency() -> Idempotency {
         Idempotency::Convergent
-    }
-}
-
-impl super::Provider for Venafi {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn target(&self, work: &Work) -> String {
-        work.retry_certificate()
-            .map(|a| a.certificate_dn.clone())
-            .unwrap_or_default()
-    }
-
-    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
-        let preview = work
-            .retry_certificate()
-            .map(|a| self.preview(a))
-            .unwrap_or_default();
-        (preview, Self::idempotency())
-    }
-
-    fn observe<'a>(
-        &'a self,
-        work: &'a Work,
-    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
-        Box::pin(async move { Some(self.observe(work.retry_certificate()?).await) })
-    }
-
-    fn send<'a>(
-        &'a self,
-        works: &'a [&'a Work],
-    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(works.len());
-            for work in works {
-                let action = work
-                    .retry_certificate()
-                    .ok_or_else(|| mismatch(&self.name))?;
-                out.push(self.execute(action).await?);
-            }
-            Ok(out)
-        })
     }
 }
 

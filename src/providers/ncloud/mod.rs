@@ -2,6 +2,8 @@
 //! request at send time, service errors inside HTTP 200 (`returnCode`), the v2 certificate list
 //! to observe, and the reissue request.
 
+mod seam;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -9,14 +11,12 @@ use hmac::{KeyInit, Mac};
 use reqwest::{Method, Url};
 use serde_json::{Value, json};
 
-use super::http::{Http, Reply};
-use super::provider::{BoxFuture, mismatch};
-use super::secret::Secret;
-use super::{
+use crate::manifest::model::{Csr, NcloudAuth, ReissueCertificate};
+use crate::providers::http::{Http, Reply};
+use crate::providers::secret::Secret;
+use crate::providers::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
-use crate::manifest::model::Work;
-use crate::manifest::model::{Csr, NcloudAuth, ReissueCertificate};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 
@@ -33,7 +33,7 @@ pub struct Ncloud {
     base: PathBuf,
     access_key: SecretSource,
     secret_key: SecretSource,
-    preview: std::sync::OnceLock<super::PreviewParts>,
+    preview: std::sync::OnceLock<crate::providers::PreviewParts>,
 }
 
 /// Signature v2: Base64(HMAC-SHA256(secret, "{METHOD} {URI}\n{TIMESTAMP}\n{ACCESS_KEY}")), where
@@ -90,7 +90,7 @@ impl Ncloud {
         http: Http,
         auth: &Value,
         base: &Path,
-        demo: Option<&super::demo::Demo>,
+        demo: Option<&crate::providers::demo::Demo>,
     ) -> Result<Self, ProviderError> {
         let auth: NcloudAuth = auth_of(name, auth)?;
         let (access_key, secret_key) = match demo.and_then(|d| d.ncloud.as_ref()) {
@@ -334,7 +334,7 @@ impl Ncloud {
     #[must_use]
     pub fn preview(&self, action: &ReissueCertificate) -> RequestPreview {
         let parts = self.preview.get_or_init(|| {
-            super::PreviewParts::new(
+            crate::providers::PreviewParts::new(
                 "POST",
                 &[
                     ("x-ncp-apigw-timestamp", "(the send time, ms)".to_owned()),
@@ -356,7 +356,9 @@ impl Ncloud {
         ));
         parts.preview(
             url.as_str().into(),
-            self.body(action, false).ok().map(|b| super::raw(&b)),
+            self.body(action, false)
+                .ok()
+                .map(|b| crate::providers::raw(&b)),
         )
     }
 
@@ -399,57 +401,6 @@ fn parse_date(text: &str) -> Option<jiff::Timestamp> {
             .to_timestamp()
             .ok()
     })
-}
-
-impl super::Provider for Ncloud {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn target(&self, work: &Work) -> String {
-        work.reissue_certificate()
-            .map(|a| format!("certificate {}", a.certificate_no))
-            .unwrap_or_default()
-    }
-
-    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
-        let preview = work
-            .reissue_certificate()
-            .map(|a| self.preview(a))
-            .unwrap_or_default();
-        (preview, Self::idempotency())
-    }
-
-    fn observe<'a>(
-        &'a self,
-        work: &'a Work,
-    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
-        Box::pin(async move { Some(self.observe(work.reissue_certificate()?).await) })
-    }
-
-    fn send<'a>(
-        &'a self,
-        works: &'a [&'a Work],
-    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(works.len());
-            for work in works {
-                let action = work
-                    .reissue_certificate()
-                    .ok_or_else(|| mismatch(&self.name))?;
-                out.push(self.execute(action).await?);
-            }
-            Ok(out)
-        })
-    }
-
-    fn took_effect_since(
-        &self,
-        facts: Option<&serde_json::value::RawValue>,
-        sent_at: &str,
-    ) -> bool {
-        updated_since(facts, sent_at)
-    }
 }
 
 /// The key parameters of a previewed request body, for the diff.

@@ -2,6 +2,8 @@
 //! tokens refreshed before they expire, `GET /v1/tasks/{id}` to observe, and the
 //! `CredentialsUpdateSpec` of `PATCH /v1/credentials/tasks/{id}`.
 
+mod seam;
+
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
@@ -9,15 +11,13 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
-use super::http::{Http, Reply};
-use super::provider::{BoxFuture, mismatch};
-use super::secret::Secret;
-use super::{
+use crate::manifest::model::{RetryCredentialsTask, VcfAuth};
+use crate::providers::http::{Http, Reply};
+use crate::providers::secret::Secret;
+use crate::providers::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, TaskState, Verdict,
     auth_of,
 };
-use crate::manifest::model::Work;
-use crate::manifest::model::{RetryCredentialsTask, VcfAuth};
 
 /// PowerVCF refreshes with two minutes left; so do we.
 const EXPIRY_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(120);
@@ -31,7 +31,7 @@ pub struct Vcf {
     password: Option<SecretSource>,
     api_key: Option<SecretSource>,
     tokens: Mutex<Option<Tokens>>,
-    preview: std::sync::OnceLock<super::PreviewParts>,
+    preview: std::sync::OnceLock<crate::providers::PreviewParts>,
 }
 
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ impl Vcf {
         http: Http,
         auth: &Value,
         base: &Path,
-        demo: Option<&super::demo::Demo>,
+        demo: Option<&crate::providers::demo::Demo>,
     ) -> Result<Self, ProviderError> {
         let auth: VcfAuth = auth_of(name, auth)?;
         let mut me = Self {
@@ -431,7 +431,7 @@ impl Vcf {
     pub fn preview(&self, action: &RetryCredentialsTask) -> RequestPreview {
         let parts = self.preview.get_or_init(|| {
             let who = self.username.as_deref().unwrap_or("the API key");
-            super::PreviewParts::new(
+            crate::providers::PreviewParts::new(
                 "PATCH",
                 &[
                     (
@@ -447,72 +447,15 @@ impl Vcf {
             .url(&format!("v1/credentials/tasks/{}", action.task_id));
         parts.preview(
             url.as_str().into(),
-            self.spec(action, false).ok().map(|b| super::raw(&b)),
+            self.spec(action, false)
+                .ok()
+                .map(|b| crate::providers::raw(&b)),
         )
     }
 
     #[must_use]
     pub fn idempotency() -> Idempotency {
         Idempotency::NonIdempotent
-    }
-}
-
-impl super::Provider for Vcf {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn target(&self, work: &Work) -> String {
-        work.retry_credentials_task()
-            .map(|a| a.task_id.clone())
-            .unwrap_or_default()
-    }
-
-    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
-        let preview = work
-            .retry_credentials_task()
-            .map(|a| self.preview(a))
-            .unwrap_or_default();
-        (preview, Self::idempotency())
-    }
-
-    fn observe<'a>(
-        &'a self,
-        work: &'a Work,
-    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
-        Box::pin(async move { Some(self.observe(work.retry_credentials_task()?).await) })
-    }
-
-    fn send<'a>(
-        &'a self,
-        works: &'a [&'a Work],
-    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(works.len());
-            for work in works {
-                let action = work
-                    .retry_credentials_task()
-                    .ok_or_else(|| mismatch(&self.name))?;
-                out.push(self.execute(action).await?);
-            }
-            Ok(out)
-        })
-    }
-
-    fn poll<'a>(&'a self, task: &'a str) -> BoxFuture<'a, Result<TaskState, ProviderError>> {
-        Box::pin(self.poll(task))
-    }
-
-    /// A task seen PENDING or IN_PROGRESS after a lost answer was started by that send.
-    fn running_task(&self, work: &Work, observed: &Observed) -> Option<String> {
-        let status = observed.facts.get("status")?.as_str()?;
-        let running = matches!(normalize_status(status).as_str(), "PENDING" | "IN_PROGRESS");
-        running.then(|| self.target(work))
-    }
-
-    /// A task that succeeded stays succeeded; seen failed again, it was re-run and failed since.
-    fn success_is_undone_by_a_new_failure(&self) -> bool {
-        true
     }
 }
 

@@ -1,0 +1,65 @@
+//! Vcf behind the provider seam: how the plan and the engine reach this module.
+
+use super::*;
+use crate::manifest::model::Work;
+use crate::providers::provider::{BoxFuture, mismatch};
+use crate::providers::{Answer, Idempotency, Observed, Provider, ProviderError, RequestPreview};
+
+impl Provider for Vcf {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, work: &Work) -> String {
+        work.retry_credentials_task()
+            .map(|a| a.task_id.clone())
+            .unwrap_or_default()
+    }
+
+    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
+        let preview = work
+            .retry_credentials_task()
+            .map(|a| self.preview(a))
+            .unwrap_or_default();
+        (preview, Self::idempotency())
+    }
+
+    fn observe<'a>(
+        &'a self,
+        work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
+        Box::pin(async move { Some(self.observe(work.retry_credentials_task()?).await) })
+    }
+
+    fn send<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(works.len());
+            for work in works {
+                let action = work
+                    .retry_credentials_task()
+                    .ok_or_else(|| mismatch(&self.name))?;
+                out.push(self.execute(action).await?);
+            }
+            Ok(out)
+        })
+    }
+
+    fn poll<'a>(&'a self, task: &'a str) -> BoxFuture<'a, Result<TaskState, ProviderError>> {
+        Box::pin(self.poll(task))
+    }
+
+    /// A task seen PENDING or IN_PROGRESS after a lost answer was started by that send.
+    fn running_task(&self, work: &Work, observed: &Observed) -> Option<String> {
+        let status = observed.facts.get("status")?.as_str()?;
+        let running = matches!(normalize_status(status).as_str(), "PENDING" | "IN_PROGRESS");
+        running.then(|| self.target(work))
+    }
+
+    /// A task that succeeded stays succeeded; seen failed again, it was re-run and failed since.
+    fn success_is_undone_by_a_new_failure(&self) -> bool {
+        true
+    }
+}

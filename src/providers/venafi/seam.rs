@@ -1,0 +1,49 @@
+//! Venafi behind the provider seam: how the plan and the engine reach this module.
+
+use super::*;
+use crate::manifest::model::Work;
+use crate::providers::provider::{BoxFuture, mismatch};
+use crate::providers::{Answer, Idempotency, Observed, Provider, ProviderError, RequestPreview};
+
+impl Provider for Venafi {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn target(&self, work: &Work) -> String {
+        work.retry_certificate()
+            .map(|a| a.certificate_dn.clone())
+            .unwrap_or_default()
+    }
+
+    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
+        let preview = work
+            .retry_certificate()
+            .map(|a| self.preview(a))
+            .unwrap_or_default();
+        (preview, Self::idempotency())
+    }
+
+    fn observe<'a>(
+        &'a self,
+        work: &'a Work,
+    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
+        Box::pin(async move { Some(self.observe(work.retry_certificate()?).await) })
+    }
+
+    fn send<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
+        Box::pin(async move {
+            let mut out = Vec::with_capacity(works.len());
+            for work in works {
+                let action = work
+                    .retry_certificate()
+                    .ok_or_else(|| mismatch(&self.name))?;
+                out.push(self.execute(action).await?);
+            }
+            Ok(out)
+        })
+    }
+}
