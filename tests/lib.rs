@@ -1,8 +1,10 @@
 //! Integration tests: the real binary and the library's public entry points.
 
 mod apply;
+mod architecture;
 mod converge;
 mod examples;
+mod exits;
 mod fake;
 mod fixtures;
 mod mutations;

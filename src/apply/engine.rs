@@ -11,7 +11,7 @@ pub use super::context::{Engine, JobInfo, JobPolicy, Ran, WaitPolicy};
 use super::events::Event;
 use super::{ActionResult, attempt, waves};
 use crate::limits::Limiter;
-use crate::manifest::model::{ActionKind, Work};
+use crate::manifest::model::Work;
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
 use crate::state::State;
 
@@ -129,8 +129,7 @@ impl Engine {
         JobInfo {
             id: job.id.as_str().into(),
             provider: job.provider.clone(),
-            kind: serde_json::from_value(serde_json::Value::String(job.action.clone()))
-                .unwrap_or(ActionKind::Http),
+            kind: job.action,
             defined_at: job.defined_at.as_str().into(),
             policy: self.policies.get(&job.id).cloned().unwrap_or_default(),
         }

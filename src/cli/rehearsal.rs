@@ -21,15 +21,10 @@ pub fn scenario(path: Option<&Path>) -> Result<Scenario, String> {
     }
 }
 
+/// The simulated API of a provider type, by the name both sides give it in runbooks.
 fn kind_of(t: ProviderType) -> Option<Kind> {
-    Some(match t {
-        ProviderType::VenafiTpp => Kind::VenafiTpp,
-        ProviderType::Digicert => Kind::Digicert,
-        ProviderType::Vcf => Kind::Vcf,
-        ProviderType::OtcWaf => Kind::OtcWaf,
-        ProviderType::Ncloud => Kind::Ncloud,
-        ProviderType::Http => return None,
-    })
+    let name = t.to_string();
+    Kind::ALL.into_iter().find(|k| k.as_str() == name)
 }
 
 /// The first credentials of each simulated API.

@@ -97,7 +97,7 @@ pub struct PlanJob {
     pub id: String,
     pub provider: String,
     pub provider_type: String,
-    pub action: String,
+    pub action: crate::manifest::model::ActionKind,
     /// `file:line:col` of the job in the runbook.
     pub defined_at: String,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]

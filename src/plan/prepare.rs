@@ -10,7 +10,7 @@ use indexmap::IndexMap;
 use super::{FileDigest, Plan, file, items, observe, resolve};
 use crate::limits::Limiter;
 use crate::manifest::diagnostic::Diagnostics;
-use crate::manifest::model::{Manifest, ProviderType};
+use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
 use crate::providers::{self, Client, ProviderError, SandboxEndpoints};
 use crate::state::{History, TokenStore};
@@ -151,7 +151,7 @@ pub fn clients(
         let url = match (sandbox, &p.url) {
             (Some(s), _) if s.urls.contains_key(&p.kind) => String::new(),
             // Never contacted: rehearsals block generic requests (see `resolve`).
-            (Some(_), _) if p.kind == ProviderType::Http => "http://127.0.0.1:9".to_owned(),
+            (Some(_), _) => "http://127.0.0.1:9".to_owned(),
             (_, Some(url)) => cx.render_text(url).map_err(|e| PrepareError::Url {
                 provider: name.clone(),
                 url: url.clone(),

@@ -198,7 +198,12 @@ pub fn resolve(
             what,
         } = item;
         let job = &mut plan_jobs[j];
-        let digest = identity_digest(&job.provider, &job.action, &target, identity.as_deref());
+        let digest = identity_digest(
+            &job.provider,
+            job.action.name(),
+            &target,
+            identity.as_deref(),
+        );
         let id = format!("{digest:016x}");
         let replaced = rules.replace.iter().any(|r| *r == id || *r == job.id);
         let (decision, previous) = if replaced {
@@ -299,7 +304,7 @@ fn plan_jobs(manifest: &Manifest, jobs: &[RenderedJob]) -> Vec<PlanJob> {
                 .get(&j.provider)
                 .map(|p| p.kind.to_string())
                 .unwrap_or_default(),
-            action: j.action.to_string(),
+            action: j.action,
             defined_at: j.defined_at.clone(),
             needs: manifest
                 .jobs
