@@ -528,3 +528,53 @@ fn the_github_plan_step_fails_when_the_state_cannot_be_read() {
     assert!(!broken.status.success(), "{}", text(&broken));
     assert!(text(&broken).contains("could not"), "{}", text(&broken));
 }
+
+/// The README's quick start, then `plan --sandbox` on the same runbook: nothing to do (exit 0),
+/// and a second apply sends nothing — the rehearsal remembers its world. `--sandbox-reset`
+/// starts it over.
+#[test]
+fn the_quick_start_converges() {
+    let dir = super::apply::examples_copy("quick-start");
+    let runbook = "outage-remediation.yaml";
+    let first = redrive(
+        &dir,
+        &["apply", "--sandbox", "--auto-approve", runbook],
+        &[],
+    );
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    let journal = dir.join(".redrive/sandbox/outage-remediation.journal.jsonl");
+    let sent = || {
+        std::fs::read_to_string(&journal)
+            .expect("journal")
+            .lines()
+            .filter(|l| l.contains("\"state\":\"sent\""))
+            .count()
+    };
+    let sent_first = sent();
+    assert!(sent_first >= 20, "{sent_first}");
+
+    let plan = redrive(&dir, &["plan", "--sandbox", runbook], &[]);
+    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert!(text(&plan).contains("Plan: 0 to run"), "{}", text(&plan));
+
+    let again = redrive(
+        &dir,
+        &["apply", "--sandbox", "--auto-approve", runbook],
+        &[],
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    assert!(text(&again).contains("Nothing to send"), "{}", text(&again));
+    assert_eq!(sent(), sent_first);
+
+    let reset = redrive(
+        &dir,
+        &["plan", "--sandbox", "--sandbox-reset", runbook],
+        &[],
+    );
+    assert_eq!(reset.status.code(), Some(2), "{}", text(&reset));
+    assert!(
+        text(&reset).contains("starts from the scenario again"),
+        "{}",
+        text(&reset)
+    );
+}
