@@ -85,6 +85,7 @@ fn bench_resolve(c: &mut Criterion) {
         rb.dir(),
         None,
         std::sync::Arc::new(redrive::state::tokens::MemoryTokens::default()),
+        std::sync::Arc::new(redrive::limits::Limiter::unlimited()),
     )
     .expect("a client");
     let all = items::expand(&mut jobs, |_, work| client.target(work));

@@ -370,7 +370,7 @@ fn http_actions_differing_only_in_body_are_distinct() {
 async fn a_429_is_not_an_attempt_that_failed() {
     let live = live(
         "throttled",
-        "venafi_tpp:\n  generate: [{count: 10, parent: '\\VED\\Policy\\T'}]\n  faults:\n    errors: [{status: 429, rate: 0.5, endpoints: ['POST /vedsdk/certificates/retry']}]\n",
+        "venafi_tpp:\n  generate: [{count: 10, parent: '\\VED\\Policy\\T'}]\n  faults:\n    errors: [{status: 429, rate: 0.3, endpoints: ['POST /vedsdk/certificates/retry']}]\n",
         "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: \"{{ range(1, 11) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\T\\cert-{{ item }}.example.com'}\n    retry: {attempts: 1, initial_delay: 10ms, max_delay: 50ms}\n",
     )
     .await;

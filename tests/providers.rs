@@ -36,6 +36,7 @@ fn client(running: &Running, scenario: &Scenario, provider: Value) -> Client {
         std::path::Path::new("."),
         Some(&endpoints),
         std::sync::Arc::new(redrive::state::tokens::MemoryTokens::default()),
+        std::sync::Arc::new(redrive::limits::Limiter::unlimited()),
     )
     .expect("a client")
 }

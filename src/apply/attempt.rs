@@ -55,8 +55,20 @@ pub async fn run(
         used: 0,
     };
     let mut out = Vec::with_capacity(members.len());
+    // One operation at a time (VCF): held from the first send until every member has ended,
+    // its task polled to the end; every job of the provider waits for it.
+    let limiter = engine.limiters[&job.provider].clone();
+    let operation = limiter.operation().await;
     let mut pending = members;
     while !pending.is_empty() {
+        if operation.is_some()
+            && let Some(stopped) = wait_while_busy(engine, job, &pending, progress.attempt).await
+        {
+            for m in pending.drain(..) {
+                out.push(end(engine, job, &m, &stopped, started));
+            }
+            break;
+        }
         progress.attempt += 1;
         let (answers, sent_at) = match send(engine, job, &pending, progress.attempt).await {
             Ok(sent) => sent,
@@ -256,6 +268,52 @@ async fn send(
         });
     }
     Ok((answers, sent_at))
+}
+
+/// Waits while an operation that someone else started runs on the provider (bounded by the
+/// job's `wait:`); the members end unsent when it outlasts that, or when the check fails.
+async fn wait_while_busy(
+    engine: &Engine,
+    job: &JobInfo,
+    members: &[Member],
+    attempt: u32,
+) -> Option<Stopped> {
+    let client = &engine.clients[&job.provider];
+    let deadline = Instant::now() + job.policy.wait.timeout;
+    let not_sent = |detail: String| Stopped {
+        state: State::Failed,
+        attempts: attempt,
+        detail,
+    };
+    loop {
+        let running = match client.busy(&members[0].work).await {
+            Ok(None) => return None,
+            Ok(Some(running)) => running,
+            Err(e) => {
+                return Some(not_sent(format!(
+                    "not sent: cannot tell whether another operation is running ({e})"
+                )));
+            }
+        };
+        let now = Instant::now();
+        if now >= deadline {
+            return Some(not_sent(format!(
+                "not sent: blocked while {running}, for longer than the wait of {:?}; apply again once it has ended",
+                job.policy.wait.timeout
+            )));
+        }
+        engine.sink.emit(Event::Polled {
+            job: job.id.to_string(),
+            target: members[0].action.target.clone(),
+            status: format!("waiting: {running}"),
+        });
+        let pause = job.policy.wait.interval.min(deadline - now);
+        if !engine.nap(pause).await {
+            return Some(not_sent(
+                "not sent: apply was interrupted while waiting".into(),
+            ));
+        }
+    }
 }
 
 /// Journals and reports a member that ends because its unit stopped.

@@ -78,7 +78,7 @@ pub(super) fn classify(
             status,
             retry_after,
         }) => {
-            engine.limiters[&job.provider].throttled(retry_after);
+            // The limiter learned of it where the answer arrived (the HTTP layer).
             engine.sink.emit(Event::Throttled {
                 provider: job.provider.clone(),
             });

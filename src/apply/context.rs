@@ -48,7 +48,7 @@ pub struct JobPolicy {
 /// Everything a run needs; shared by the job and action tasks.
 pub struct Engine {
     pub clients: Arc<IndexMap<String, Client>>,
-    pub limiters: Arc<IndexMap<String, Limiter>>,
+    pub limiters: Arc<IndexMap<String, Arc<Limiter>>>,
     /// `--parallelism`: requests in flight over all providers.
     pub global: Arc<Semaphore>,
     pub journal: Journal,

@@ -10,7 +10,6 @@ use tokio::task::JoinSet;
 pub use super::context::{Engine, JobInfo, JobPolicy, Ran, WaitPolicy};
 use super::events::Event;
 use super::{ActionResult, attempt, waves};
-use crate::limits::Limiter;
 use crate::manifest::model::Work;
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
 use crate::state::State;
@@ -247,7 +246,7 @@ impl Engine {
         let width = self
             .limiters
             .get(&info.provider)
-            .map_or(1, Limiter::concurrency)
+            .map_or(1, |l| l.concurrency())
             .max(1);
         let mut tasks = JoinSet::new();
         loop {

@@ -52,7 +52,7 @@ pub async fn check(
     items: Arc<Vec<Item>>,
     providers: &[String],
     clients: Arc<IndexMap<String, Client>>,
-    limiters: Arc<IndexMap<String, Limiter>>,
+    limiters: Arc<IndexMap<String, Arc<Limiter>>>,
 ) -> Vec<Read> {
     let mut out: Vec<Read> = vec![None; items.len()];
     // A window of tasks, not one per item: memory follows the concurrency, not the plan size.
@@ -79,7 +79,6 @@ pub async fn check(
                     // after a pause instead of blocking the action.
                     match &result {
                         Some(Err(e)) if attempt < READ_ATTEMPTS && e.is_transient() => {
-                            limiter.throttled(None);
                             tokio::time::sleep(READ_PAUSE * attempt).await;
                         }
                         _ => break result.map(|r| r.map(Seen::from).map_err(|e| e.to_string())),

@@ -33,11 +33,16 @@ pub struct Options<'a> {
     pub approved: Option<&'a std::collections::HashSet<String>>,
 }
 
+/// Every provider's client, by the runbook's name for it.
+pub type Clients = IndexMap<String, Client>;
+/// Every provider's limiter, by name (providers sharing an endpoint and key share one).
+pub type Limiters = IndexMap<String, Arc<Limiter>>;
+
 /// A plan with what it took to make it.
 pub struct Prepared {
     pub plan: Plan,
     pub clients: Arc<IndexMap<String, Client>>,
-    pub limiters: Arc<IndexMap<String, Limiter>>,
+    pub limiters: Arc<IndexMap<String, Arc<Limiter>>>,
 }
 
 /// One provider whose state could not be read.
@@ -136,7 +141,9 @@ pub fn with_needs(manifest: &Manifest, targets: &[String]) -> (Vec<String>, Vec<
     (all, pulled)
 }
 
-/// The clients of every provider, pointed at the sandbox when it runs.
+/// The clients of every provider, pointed at the sandbox when it runs, and their limiters: one
+/// per endpoint and key, so two providers of a runbook that name the same API key and endpoint
+/// share one set of limits.
 ///
 /// # Errors
 /// A url that does not render, or a provider that cannot be set up.
@@ -144,13 +151,16 @@ pub fn clients(
     rb: &Runbook,
     sandbox: Option<&SandboxEndpoints>,
     tokens: &Arc<dyn TokenStore>,
-) -> Result<IndexMap<String, Client>, PrepareError> {
+) -> Result<(Clients, Limiters), PrepareError> {
     let cx = rb.context();
-    let mut out = IndexMap::new();
+    let mut clients = IndexMap::new();
+    let mut limiters = IndexMap::new();
+    let mut by_key: std::collections::HashMap<String, Arc<Limiter>> =
+        std::collections::HashMap::new();
     for (name, p) in &rb.manifest.providers {
         let url = match (sandbox, &p.url) {
             (Some(s), _) if s.urls.contains_key(&p.kind) => String::new(),
-            // Never contacted: rehearsals block generic requests (see `resolve`).
+            // Never contacted: rehearsals hold back what the sandbox does not simulate.
             (Some(_), _) => "http://127.0.0.1:9".to_owned(),
             (_, Some(url)) => cx.render_text(url).map_err(|e| PrepareError::Url {
                 provider: name.clone(),
@@ -164,24 +174,36 @@ pub fn clients(
                 }));
             }
         };
-        let client = providers::build(name, p, &url, rb.dir(), sandbox, tokens.clone())
-            .map_err(PrepareError::Setup)?;
-        out.insert(name.clone(), client);
+        // Limits belong to the endpoint and key, not to the name a runbook gives them.
+        let key = format!(
+            "{}\0{url}\0{}",
+            p.kind,
+            serde_json::to_string(&p.auth).unwrap_or_default()
+        );
+        let limiter = by_key
+            .entry(key)
+            .or_insert_with(|| {
+                let limits = p.limits.as_ref().or(rb.manifest.defaults.limits.as_ref());
+                Arc::new(Limiter::new(
+                    limits,
+                    &providers::registry::documented_limits(p.kind),
+                ))
+            })
+            .clone();
+        let client = providers::build(
+            name,
+            p,
+            &url,
+            rb.dir(),
+            sandbox,
+            tokens.clone(),
+            limiter.clone(),
+        )
+        .map_err(PrepareError::Setup)?;
+        clients.insert(name.clone(), client);
+        limiters.insert(name.clone(), limiter);
     }
-    Ok(out)
-}
-
-/// One limiter per provider, shared by every read and send.
-#[must_use]
-pub fn limiters(manifest: &Manifest) -> IndexMap<String, Limiter> {
-    manifest
-        .providers
-        .iter()
-        .map(|(name, p)| {
-            let limits = p.limits.as_ref().or(manifest.defaults.limits.as_ref());
-            (name.clone(), Limiter::new(limits))
-        })
-        .collect()
+    Ok((clients, limiters))
 }
 
 /// Builds the clients, reads the sources, renders, observes and resolves.
@@ -190,7 +212,8 @@ pub fn limiters(manifest: &Manifest) -> IndexMap<String, Limiter> {
 /// See [`PrepareError`]: a runbook that does not render, a provider that cannot be set up or
 /// read.
 pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, PrepareError> {
-    let clients = Arc::new(clients(rb, options.sandbox, &options.tokens)?);
+    let (clients, limiters) = clients(rb, options.sandbox, &options.tokens)?;
+    let (clients, limiters) = (Arc::new(clients), Arc::new(limiters));
     let sources = if rb.manifest.sources.is_empty() {
         None
     } else {
@@ -208,7 +231,6 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
     let all = Arc::new(items::expand(&mut jobs, |j, work| {
         clients[&providers[j]].target(work)
     }));
-    let limiters = Arc::new(limiters(&rb.manifest));
     let reads = if options.refresh {
         observe::check(all.clone(), &providers, clients.clone(), limiters.clone()).await
     } else {

@@ -384,5 +384,25 @@ impl super::Provider for Digicert {
     }
 }
 
+/// providers.md §2.4: 100 requests / 5 s and 1000 / 5 min, rolling windows per API key; every
+/// request counts, reads included.
+#[must_use]
+pub fn documented_limits() -> crate::limits::Documented {
+    use crate::manifest::model::Rate;
+    crate::limits::Documented {
+        rates: vec![
+            Rate {
+                count: 100,
+                per: std::time::Duration::from_secs(5),
+            },
+            Rate {
+                count: 1000,
+                per: std::time::Duration::from_secs(300),
+            },
+        ],
+        ..crate::limits::Documented::default()
+    }
+}
+
 /// Targets per bulk request when the runbook does not say.
 const DEFAULT_BATCH: usize = 50;

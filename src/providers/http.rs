@@ -3,13 +3,14 @@
 //! request may have reached the server.
 
 use std::path::Path;
-use std::sync::Once;
+use std::sync::{Arc, Once};
 use std::time::Duration;
 
 use reqwest::header::HeaderMap;
 use reqwest::{Method, RequestBuilder, Url};
 use serde_json::Value;
 
+use crate::limits::Limiter;
 use crate::manifest::model::{Provider, Tls};
 
 const USER_AGENT: &str = concat!("redrive/", env!("CARGO_PKG_VERSION"));
@@ -144,6 +145,8 @@ pub struct Http {
     client: reqwest::Client,
     base: Url,
     timeout: Duration,
+    /// The provider's limits: every request passes them (`None`: unlimited).
+    limiter: Option<Arc<Limiter>>,
 }
 
 /// Installs the process-wide TLS crypto provider (ring) once; every reqwest client needs it.
@@ -244,6 +247,7 @@ impl Http {
             client,
             base,
             timeout,
+            limiter: None,
         })
     }
 
@@ -289,7 +293,29 @@ impl Http {
         }
     }
 
+    /// The same client with its provider's limits: every request passes them.
+    #[must_use]
+    pub fn limited(mut self, limiter: Arc<Limiter>) -> Self {
+        self.limiter = Some(limiter);
+        self
+    }
+
+    /// One request, within the provider's limits; a 429 teaches them.
     async fn send_once(&self, request: reqwest::Request) -> Result<Reply, CallError> {
+        let Some(limiter) = &self.limiter else {
+            return self.exchange(request).await;
+        };
+        limiter.admit().await;
+        let result = self.exchange(request).await;
+        match &result {
+            Ok(reply) if reply.status == 429 => limiter.throttled(super::retry_after(reply)),
+            Ok(_) => limiter.answered(),
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn exchange(&self, request: reqwest::Request) -> Result<Reply, CallError> {
         let url = redact_query(request.url());
         let classify = |e: reqwest::Error| {
             if e.is_connect() {

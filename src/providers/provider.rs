@@ -70,6 +70,12 @@ pub trait Provider: Send + Sync + fmt::Debug {
         None
     }
 
+    /// For a provider whose operations run one at a time: an operation already running on the
+    /// server (whoever started it) that a send of `work` would collide with, described.
+    fn busy<'a>(&'a self, _work: &'a Work) -> BoxFuture<'a, Result<Option<String>, ProviderError>> {
+        Box::pin(async { Ok(None) })
+    }
+
     /// Whether "still needed" after an earlier success proves a new need (a task that failed
     /// again) rather than the old one seen again.
     fn success_is_undone_by_a_new_failure(&self) -> bool {

@@ -10,6 +10,7 @@ use super::http::Http;
 use super::{
     Client, ProviderError, SandboxEndpoints, digicert, generic, ncloud, otc_waf, vcf, venafi,
 };
+use crate::limits::{Documented, Limiter};
 use crate::manifest::model::{Provider, ProviderType};
 use crate::state::TokenStore;
 
@@ -24,6 +25,7 @@ pub fn build(
     base_dir: &Path,
     sandbox: Option<&SandboxEndpoints>,
     tokens: Arc<dyn TokenStore>,
+    limiter: Arc<Limiter>,
 ) -> Result<Client, ProviderError> {
     let url = match sandbox {
         Some(s) => s
@@ -33,10 +35,12 @@ pub fn build(
             .unwrap_or_else(|| url.to_owned()),
         None => url.to_owned(),
     };
-    let http = Http::new(&url, provider, base_dir).map_err(|error| ProviderError::Setup {
-        provider: name.to_owned(),
-        error,
-    })?;
+    let http = Http::new(&url, provider, base_dir)
+        .map_err(|error| ProviderError::Setup {
+            provider: name.to_owned(),
+            error,
+        })?
+        .limited(limiter);
     let auth = provider.auth.clone().unwrap_or(Value::Null);
     let demo = sandbox.map(|s| &s.demo);
     Ok(match provider.kind {
@@ -65,5 +69,18 @@ pub fn summary(provider_type: &str, request: &super::RequestPreview) -> String {
         Ok(ProviderType::Ncloud) => ncloud::summary(&request.body_value()),
         Ok(ProviderType::Http) => format!("{} {}", request.method, request.url),
         Ok(ProviderType::Digicert | ProviderType::OtcWaf) | Err(_) => String::new(),
+    }
+}
+
+/// The limits a provider's documentation sets, for when the runbook sets none.
+#[must_use]
+pub fn documented_limits(kind: ProviderType) -> Documented {
+    match kind {
+        ProviderType::Digicert => digicert::documented_limits(),
+        ProviderType::Vcf => vcf::operations::documented_limits(),
+        ProviderType::VenafiTpp
+        | ProviderType::OtcWaf
+        | ProviderType::Ncloud
+        | ProviderType::Http => Documented::default(),
     }
 }

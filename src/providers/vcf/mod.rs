@@ -2,6 +2,7 @@
 //! tokens refreshed before they expire, `GET /v1/tasks/{id}` to observe, and the
 //! `CredentialsUpdateSpec` of `PATCH /v1/credentials/tasks/{id}`.
 
+pub mod operations;
 mod seam;
 
 use std::path::{Path, PathBuf};

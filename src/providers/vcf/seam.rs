@@ -51,6 +51,15 @@ impl Provider for Vcf {
         Box::pin(self.poll(task))
     }
 
+    fn busy<'a>(&'a self, work: &'a Work) -> BoxFuture<'a, Result<Option<String>, ProviderError>> {
+        Box::pin(async move {
+            let own = work
+                .retry_credentials_task()
+                .ok_or_else(|| mismatch(&self.name))?;
+            self.running_operation(&own.task_id).await
+        })
+    }
+
     /// A task seen PENDING or IN_PROGRESS after a lost answer was started by that send.
     fn running_task(&self, work: &Work, observed: &Observed) -> Option<String> {
         let status = observed.facts.get("status")?.as_str()?;
