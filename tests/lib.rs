@@ -5,6 +5,7 @@ mod converge;
 mod examples;
 mod fake;
 mod fixtures;
+mod markdown;
 mod mutations;
 mod plan;
 mod providers;
