@@ -10,6 +10,7 @@ mod mutations;
 mod plan;
 mod providers;
 mod readme;
+mod reports;
 mod sandbox;
 mod schema;
 mod support;

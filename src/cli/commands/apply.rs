@@ -3,12 +3,11 @@
 //! on, prints the results in plan order and writes the reports.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, IsTerminal, Write as _};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use tokio::sync::{Semaphore, watch};
 
 use crate::apply::ActionResult;
@@ -20,6 +19,7 @@ use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
 use crate::plan::prepare::{self, Options, Prepared};
 use crate::plan::{Plan, file, text};
+use crate::report::outputs::{Kind, Outputs};
 use crate::report::{self, Summary, Tally};
 use crate::state::{History, LocalStore, State, Store as _};
 use crate::ui::printer::Printer;
@@ -147,6 +147,16 @@ async fn apply(
         store,
         history,
     } = setup;
+    // Every report path is opened before anything is sent: one that cannot be written fails now.
+    let mut outputs = match open_reports(request) {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            printer.note(&format!(
+                "error: {e}\nhint: nothing was planned or sent; fix the path or leave the report out\n"
+            ))?;
+            return Ok(ExitStatus::Failure);
+        }
+    };
     let rehearsal = match scenario {
         Some(s) => Some(crate::cli::rehearsal::start(rb, s).await?),
         None => None,
@@ -280,7 +290,7 @@ async fn apply(
     };
     let color = printer.color();
     print_results(&results, &summary, color, &mut |chunk| printer.data(chunk))?;
-    write_reports(request, &summary)?;
+    outputs.write(&|kind| render_report(kind, &summary))?;
     if let Some(e) = ran.journal_error {
         printer.note(&format!(
             "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: the next plan reads every target's state before anything is resent\n",
@@ -390,31 +400,22 @@ fn print_results(
     sink(&out)
 }
 
-fn write_reports(request: &Request, summary: &Summary<'_>) -> anyhow::Result<()> {
-    type Render = fn(&Summary<'_>) -> String;
-    let reports: [(&Option<PathBuf>, Render); 3] = [
-        (&request.report_json, report::json::render),
-        (&request.report_junit, report::junit::render),
-        (&request.report_markdown, report::markdown::render),
-    ];
-    for (path, render) in reports {
-        if let Some(path) = path {
-            // $GITHUB_STEP_SUMMARY is appended to, as GitHub expects; other reports are replaced.
-            let append =
-                std::env::var_os("GITHUB_STEP_SUMMARY").is_some_and(|s| Path::new(&s) == path);
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true);
-            if append {
-                options.append(true);
-            } else {
-                options.write(true).truncate(true);
-            }
-            let mut f = options
-                .open(path)
-                .with_context(|| format!("cannot write the report {}", path.display()))?;
-            f.write_all(render(summary).as_bytes())
-                .with_context(|| format!("cannot write the report {}", path.display()))?;
-        }
+fn open_reports(request: &Request) -> Result<Outputs, report::outputs::OpenError> {
+    let reports: Vec<(Kind, &Path)> = [
+        (Kind::Json, &request.report_json),
+        (Kind::Junit, &request.report_junit),
+        (Kind::Markdown, &request.report_markdown),
+    ]
+    .into_iter()
+    .filter_map(|(kind, path)| path.as_deref().map(|p| (kind, p)))
+    .collect();
+    Outputs::open(&reports)
+}
+
+fn render_report(kind: Kind, summary: &Summary<'_>) -> String {
+    match kind {
+        Kind::Json => report::json::render(summary),
+        Kind::Junit => report::junit::render(summary),
+        Kind::Markdown | Kind::Html => report::markdown::render(summary),
     }
-    Ok(())
 }
