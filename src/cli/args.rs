@@ -73,6 +73,9 @@ pub enum Command {
         /// The journal of rehearsals (`apply --sandbox`)
         #[arg(long)]
         sandbox: bool,
+        /// `text` for people, `json` for machines (versioned, `schemas/status.schema.json`).
+        #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+        format: DiagnosticFormat,
     },
     /// Run the simulator of the five provider APIs on loopback until Ctrl-C.
     ///
@@ -101,6 +104,12 @@ pub enum Command {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DiagnosticFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
     Text,
     Json,
 }
@@ -175,9 +184,13 @@ pub struct ApplyArgs {
     /// Write a Markdown summary (appended when it is `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "FILE")]
     pub report_markdown: Option<PathBuf>,
-    /// No progress lines.
+    /// No progress; of the results only the failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// `text` (the plan and results for people) or `json` (newline-delimited events on
+    /// stdout, `schemas/events.schema.json`; progress stays on stderr).
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub format: ApplyFormat,
     /// Read the providers' state first (`--refresh=false` sends every action the journal does
     /// not show as done; a non-idempotent one that succeeded or whose outcome is unknown is
     /// never resent blindly).

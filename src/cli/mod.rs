@@ -71,7 +71,8 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             file,
             state_dir,
             sandbox,
-        } => commands::status::run(&file, state_dir.as_deref(), sandbox, printer),
+            format,
+        } => commands::status::run(&file, state_dir.as_deref(), sandbox, format, printer),
         Command::Sandbox {
             scenario,
             port,

@@ -12,6 +12,13 @@ use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use crate::apply::State;
 use crate::apply::events::{Event, Sink};
 
+/// `TERM=dumb` (Emacs shells, some CI consoles): a terminal that cannot redraw bars, so plain
+/// lines are written instead.
+#[must_use]
+pub fn dumb_terminal() -> bool {
+    std::env::var_os("TERM").is_some_and(|t| t == "dumb")
+}
+
 /// How often a plain progress line is written.
 const EVERY: Duration = Duration::from_secs(5);
 /// How often the bars' summary message (rate, failures) is rewritten at most.
@@ -229,6 +236,7 @@ impl Sink for Bars {
                     bar.set_message(format!("task {status}"));
                 }
             }
+            Event::WaveStarted { .. } | Event::Sent { .. } => {}
             Event::Stopping => {
                 let _ = self.multi.println(
                     "Interrupted: no new requests are sent; waiting for those in flight (Ctrl-C again to quit at once).",

@@ -11,14 +11,17 @@ use std::time::Instant;
 use tokio::sync::{Semaphore, watch};
 
 use crate::apply::ActionResult;
+use crate::apply::engine::wave_ends;
 use crate::apply::engine::{Engine, JobPolicy, WaitPolicy};
-use crate::apply::events::{Event, Silent, Sink};
+use crate::apply::events::{Event, Silent, Sink, Tee, Waves};
 use crate::apply::retry::Policy;
+use crate::cli::args::ApplyFormat;
 use crate::exit::ExitStatus;
 use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
 use crate::plan::prepare::{self, Options, Prepared};
 use crate::plan::{Plan, file, text};
+use crate::report::events::{Body, JsonLines};
 use crate::report::outputs::{Kind, Outputs};
 use crate::report::{self, Summary, Tally};
 use crate::state::{History, LocalStore, State, Store as _};
@@ -126,6 +129,26 @@ fn policies(manifest: &Manifest) -> HashMap<String, JobPolicy> {
         .collect()
 }
 
+/// Where each job's waves end, as the engine cuts them (for `WaveStarted`).
+fn wave_plan(plan: &Plan, manifest: &Manifest) -> HashMap<String, Vec<usize>> {
+    plan.jobs
+        .iter()
+        .map(|j| {
+            let runnable = j
+                .actions
+                .iter()
+                .filter(|a| a.decision == crate::plan::Decision::Run)
+                .count();
+            let rollout = manifest
+                .jobs
+                .iter()
+                .find(|m| m.id == j.id)
+                .and_then(|m| m.rollout.as_ref());
+            (j.id.clone(), wave_ends(rollout, runnable))
+        })
+        .collect()
+}
+
 fn confirm(count: usize, printer: &mut Printer) -> anyhow::Result<bool> {
     printer.note(&format!(
         "\nDo you want to send these {count} request(s)?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
@@ -208,10 +231,25 @@ async fn apply(
         }
     }
     let color = printer.color();
-    text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
+    // `--format json`: events on stdout instead of the plan and the results.
+    let json = (request.format == ApplyFormat::Json)
+        .then(|| Arc::new(JsonLines::new(Box::new(std::io::stdout()))));
+    if let Some(json) = &json {
+        json.write(Body::plan(&plan));
+    } else {
+        text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
+    }
     if !plan.has_changes() {
         printer.note("Nothing to send: every action is done, converged or blocked.\n")?;
         stop_sandbox(rehearsal).await;
+        if let Some(json) = &json {
+            json.write(Body::Summary {
+                exit_code: ExitStatus::Success.code(),
+                duration_ms: 0,
+                interrupted: false,
+                counts: Tally::default().into(),
+            });
+        }
         return Ok(ExitStatus::Success);
     }
     if !request.auto_approve {
@@ -230,13 +268,21 @@ async fn apply(
     let journal = store.journal()?;
     let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
     let (stop_tx, stop) = watch::channel(false);
-    let sink: Arc<dyn Sink> = if request.quiet {
+    let progress: Arc<dyn Sink> = if request.quiet {
         Arc::new(Silent)
-    } else if std::io::stderr().is_terminal() {
+    } else if std::io::stderr().is_terminal() && !crate::ui::progress::dumb_terminal() {
         Arc::new(Bars::new())
     } else {
         Arc::new(Plain::new(Box::new(std::io::stderr())))
     };
+    let mut sinks = vec![progress];
+    if let Some(json) = &json {
+        sinks.push(json.clone());
+    }
+    let sink: Arc<dyn Sink> = Arc::new(Waves::new(
+        Arc::new(Tee(sinks)),
+        wave_plan(&plan, &rb.manifest),
+    ));
     let engine = Arc::new(Engine {
         clients,
         limiters,
@@ -289,22 +335,31 @@ async fn apply(
         results: &results,
     };
     let color = printer.color();
-    print_results(&results, &summary, color, &mut |chunk| printer.data(chunk))?;
-    outputs.write(&|kind| render_report(kind, &summary))?;
-    if let Some(e) = ran.journal_error {
-        printer.note(&format!(
-            "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: the next plan reads every target's state before anything is resent\n",
-            journal.path().display()
-        ))?;
-        return Ok(ExitStatus::Failure);
+    if json.is_none() {
+        print_results(&results, &summary, color, request.quiet, &mut |chunk| {
+            printer.data(chunk)
+        })?;
     }
-    Ok(if interrupted {
+    outputs.write(&|kind| render_report(kind, &summary))?;
+    let status = if ran.journal_error.is_some() {
+        ExitStatus::Failure
+    } else if interrupted {
         ExitStatus::Interrupted
     } else if results.iter().any(ActionResult::is_failure) {
         ExitStatus::ActionsFailed
     } else {
         ExitStatus::Success
-    })
+    };
+    if let Some(json) = &json {
+        json.write(Body::summary(&summary, status.code()));
+    }
+    if let Some(e) = ran.journal_error {
+        printer.note(&format!(
+            "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: the next plan reads every target's state before anything is resent\n",
+            journal.path().display()
+        ))?;
+    }
+    Ok(status)
 }
 
 /// Resolves at the second interrupt (Ctrl-C or SIGTERM); the first stops new sends. CI runners
@@ -349,12 +404,13 @@ impl Signals {
     }
 }
 
-/// Results in plan order, then failures with their job's runbook line, then the tally; written
+/// Results in plan order (not with `--quiet`), then failures with their job's runbook line, then the tally; written
 /// in chunks so that 100,000 results are not held as one string.
 fn print_results(
     results: &[ActionResult],
     summary: &Summary<'_>,
     color: bool,
+    quiet: bool,
     sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     use std::fmt::Write as _;
@@ -365,9 +421,13 @@ fn print_results(
             s.to_owned()
         }
     };
-    let mut out = String::from("\nResults:\n");
+    let mut out = String::new();
+    if !quiet {
+        out.push_str("\nResults:\n");
+    }
     let mut job = "";
-    for r in results {
+    // `--quiet`: the failures and the tally only.
+    for r in results.iter().filter(|_| !quiet) {
         if &*r.job != job {
             job = &r.job;
             let _ = writeln!(out, "{}", paint("\x1b[1m", job));
