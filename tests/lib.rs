@@ -14,5 +14,6 @@ mod readme;
 mod reports;
 mod sandbox;
 mod schema;
+mod strict_schemas;
 mod support;
 mod tamper;

@@ -55,6 +55,7 @@ pub struct NotDone {
 pub fn schema_text() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<StatusJson>().to_value();
+    crate::schema_formats::standardize(&mut schema);
     if let Some(obj) = schema.as_object_mut() {
         obj.insert(
             "$id".into(),
