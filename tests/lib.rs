@@ -6,6 +6,7 @@ mod events;
 mod examples;
 mod fake;
 mod fixtures;
+mod html;
 mod markdown;
 mod mutations;
 mod plan;

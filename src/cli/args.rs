@@ -184,6 +184,10 @@ pub struct ApplyArgs {
     /// Write a Markdown summary (appended when it is `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "FILE")]
     pub report_markdown: Option<PathBuf>,
+    /// Write an HTML report: one self-contained file (no network access when opened) with
+    /// the summary, results by job and by reason, and charts over time.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
     /// No progress; of the results only the failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,

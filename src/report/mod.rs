@@ -2,6 +2,7 @@
 //! summary for `$GITHUB_STEP_SUMMARY`.
 
 pub mod events;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;

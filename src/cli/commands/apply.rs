@@ -22,6 +22,7 @@ use crate::manifest::runbook::Runbook;
 use crate::plan::prepare::{self, Options, Prepared};
 use crate::plan::{Plan, file, text};
 use crate::report::events::{Body, JsonLines};
+use crate::report::html::{Recorder, Recording};
 use crate::report::outputs::{Kind, Outputs};
 use crate::report::{self, Summary, Tally};
 use crate::state::{History, LocalStore, State, Store as _};
@@ -276,6 +277,17 @@ async fn apply(
         Arc::new(Plain::new(Box::new(std::io::stderr())))
     };
     let mut sinks = vec![progress];
+    let recorder = outputs.wants(Kind::Html).then(|| {
+        Arc::new(Recorder::new(
+            plan.jobs
+                .iter()
+                .map(|j| (j.id.clone(), j.provider.clone()))
+                .collect(),
+        ))
+    });
+    if let Some(recorder) = &recorder {
+        sinks.push(recorder.clone());
+    }
     if let Some(json) = &json {
         sinks.push(json.clone());
     }
@@ -340,7 +352,8 @@ async fn apply(
             printer.data(chunk)
         })?;
     }
-    outputs.write(&|kind| render_report(kind, &summary))?;
+    let recording = recorder.map(|r| r.take());
+    outputs.write(&|kind| render_report(kind, &summary, recording.as_ref()))?;
     let status = if ran.journal_error.is_some() {
         ExitStatus::Failure
     } else if interrupted {
@@ -465,6 +478,7 @@ fn open_reports(request: &Request) -> Result<Outputs, report::outputs::OpenError
         (Kind::Json, &request.report_json),
         (Kind::Junit, &request.report_junit),
         (Kind::Markdown, &request.report_markdown),
+        (Kind::Html, &request.report_html),
     ]
     .into_iter()
     .filter_map(|(kind, path)| path.as_deref().map(|p| (kind, p)))
@@ -472,10 +486,12 @@ fn open_reports(request: &Request) -> Result<Outputs, report::outputs::OpenError
     Outputs::open(&reports)
 }
 
-fn render_report(kind: Kind, summary: &Summary<'_>) -> String {
-    match kind {
-        Kind::Json => report::json::render(summary),
-        Kind::Junit => report::junit::render(summary),
-        Kind::Markdown | Kind::Html => report::markdown::render(summary),
+fn render_report(kind: Kind, summary: &Summary<'_>, recording: Option<&Recording>) -> String {
+    match (kind, recording) {
+        (Kind::Json, _) => report::json::render(summary),
+        (Kind::Junit, _) => report::junit::render(summary),
+        (Kind::Markdown, _) => report::markdown::render(summary),
+        (Kind::Html, Some(recording)) => report::html::render(summary, recording),
+        (Kind::Html, None) => unreachable!("a recorder runs whenever an HTML report is asked for"),
     }
 }
