@@ -10,6 +10,7 @@ mod html;
 mod markdown;
 mod mutations;
 mod plan;
+mod progress;
 mod providers;
 mod readme;
 mod reports;

@@ -193,3 +193,52 @@ impl Sink for Waves {
         self.inner.close();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Kept(Mutex<Vec<Event>>);
+
+    impl Sink for Kept {
+        fn emit(&self, event: Event) {
+            self.0.lock().expect("lock").push(event);
+        }
+    }
+
+    fn finished(job: &str, n: usize, state: State) -> Event {
+        Event::Finished {
+            job: job.into(),
+            target: format!("t{n}"),
+            state,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn waves_start_when_the_previous_wave_ended() {
+        let kept = Arc::new(Kept::default());
+        let waves = Waves::new(
+            kept.clone(),
+            HashMap::from([("j".to_owned(), vec![1, 3, 5])]),
+        );
+        waves.emit(Event::JobStarted { job: "j".into() });
+        // Unchanged actions end first, outside any wave.
+        waves.emit(finished("j", 0, State::Skipped));
+        for n in 1..=5 {
+            waves.emit(finished("j", n, State::Succeeded));
+        }
+        let started: Vec<(usize, usize)> = kept
+            .0
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|e| match e {
+                Event::WaveStarted { wave, actions, .. } => Some((*wave, *actions)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(started, vec![(1, 1), (2, 2), (3, 2)]);
+    }
+}
