@@ -2,6 +2,7 @@
 
 mod apply;
 mod converge;
+mod docs;
 mod events;
 mod examples;
 mod fake;

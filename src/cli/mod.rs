@@ -43,7 +43,7 @@ where
     T: Into<OsString> + Clone,
 {
     match Args::try_parse_from(argv) {
-        Ok(args) => run_parsed(args, printer),
+        Ok(args) => run_parsed(args.normalized(), printer),
         Err(e) => {
             let _ = printer.note(&e.to_string());
             if e.use_stderr() {
