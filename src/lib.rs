@@ -23,6 +23,7 @@ pub mod providers;
 pub mod report;
 pub mod rng;
 pub mod sandbox;
+pub mod schema_formats;
 pub mod state;
 pub mod suggest;
 pub mod ui;

@@ -99,7 +99,7 @@ fn outage_runbook_applies_against_the_sandbox_with_reports_and_journal() {
     assert!(
         junit.starts_with("<?xml")
             && junit.contains(
-                "<testsuite name=\"venafi-retry\" tests=\"12\" failures=\"0\" skipped=\"1\">"
+                "<testsuite name=\"venafi-retry\" tests=\"12\" failures=\"0\" skipped=\"1\" errors=\"0\""
             ),
         "{junit}"
     );

@@ -254,6 +254,13 @@ async fn send(
         }
     }
     let ticket = last.expect("a unit is never empty");
+    for m in members {
+        engine.sink.emit(Event::Sent {
+            job: job.id.to_string(),
+            target: m.action.target.clone(),
+            attempt,
+        });
+    }
     let works: Vec<&Work> = members.iter().map(|m| &m.work).collect();
     let client = &engine.clients[&job.provider];
     let sent_at = jiff::Timestamp::now();

@@ -170,6 +170,12 @@ impl Engine {
         let mut complete = true;
         for (w, end) in waves.iter().copied().enumerate() {
             let wave = &runnable[from..end];
+            self.sink.emit(Event::WaveStarted {
+                job: job.id.clone(),
+                wave: w + 1,
+                waves: waves.len(),
+                actions: wave.len(),
+            });
             from = end;
             failures += self
                 .clone()

@@ -4,9 +4,62 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+/// Examples shown by `--help` and in the man page, per command.
+pub mod examples {
+    pub const TOP: &str = "\
+Examples:
+  redrive validate examples/*.yaml
+  redrive plan --sandbox examples/outage-remediation.yaml
+  redrive apply --sandbox --auto-approve examples/outage-remediation.yaml
+  redrive status --sandbox examples/outage-remediation.yaml";
+    pub const VALIDATE: &str = "\
+Examples:
+  redrive validate runbooks/*.yaml
+  redrive validate --format json runbooks/outage.yaml | jq '.[].message'";
+    pub const RENDER: &str = "\
+Examples:
+  redrive render runbooks/outage.yaml
+  redrive render --target venafi-retry --format json runbooks/outage.yaml
+  redrive render --source expiring=waf-certs.json runbooks/outage.yaml";
+    pub const SCHEMA: &str = "\
+Examples:
+  redrive schema > redrive.schema.json
+  redrive schema --plan > plan.schema.json";
+    pub const PLAN: &str = "\
+Examples:
+  redrive plan runbooks/outage.yaml                      # exit 0: nothing to do, 2: changes
+  redrive plan runbooks/outage.yaml --out outage.plan.json
+  redrive plan --format markdown runbooks/outage.yaml > plan.md
+  redrive plan --no-refresh runbooks/outage.yaml         # from the journal alone
+  redrive plan --sandbox --target venafi-retry examples/outage-remediation.yaml";
+    pub const APPLY: &str = "\
+Examples:
+  redrive apply runbooks/outage.yaml                     # plan, confirm, send
+  redrive apply outage.plan.json --auto-approve          # exactly a reviewed plan
+  redrive apply --sandbox --auto-approve examples/outage-remediation.yaml
+  redrive apply plan.json --auto-approve --format json > events.jsonl
+  redrive apply plan.json --auto-approve --report-html report.html --report-junit junit.xml";
+    pub const STATUS: &str = "\
+Examples:
+  redrive status runbooks/outage.yaml                    # exit 4 while anything is unfinished
+  redrive status --format json runbooks/outage.yaml";
+    pub const SANDBOX: &str = "\
+Examples:
+  redrive sandbox
+  redrive sandbox --port 0 --format json
+  redrive sandbox --scenario examples/sandbox/default.yaml";
+    pub const COMPLETIONS: &str = "\
+Examples:
+  redrive completions bash > /etc/bash_completion.d/redrive
+  redrive completions zsh > \"${fpath[1]}/_redrive\"";
+    pub const MAN: &str = "\
+Examples:
+  redrive man > redrive.1 && man -l redrive.1";
+}
+
 /// Declarative, reviewable batch remediation of certificate and credential lifecycles.
 #[derive(Debug, Parser)]
-#[command(name = "redrive", version, about, long_about = None, propagate_version = true)]
+#[command(name = "redrive", version, about, long_about = None, propagate_version = true, after_help = examples::TOP)]
 pub struct Args {
     /// When to use colour on the terminal.
     #[arg(long, global = true, value_enum, default_value_t = Color::Auto, env = "REDRIVE_COLOR")]
@@ -25,8 +78,9 @@ pub enum Color {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check runbooks: YAML, schema, references, templates and rendered parameters. No network.
+    #[command(after_help = examples::VALIDATE)]
     Validate {
-        /// Runbook files.
+        /// Runbook files (YAML) to check.
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
         /// `text` for people (stderr), `json` for machines (stdout).
@@ -34,9 +88,12 @@ pub enum Command {
         format: DiagnosticFormat,
     },
     /// Print the actions a runbook expands to, after `for_each`, `when` and templates. No network.
+    #[command(after_help = examples::RENDER)]
     Render {
+        /// The runbook (YAML).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// `yaml` for people, `json` for machines.
         #[arg(long, value_enum, default_value_t = DataFormat::Yaml)]
         format: DataFormat,
         /// Only these jobs (repeatable).
@@ -47,6 +104,7 @@ pub enum Command {
         sources: Vec<String>,
     },
     /// Print the runbook JSON Schema (draft 2020-12), or the sandbox scenario's, or the plan's.
+    #[command(after_help = examples::SCHEMA)]
     Schema {
         /// The schema of sandbox scenario files instead.
         #[arg(long, conflicts_with = "plan")]
@@ -56,14 +114,18 @@ pub enum Command {
         plan: bool,
     },
     /// Read the providers' state and show what apply would send (exit 0: nothing to do, 2: changes).
+    #[command(after_help = examples::PLAN)]
     Plan(PlanArgs),
     /// Plan and send: concurrent, rate-limited, retried, journaled (exit 4: some actions failed).
     ///
     /// Takes a runbook (plans it first and asks for confirmation) or a saved plan (`.json`;
     /// refused when the runbook or its inputs changed, every precondition re-checked).
+    #[command(after_help = examples::APPLY)]
     Apply(ApplyArgs),
     /// Show the journal's view of a runbook: states per job, and what is not done and why.
+    #[command(after_help = examples::STATUS)]
     Status {
+        /// The runbook (YAML) whose journal to read.
         #[arg(value_name = "FILE")]
         file: PathBuf,
         /// Where the journal lives; `.redrive/` beside the runbook by default.
@@ -72,12 +134,16 @@ pub enum Command {
         /// The journal of rehearsals (`apply --sandbox`)
         #[arg(long)]
         sandbox: bool,
+        /// `text` for people, `json` for machines (versioned, `schemas/status.schema.json`).
+        #[arg(long, value_enum, default_value_t = DiagnosticFormat::Text)]
+        format: DiagnosticFormat,
     },
     /// Run the simulator of the five provider APIs on loopback until Ctrl-C.
     ///
     /// One listener per provider on consecutive ports from `--port`: Venafi TPP, DigiCert,
     /// VCF, OTC (IAM and WAF) and NCP. Each also answers `GET /_sandbox/stats` and
     /// `GET /_sandbox/state`.
+    #[command(after_help = examples::SANDBOX)]
     Sandbox {
         /// The state and faults to simulate (YAML); the built-in outage scenario by default.
         #[arg(long, value_name = "FILE")]
@@ -97,11 +163,14 @@ pub enum Command {
         reset: bool,
     },
     /// Print a shell completion script.
+    #[command(after_help = examples::COMPLETIONS)]
     Completions {
+        /// The shell to complete for.
         #[arg(value_enum)]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff).
+    /// Print the man page (roff): every command, EXIT STATUS and ENVIRONMENT on one page.
+    #[command(after_help = examples::MAN)]
     Man,
 }
 
@@ -120,6 +189,12 @@ pub enum PlanFormat {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ApplyFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DataFormat {
     Yaml,
     Json,
@@ -128,6 +203,7 @@ pub enum DataFormat {
 /// The arguments of `redrive plan`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct PlanArgs {
+    /// The runbook (YAML) to plan.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
     /// Run against the built-in simulator of the five APIs, with its demo credentials.
@@ -145,9 +221,13 @@ pub struct PlanArgs {
     /// Only these jobs, and the jobs they need (repeatable).
     #[arg(long = "target", value_name = "JOB")]
     pub targets: Vec<String>,
-    /// Read the providers' current state (`--refresh=false` plans from the journal alone).
+    /// Read the providers' current state (`--refresh false` or `--no-refresh` plans from the
+    /// journal alone).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// The same as `--refresh false`.
+    #[arg(long, overrides_with = "refresh")]
+    pub no_refresh: bool,
     /// Plan this action (by id) or every action of this job again, although an earlier run
     /// did it (non-idempotent actions are otherwise never planned twice)
     #[arg(long, value_name = "ID|JOB")]
@@ -163,6 +243,8 @@ pub struct PlanArgs {
 /// The arguments of `redrive apply`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ApplyArgs {
+    /// A runbook (YAML; planned first, then confirmed) or a saved plan (`.json`, from
+    /// `plan --out`).
     #[arg(value_name = "FILE|PLAN")]
     pub file: PathBuf,
     /// Run against the built-in simulator of the five APIs, with its demo credentials.
@@ -174,8 +256,8 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation (needed without a terminal).
     #[arg(long)]
     pub auto_approve: bool,
-    /// Requests in flight over all providers.
-    #[arg(long, value_name = "N", default_value_t = 64)]
+    /// Requests in flight over all providers (1 to 65,536).
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=65_536))]
     pub parallelism: usize,
     /// Only these jobs (repeatable; runbooks only).
     #[arg(long = "target", value_name = "JOB")]
@@ -192,14 +274,25 @@ pub struct ApplyArgs {
     /// Write a Markdown summary (appended when it is `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "FILE")]
     pub report_markdown: Option<PathBuf>,
-    /// No progress lines.
+    /// Write an HTML report: one self-contained file (no network access when opened) with
+    /// the summary, results by job and by reason, and charts over time.
+    #[arg(long, value_name = "FILE")]
+    pub report_html: Option<PathBuf>,
+    /// No progress; of the results only the failures and the summary.
     #[arg(long, short)]
     pub quiet: bool,
+    /// `text` (the plan and results for people) or `json` (newline-delimited events on
+    /// stdout, `schemas/events.schema.json`; progress stays on stderr).
+    #[arg(long, value_enum, default_value_t = ApplyFormat::Text)]
+    pub format: ApplyFormat,
     /// Read the providers' state first (`--refresh=false` sends every action the journal does
     /// not show as done; a non-idempotent one that succeeded or whose outcome is unknown is
-    /// never resent blindly).
+    /// never resent blindly; `--no-refresh` is the same as `--refresh false`).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub refresh: bool,
+    /// The same as `--refresh false`.
+    #[arg(long, overrides_with = "refresh")]
+    pub no_refresh: bool,
     /// Send this action (by id) or every action of this job again, although an earlier run did
     /// it
     #[arg(long, value_name = "ID|JOB")]
@@ -207,4 +300,17 @@ pub struct ApplyArgs {
     /// Start the rehearsal's simulated world (and its journal) from the scenario again
     #[arg(long)]
     pub sandbox_reset: bool,
+}
+
+impl Args {
+    /// Folds the spellings of one setting together: `--no-refresh` is `--refresh false`.
+    #[must_use]
+    pub fn normalized(mut self) -> Self {
+        match &mut self.command {
+            Command::Plan(a) if a.no_refresh => a.refresh = false,
+            Command::Apply(a) if a.no_refresh => a.refresh = false,
+            _ => {}
+        }
+        self
+    }
 }

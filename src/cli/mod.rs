@@ -43,7 +43,7 @@ where
     T: Into<OsString> + Clone,
 {
     match Args::try_parse_from(argv) {
-        Ok(args) => run_parsed(args, printer),
+        Ok(args) => run_parsed(args.normalized(), printer),
         Err(e) => {
             let _ = printer.note(&e.to_string());
             if e.use_stderr() {
@@ -71,7 +71,8 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
             file,
             state_dir,
             sandbox,
-        } => commands::status::run(&file, state_dir.as_deref(), sandbox, printer),
+            format,
+        } => commands::status::run(&file, state_dir.as_deref(), sandbox, format, printer),
         Command::Sandbox {
             scenario,
             port,

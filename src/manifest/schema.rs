@@ -13,6 +13,7 @@ pub const SCHEMA_ID: &str = "https://redrive.dev/schemas/redrive.schema.json";
 pub fn generate() -> Value {
     let generator = SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<Manifest>().to_value();
+    crate::schema_formats::standardize(&mut schema);
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("$id".into(), Value::String(SCHEMA_ID.into()));
     }

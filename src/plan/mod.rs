@@ -32,6 +32,7 @@ pub const SCHEMA_ID: &str = "https://redrive.dev/schemas/plan.schema.json";
 pub fn schema_text() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<Plan>().to_value();
+    crate::schema_formats::standardize(&mut schema);
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("$id".into(), Value::String(SCHEMA_ID.into()));
     }

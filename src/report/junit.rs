@@ -1,5 +1,7 @@
-//! The JUnit XML report: a test suite per job, a test case per action; failed and unknown
-//! actions are failures with their reason, skipped ones are skipped.
+//! The JUnit XML report: a test suite per job, a test case per action; failed actions are
+//! failures and unknown outcomes errors, with their reason; skipped ones are skipped. Valid
+//! against the common `junit-10.xsd` (every suite has `name`, `tests`, `failures` and
+//! `errors`; times are plain decimals).
 
 use std::fmt::Write as _;
 
@@ -31,27 +33,29 @@ pub fn render(s: &Summary<'_>) -> String {
             jobs.push(&r.job);
         }
     }
-    let failures = s.tally.failed + s.tally.unknown;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
-        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{failures}\" time=\"{:.3}\">",
+        "<testsuites name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
         escape(s.name),
         s.results.len(),
+        s.tally.failed,
+        s.tally.unknown,
         s.duration_ms as f64 / 1000.0
     );
+    // `YYYY-MM-DDTHH:MM:SS`, as the Ant schema wants it (no zone; it is UTC).
+    let timestamp: String = s.started_at.chars().take(19).collect();
     for job in jobs {
         let cases: Vec<_> = s.results.iter().filter(|r| &*r.job == job).collect();
-        let failed = cases
-            .iter()
-            .filter(|r| matches!(r.state, State::Failed | State::Unknown))
-            .count();
+        let failed = cases.iter().filter(|r| r.state == State::Failed).count();
+        let errors = cases.iter().filter(|r| r.state == State::Unknown).count();
         let skipped = cases.iter().filter(|r| r.state == State::Skipped).count();
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" errors=\"{errors}\" timestamp=\"{}\">",
             escape(job),
-            cases.len()
+            cases.len(),
+            escape(&timestamp)
         );
         for r in cases {
             let _ = write!(
@@ -63,9 +67,14 @@ pub fn render(s: &Summary<'_>) -> String {
             );
             match r.state {
                 State::Failed | State::Unknown => {
+                    let element = if r.state == State::Failed {
+                        "failure"
+                    } else {
+                        "error"
+                    };
                     let _ = writeln!(
                         out,
-                        ">\n      <failure type=\"{:?}\" message=\"{}\">{} (job defined at {})</failure>\n    </testcase>",
+                        ">\n      <{element} type=\"{:?}\" message=\"{}\">{} (job defined at {})</{element}>\n    </testcase>",
                         r.state,
                         escape(&r.detail),
                         escape(&r.detail),

@@ -5,16 +5,13 @@ use std::fmt::Write as _;
 
 use super::Summary;
 use crate::apply::State;
-
-fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
-}
+use crate::plan::markdown::{code, code_span, text};
 
 #[must_use]
 pub fn render(s: &Summary<'_>) -> String {
     let mut out = format!(
-        "### redrive apply: `{}`\n\n**{}**{}\n\n| job | succeeded | converged | skipped | failed | unknown |\n|---|---:|---:|---:|---:|---:|\n",
-        cell(s.name),
+        "### redrive apply: {}\n\n**{}**{}\n\n| job | succeeded | converged | skipped | failed | unknown |\n|---|---:|---:|---:|---:|---:|\n",
+        code_span(s.name, false),
         s.tally.sentence(),
         if s.interrupted { " (interrupted)" } else { "" }
     );
@@ -34,8 +31,8 @@ pub fn render(s: &Summary<'_>) -> String {
         );
         let _ = writeln!(
             out,
-            "| `{}` | {} | {} | {} | {} | {} |",
-            cell(job),
+            "| {} | {} | {} | {} | {} | {} |",
+            code(job),
             t.succeeded,
             t.converged,
             t.skipped,
@@ -53,12 +50,12 @@ pub fn render(s: &Summary<'_>) -> String {
         for r in failures {
             let _ = writeln!(
                 out,
-                "| `{}` | `{}` | {:?} | {} | `{}` |",
-                cell(&r.job),
-                cell(&r.target),
+                "| {} | {} | {:?} | {} | {} |",
+                code(&r.job),
+                code(&r.target),
                 r.state,
-                cell(&r.detail),
-                cell(&r.defined_at)
+                text(&r.detail),
+                code(&r.defined_at)
             );
         }
     }

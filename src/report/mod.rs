@@ -1,9 +1,13 @@
 //! Reports of an apply: JSON (versioned), JUnit XML (one test case per action) and a Markdown
 //! summary for `$GITHUB_STEP_SUMMARY`.
 
+pub mod events;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub mod outputs;
+pub mod status;
 
 use serde::Serialize;
 
@@ -56,4 +60,12 @@ pub struct Summary<'a> {
     pub interrupted: bool,
     pub tally: Tally,
     pub results: &'a [ActionResult],
+}
+
+/// A generated schema as committed: pretty JSON with a final newline.
+#[must_use]
+pub fn schema_text(schema: serde_json::Value) -> String {
+    let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
+    text.push('\n');
+    text
 }

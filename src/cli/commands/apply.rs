@@ -3,23 +3,26 @@
 //! on, prints the results in plan order and writes the reports.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, IsTerminal, Write as _};
+use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context as _;
 use tokio::sync::{Semaphore, watch};
 
 use crate::apply::ActionResult;
 use crate::apply::engine::{Engine, JobPolicy, WaitPolicy};
-use crate::apply::events::{Event, Silent, Sink};
+use crate::apply::events::{Event, Silent, Sink, Tee};
 use crate::apply::retry::Policy;
+use crate::cli::args::ApplyFormat;
 use crate::exit::ExitStatus;
 use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
 use crate::plan::prepare::{self, Options, Prepared};
 use crate::plan::{Plan, file, text};
+use crate::report::events::{Body, JsonLines};
+use crate::report::html::{Recorder, Recording};
+use crate::report::outputs::{Kind, Outputs};
 use crate::report::{self, Summary, Tally};
 use crate::state::{History, LocalStore, State, Store as _};
 use crate::ui::printer::Printer;
@@ -150,14 +153,27 @@ async fn apply(
     setup: Setup<'_>,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
+    // Every report path is opened before anything is sent: one that cannot be written fails now.
+    let mut outputs = match open_reports(request) {
+        Ok(outputs) => outputs,
+        Err(e) => {
+            printer.note(&format!(
+                "error: {e}\nhint: nothing was planned or sent; fix the path or leave the report out\n"
+            ))?;
+            return Ok(ExitStatus::Failure);
+        }
+    };
     let world = crate::cli::rehearsal::world_path(setup.store.dir());
     let rehearsal = match setup.scenario {
         Some(s) => Some(crate::cli::rehearsal::start(setup.rb, s, &world).await?),
         None => None,
     };
     let endpoints = rehearsal.as_ref().map(|(_, e)| e);
-    let status = match reviewed(request, &setup, endpoints, printer).await {
-        Ok(Ok(prepared)) => send(request, &setup, prepared, printer).await,
+    // `--format json`: events on stdout instead of the plan and the results.
+    let json = (request.format == ApplyFormat::Json)
+        .then(|| Arc::new(JsonLines::new(Box::new(std::io::stdout()))));
+    let status = match reviewed(request, &setup, endpoints, json.as_ref(), printer).await {
+        Ok(Ok(prepared)) => send(request, &setup, prepared, &mut outputs, json, printer).await,
         Ok(Err(status)) => Ok(status),
         Err(e) => Err(e),
     };
@@ -170,12 +186,13 @@ async fn apply(
     status
 }
 
-/// The plan to send, made, checked against the saved plan, printed and confirmed; or the exit
+/// The plan to send, made, checked against the saved plan, shown and confirmed; or the exit
 /// status when there is nothing to send or no approval.
 async fn reviewed(
     request: &Request,
     setup: &Setup<'_>,
     endpoints: Option<&crate::providers::SandboxEndpoints>,
+    json: Option<&Arc<JsonLines>>,
     printer: &mut Printer,
 ) -> anyhow::Result<Result<Prepared, ExitStatus>> {
     let saved = setup.saved.as_ref();
@@ -207,10 +224,24 @@ async fn reviewed(
             return Ok(Err(ExitStatus::Stale));
         }
     }
-    let color = printer.color();
-    text::render_to(&prepared.plan, color, &mut |chunk| printer.data(chunk))?;
-    if !prepared.plan.has_changes() {
+    let plan = &prepared.plan;
+    match json {
+        Some(json) => json.write(Body::plan(plan)),
+        None => {
+            let color = printer.color();
+            text::render_to(plan, color, &mut |chunk| printer.data(chunk))?;
+        }
+    }
+    if !plan.has_changes() {
         printer.note("Nothing to send: every action is done, converged or blocked.\n")?;
+        if let Some(json) = json {
+            json.write(Body::Summary {
+                exit_code: ExitStatus::Success.code(),
+                duration_ms: 0,
+                interrupted: false,
+                counts: Tally::default().into(),
+            });
+        }
         return Ok(Err(ExitStatus::Success));
     }
     if !request.auto_approve {
@@ -218,12 +249,45 @@ async fn reviewed(
             printer.note("error: refusing to apply without confirmation: standard input is not a terminal\nhint: review the plan above and pass --auto-approve, or apply a reviewed saved plan with --auto-approve\n")?;
             return Ok(Err(ExitStatus::Invalid));
         }
-        if !confirm(prepared.plan.summary.run, printer)? {
+        if !confirm(plan.summary.run, printer)? {
             printer.note("Apply cancelled; nothing was sent.\n")?;
             return Ok(Err(ExitStatus::Failure));
         }
     }
     Ok(Ok(prepared))
+}
+
+/// Where the engine's events go: progress for people, a recording for the HTML report, JSON
+/// lines for machines.
+fn sinks(
+    request: &Request,
+    plan: &Plan,
+    outputs: &Outputs,
+    json: Option<&Arc<JsonLines>>,
+) -> (Arc<dyn Sink>, Option<Arc<Recorder>>) {
+    let progress: Arc<dyn Sink> = if request.quiet {
+        Arc::new(Silent)
+    } else if std::io::stderr().is_terminal() && !crate::ui::progress::dumb_terminal() {
+        Arc::new(Bars::new())
+    } else {
+        Arc::new(Plain::new(Box::new(std::io::stderr())))
+    };
+    let mut all = vec![progress];
+    let recorder = outputs.wants(Kind::Html).then(|| {
+        Arc::new(Recorder::new(
+            plan.jobs
+                .iter()
+                .map(|j| (j.id.clone(), j.provider.clone()))
+                .collect(),
+        ))
+    });
+    if let Some(recorder) = &recorder {
+        all.push(recorder.clone());
+    }
+    if let Some(json) = json {
+        all.push(json.clone());
+    }
+    (Arc::new(Tee(all)), recorder)
 }
 
 /// Sends the plan with the journal on, until it ends or a second interrupt; then the results
@@ -232,6 +296,8 @@ async fn send(
     request: &Request,
     setup: &Setup<'_>,
     prepared: Prepared,
+    outputs: &mut Outputs,
+    json: Option<Arc<JsonLines>>,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let Prepared {
@@ -243,13 +309,7 @@ async fn send(
     let journal = setup.store.journal()?;
     let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
     let (stop_tx, stop) = watch::channel(false);
-    let sink: Arc<dyn Sink> = if request.quiet {
-        Arc::new(Silent)
-    } else if std::io::stderr().is_terminal() {
-        Arc::new(Bars::new())
-    } else {
-        Arc::new(Plain::new(Box::new(std::io::stderr())))
-    };
+    let (sink, recorder) = sinks(request, &plan, outputs, json.as_ref());
     let engine = Arc::new(Engine {
         clients,
         limiters,
@@ -296,23 +356,33 @@ async fn send(
         tally: Tally::of(&results),
         results: &results,
     };
-    let color = printer.color();
-    print_results(&results, &summary, color, &mut |chunk| printer.data(chunk))?;
-    write_reports(request, &summary)?;
-    if let Some(e) = ran.journal_error {
-        printer.note(&format!(
-            "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: the next plan reads every target's state before anything is resent\n",
-            journal.path().display()
-        ))?;
-        return Ok(ExitStatus::Failure);
+    if json.is_none() {
+        let color = printer.color();
+        print_results(&results, &summary, color, request.quiet, &mut |chunk| {
+            printer.data(chunk)
+        })?;
     }
-    Ok(if interrupted {
+    let recording = recorder.map(|r| r.take());
+    outputs.write(&|kind| render_report(kind, &summary, recording.as_ref()))?;
+    let status = if ran.journal_error.is_some() {
+        ExitStatus::Failure
+    } else if interrupted {
         ExitStatus::Interrupted
     } else if results.iter().any(ActionResult::is_failure) {
         ExitStatus::ActionsFailed
     } else {
         ExitStatus::Success
-    })
+    };
+    if let Some(json) = &json {
+        json.write(Body::summary(&summary, status.code()));
+    }
+    if let Some(e) = ran.journal_error {
+        printer.note(&format!(
+            "error: the journal {} failed during the run ({e}): actions after the failure were not sent, and it may lack some of the results above\nhint: free the disk or fix the state directory, then apply again: the next plan reads every target's state before anything is resent\n",
+            journal.path().display()
+        ))?;
+    }
+    Ok(status)
 }
 
 /// Resolves at the second interrupt (Ctrl-C or SIGTERM); the first stops new sends. CI runners
@@ -357,12 +427,13 @@ impl Signals {
     }
 }
 
-/// Results in plan order, then failures with their job's runbook line, then the tally; written
+/// Results in plan order (not with `--quiet`), then failures with their job's runbook line, then the tally; written
 /// in chunks so that 100,000 results are not held as one string.
 fn print_results(
     results: &[ActionResult],
     summary: &Summary<'_>,
     color: bool,
+    quiet: bool,
     sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     use std::fmt::Write as _;
@@ -373,9 +444,13 @@ fn print_results(
             s.to_owned()
         }
     };
-    let mut out = String::from("\nResults:\n");
+    let mut out = String::new();
+    if !quiet {
+        out.push_str("\nResults:\n");
+    }
     let mut job = "";
-    for r in results {
+    // `--quiet`: the failures and the tally only.
+    for r in results.iter().filter(|_| !quiet) {
         if &*r.job != job {
             job = &r.job;
             let _ = writeln!(out, "{}", paint("\x1b[1m", job));
@@ -408,31 +483,25 @@ fn print_results(
     sink(&out)
 }
 
-fn write_reports(request: &Request, summary: &Summary<'_>) -> anyhow::Result<()> {
-    type Render = fn(&Summary<'_>) -> String;
-    let reports: [(&Option<PathBuf>, Render); 3] = [
-        (&request.report_json, report::json::render),
-        (&request.report_junit, report::junit::render),
-        (&request.report_markdown, report::markdown::render),
-    ];
-    for (path, render) in reports {
-        if let Some(path) = path {
-            // $GITHUB_STEP_SUMMARY is appended to, as GitHub expects; other reports are replaced.
-            let append =
-                std::env::var_os("GITHUB_STEP_SUMMARY").is_some_and(|s| Path::new(&s) == path);
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true);
-            if append {
-                options.append(true);
-            } else {
-                options.write(true).truncate(true);
-            }
-            let mut f = options
-                .open(path)
-                .with_context(|| format!("cannot write the report {}", path.display()))?;
-            f.write_all(render(summary).as_bytes())
-                .with_context(|| format!("cannot write the report {}", path.display()))?;
-        }
+fn open_reports(request: &Request) -> Result<Outputs, report::outputs::OpenError> {
+    let reports: Vec<(Kind, &Path)> = [
+        (Kind::Json, &request.report_json),
+        (Kind::Junit, &request.report_junit),
+        (Kind::Markdown, &request.report_markdown),
+        (Kind::Html, &request.report_html),
+    ]
+    .into_iter()
+    .filter_map(|(kind, path)| path.as_deref().map(|p| (kind, p)))
+    .collect();
+    Outputs::open(&reports)
+}
+
+fn render_report(kind: Kind, summary: &Summary<'_>, recording: Option<&Recording>) -> String {
+    match (kind, recording) {
+        (Kind::Json, _) => report::json::render(summary),
+        (Kind::Junit, _) => report::junit::render(summary),
+        (Kind::Markdown, _) => report::markdown::render(summary),
+        (Kind::Html, Some(recording)) => report::html::render(summary, recording),
+        (Kind::Html, None) => unreachable!("a recorder runs whenever an HTML report is asked for"),
     }
-    Ok(())
 }

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::cli::args::DiagnosticFormat;
 use crate::exit::ExitStatus;
+use crate::report::status::{FORMAT_VERSION, JobStatus, NotDone, StatusJson};
 use crate::state::{Past, State, Store as _};
 use crate::ui::printer::Printer;
 
@@ -29,10 +31,18 @@ fn unfinished(state: State) -> bool {
     )
 }
 
+fn state_name(state: State) -> String {
+    serde_json::to_value(state)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
 pub fn run(
     file: &Path,
     state_dir: Option<&Path>,
     sandbox: bool,
+    format: DiagnosticFormat,
     printer: &mut Printer,
 ) -> anyhow::Result<ExitStatus> {
     let Some(rb) = super::load_runbook(file, printer)? else {
@@ -41,7 +51,23 @@ pub fn run(
     let store = super::store(&rb, state_dir, sandbox);
     let history = store.history()?;
     let path = store.journal_path();
+    let json = format == DiagnosticFormat::Json;
+    let mut doc = StatusJson {
+        format_version: FORMAT_VERSION,
+        name: rb.manifest.name.clone(),
+        runbook: rb.path().display().to_string(),
+        journal: path.display().to_string(),
+        last_change: None,
+        damaged_lines: history.damaged.len(),
+        jobs: Vec::new(),
+        not_done: Vec::new(),
+        exit_code: 0,
+    };
     if history.actions.is_empty() && history.damaged.is_empty() {
+        if json {
+            printer.data(&to_line(&doc))?;
+            return Ok(ExitStatus::Success);
+        }
         printer.note(&format!(
             "No journal yet for `{}` ({}): nothing was applied.\n",
             rb.manifest.name,
@@ -101,6 +127,15 @@ pub fn run(
         if counts.is_empty() {
             continue;
         }
+        let mut states: BTreeMap<String, usize> = BTreeMap::new();
+        for p in pasts.iter().filter(|p| p.last.job == *job) {
+            *states.entry(state_name(p.last.state)).or_default() += 1;
+        }
+        doc.jobs.push(JobStatus {
+            job: (*job).to_owned(),
+            defined_at: defined_at(job),
+            states,
+        });
         let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
         let _ = writeln!(out, "  {job:<24} {}", shown.join(", "));
     }
@@ -117,6 +152,13 @@ pub fn run(
                 ),
                 _ => r.detail.clone(),
             };
+            doc.not_done.push(NotDone {
+                job: r.job.clone(),
+                target: r.target.clone(),
+                state: state_name(r.state),
+                defined_at: defined_at(&r.job),
+                why: why.clone(),
+            });
             let _ = writeln!(
                 out,
                 "  {}: {} {}: {}: {why}",
@@ -130,10 +172,23 @@ pub fn run(
             "\nApply again to run what was not sent or failed, and to reconcile what is unknown.\n",
         );
     }
-    printer.data(&out)?;
-    Ok(if open.is_empty() {
+    let status = if open.is_empty() {
         ExitStatus::Success
     } else {
         ExitStatus::ActionsFailed
-    })
+    };
+    if json {
+        doc.last_change = Some(last_at.to_owned());
+        doc.exit_code = status.code();
+        printer.data(&to_line(&doc))?;
+    } else {
+        printer.data(&out)?;
+    }
+    Ok(status)
+}
+
+fn to_line(doc: &StatusJson) -> String {
+    let mut text = serde_json::to_string_pretty(doc).expect("status serializes");
+    text.push('\n');
+    text
 }

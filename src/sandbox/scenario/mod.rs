@@ -236,6 +236,7 @@ impl Scenario {
 pub fn schema_text() -> String {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<Scenario>().to_value();
+    crate::schema_formats::standardize(&mut schema);
     if let Some(obj) = schema.as_object_mut() {
         obj.insert("$id".into(), serde_json::Value::String(SCHEMA_ID.into()));
     }
