@@ -60,10 +60,11 @@ fn endpoint_count(running: &Running, kind: &str, endpoint: &str) -> u64 {
 /// refresh token works once and a second refresh would lose the grant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn venafi_refreshes_once_when_many_calls_find_the_token_expired() {
-    // The margin before expiry is 60 s, so a 61 s token is "about to expire" after 1 s.
+    // The margin before expiry is 60 s, so a 63 s token is "about to expire" after 3 s, and a
+    // refreshed one stays good for 3 s: enough for twenty calls on a loaded machine.
     let (running, scenario) = start(
         r"venafi_tpp:
-  token_ttl: 61s
+  token_ttl: 63s
   certificates: [{dn: '\VED\Policy\A\a.example.com'}]
 ",
     )
@@ -83,7 +84,7 @@ async fn venafi_refreshes_once_when_many_calls_find_the_token_expired() {
         endpoint_count(&running, "venafi_tpp", "POST /vedauth/authorize/oauth"),
         1
     );
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let venafi: std::sync::Arc<dyn redrive::providers::Provider> = std::sync::Arc::from(venafi);
     let mut tasks = Vec::new();
     for _ in 0..20 {

@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use super::text::{facts, key_params};
+use super::describe::{facts, key_params};
 use super::{Decision, Plan, PlanAction, PlanJob};
 use crate::providers::Idempotency;
 

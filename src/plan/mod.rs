@@ -5,13 +5,13 @@
 //! `markdown` and `file` present and store it.
 
 pub mod compare;
+pub mod describe;
 pub mod file;
 pub mod items;
 pub mod markdown;
 pub mod observe;
 pub mod prepare;
 pub mod resolve;
-pub mod text;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@ use anyhow::Context as _;
 
 use crate::exit::ExitStatus;
 use crate::plan::prepare::{self, Options, Prepared};
-use crate::plan::{file, markdown, text};
+use crate::plan::{file, markdown};
 use crate::state::Store as _;
 use crate::ui::printer::Printer;
 
@@ -83,7 +83,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     match request.format {
         PlanFormat::Text => {
             let color = printer.color();
-            text::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
+            crate::ui::diff::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
         }
         PlanFormat::Json => printer.data(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?,
         PlanFormat::Markdown => {

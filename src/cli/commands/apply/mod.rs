@@ -2,6 +2,8 @@
 //! exactly what the runbook renders now), asks for confirmation, runs the plan with the journal
 //! on, prints the results in plan order and writes the reports.
 
+mod signals;
+
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
@@ -12,19 +14,19 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::apply::ActionResult;
 use crate::apply::engine::{Engine, JobPolicy, WaitPolicy};
-use crate::apply::events::{Event, Silent, Sink, Tee};
+use crate::apply::events::{Silent, Sink, Tee};
 use crate::apply::retry::Policy;
 use crate::cli::args::ApplyFormat;
 use crate::exit::ExitStatus;
 use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
 use crate::plan::prepare::{self, Options, Prepared};
-use crate::plan::{Plan, file, text};
+use crate::plan::{Plan, file};
 use crate::report::events::{Body, JsonLines};
 use crate::report::html::{Recorder, Recording};
 use crate::report::outputs::{Kind, Outputs};
 use crate::report::{self, Summary, Tally};
-use crate::state::{History, LocalStore, State, Store as _};
+use crate::state::{History, LocalStore, Store as _};
 use crate::ui::printer::Printer;
 use crate::ui::progress::{Bars, Plain};
 
@@ -229,7 +231,7 @@ async fn reviewed(
         Some(json) => json.write(Body::plan(plan)),
         None => {
             let color = printer.color();
-            text::render_to(plan, color, &mut |chunk| printer.data(chunk))?;
+            crate::ui::diff::render_to(plan, color, &mut |chunk| printer.data(chunk))?;
         }
     }
     if !plan.has_changes() {
@@ -325,7 +327,7 @@ async fn send(
     let (runbook_path, name) = (plan.runbook.path.clone(), plan.name.clone());
     let ran = tokio::select! {
         ran = engine.clone().run(plan) => ran,
-        () = interrupts(&stop_tx, &sink) => {
+        () = signals::interrupts(&stop_tx, &sink) => {
             // The second interrupt: what was in flight stays at "sent" in the journal and is
             // reconciled by the next plan.
             let _ = journal.barrier().await;
@@ -358,9 +360,13 @@ async fn send(
     };
     if json.is_none() {
         let color = printer.color();
-        print_results(&results, &summary, color, request.quiet, &mut |chunk| {
-            printer.data(chunk)
-        })?;
+        crate::ui::results::print_results(
+            &results,
+            &summary,
+            color,
+            request.quiet,
+            &mut |chunk| printer.data(chunk),
+        )?;
     }
     let recording = recorder.map(|r| r.take());
     outputs.write(&|kind| render_report(kind, &summary, recording.as_ref()))?;
@@ -383,104 +389,6 @@ async fn send(
         ))?;
     }
     Ok(status)
-}
-
-/// Resolves at the second interrupt (Ctrl-C or SIGTERM); the first stops new sends. CI runners
-/// and Kubernetes stop jobs with SIGTERM, so it counts as an interrupt too.
-async fn interrupts(stop: &watch::Sender<bool>, sink: &Arc<dyn Sink>) {
-    let mut signals = Signals::new();
-    if signals.next().await {
-        let _ = stop.send(true);
-        sink.emit(Event::Stopping);
-        if signals.next().await {
-            return;
-        }
-    }
-    // No signal handling: never resolve.
-    std::future::pending::<()>().await;
-}
-
-/// SIGINT and SIGTERM as one stream.
-struct Signals {
-    #[cfg(unix)]
-    term: Option<tokio::signal::unix::Signal>,
-}
-
-impl Signals {
-    fn new() -> Self {
-        Self {
-            #[cfg(unix)]
-            term: tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok(),
-        }
-    }
-
-    /// `false` when signals cannot be received.
-    async fn next(&mut self) -> bool {
-        #[cfg(unix)]
-        if let Some(term) = self.term.as_mut() {
-            return tokio::select! {
-                r = tokio::signal::ctrl_c() => r.is_ok(),
-                r = term.recv() => r.is_some(),
-            };
-        }
-        tokio::signal::ctrl_c().await.is_ok()
-    }
-}
-
-/// Results in plan order (not with `--quiet`), then failures with their job's runbook line, then the tally; written
-/// in chunks so that 100,000 results are not held as one string.
-fn print_results(
-    results: &[ActionResult],
-    summary: &Summary<'_>,
-    color: bool,
-    quiet: bool,
-    sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    use std::fmt::Write as _;
-    let paint = |code: &str, s: &str| {
-        if color {
-            format!("{code}{s}\x1b[0m")
-        } else {
-            s.to_owned()
-        }
-    };
-    let mut out = String::new();
-    if !quiet {
-        out.push_str("\nResults:\n");
-    }
-    let mut job = "";
-    // `--quiet`: the failures and the tally only.
-    for r in results.iter().filter(|_| !quiet) {
-        if &*r.job != job {
-            job = &r.job;
-            let _ = writeln!(out, "{}", paint("\x1b[1m", job));
-        }
-        let (mark, code) = match r.state {
-            State::Succeeded => ("✓", "\x1b[32m"),
-            State::Converged => ("=", "\x1b[2m"),
-            State::Skipped => ("-", "\x1b[2m"),
-            State::Failed => ("✗", "\x1b[31m"),
-            _ => ("?", "\x1b[33m"),
-        };
-        let _ = writeln!(out, "  {} {}  {}", paint(code, mark), r.target, r.detail);
-        if out.len() >= 64 * 1024 {
-            sink(&out)?;
-            out.clear();
-        }
-    }
-    let failures: Vec<&ActionResult> = results.iter().filter(|r| r.is_failure()).collect();
-    if !failures.is_empty() {
-        out.push_str("\nFailures:\n");
-        for r in failures {
-            let _ = writeln!(
-                out,
-                "  {}: {} {}: {:?}: {}",
-                r.defined_at, r.job, r.target, r.state, r.detail
-            );
-        }
-    }
-    let _ = writeln!(out, "\n{}", paint("\x1b[1m", &summary.tally.sentence()));
-    sink(&out)
 }
 
 fn open_reports(request: &Request) -> Result<Outputs, report::outputs::OpenError> {

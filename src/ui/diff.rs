@@ -3,9 +3,8 @@
 
 use std::fmt::Write as _;
 
-use serde_json::Value;
-
-use super::{Decision, Plan, PlanAction, PlanJob};
+use crate::plan::describe::{facts, key_params};
+use crate::plan::{Decision, Plan, PlanAction, PlanJob};
 use crate::providers::Idempotency;
 
 const GREEN: &str = "\x1b[32m";
@@ -14,26 +13,6 @@ const DIM: &str = "\x1b[2m";
 const BOLD: &str = "\x1b[1m";
 const YELLOW: &str = "\x1b[33m";
 const RESET: &str = "\x1b[0m";
-
-/// The key parameters of an action, as its provider sums up the request.
-#[must_use]
-pub fn key_params(job: &PlanJob, action: &PlanAction) -> String {
-    crate::providers::registry::summary(&job.provider_type, &action.request)
-}
-
-/// The observed facts as `name=value` pairs.
-#[must_use]
-pub fn facts(action: &PlanAction) -> String {
-    action
-        .observed()
-        .iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// The sign and color of a decision.
 #[must_use]
