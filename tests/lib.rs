@@ -10,6 +10,7 @@ mod exits;
 mod fake;
 mod fixtures;
 mod html;
+mod limits;
 mod markdown;
 mod mutations;
 mod paths;

@@ -265,6 +265,7 @@ fn apply_summary_renders_right() {
         interrupted: false,
         tally: Tally::of(&results),
         results: &results,
+        throttled: &[],
     };
     let html = gfm(&redrive::report::markdown::render(&summary));
     let cells = cells(&html);

@@ -75,6 +75,7 @@ fn junit_is_valid_against_the_common_xsd() {
         interrupted: false,
         tally: Tally::of(&results),
         results: &results,
+        throttled: &[],
     };
     let xml = redrive::report::junit::render(&summary);
     assert!(xml.contains("<error type=\"Unknown\""), "{xml}");

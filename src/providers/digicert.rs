@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -23,7 +24,57 @@ const PAGE_SIZE: u64 = 512;
 const MAX_PAGES: u64 = 10_000;
 
 /// `ip:port[/domain]` → (automationId, automationStatus) of one account.
-type Automations = HashMap<String, (u64, String)>;
+/// The automations of one account by `ip:port`, as the documented list shows them.
+type Automations = Arc<HashMap<String, Vec<Listed>>>;
+
+/// One automation in `automatedips/list` (providers.md §2.3: `automationId`, `automatedIp`,
+/// `automatedPort`, `certificateCn`, `alias`, … — no domain name).
+#[derive(Debug, Clone)]
+struct Listed {
+    id: u64,
+    cn: String,
+    alias: String,
+}
+
+impl Listed {
+    /// Whether this automation serves `domain`: its certificate's CN or its alias names it.
+    fn serves(&self, domain: &str) -> bool {
+        self.cn.eq_ignore_ascii_case(domain) || self.alias.eq_ignore_ascii_case(domain)
+    }
+}
+
+/// Which automation of an `ip:port` a target means, by documented fields only: the only one
+/// there, or the one whose certificate CN or alias is the target's `domain_name`. Ambiguity is a
+/// reason to hold the target back, never a guess.
+fn matching<'a>(listed: &'a [Listed], target: &AutomationTarget) -> Result<&'a Listed, String> {
+    let at = format!("{}:{}", target.ip, target.port);
+    let ids = |all: &[&Listed]| {
+        all.iter()
+            .map(|l| format!("{} (CN {})", l.id, l.cn))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let candidates: Vec<&Listed> = match &target.domain_name {
+        Some(d) => listed.iter().filter(|l| l.serves(d)).collect(),
+        None => listed.iter().collect(),
+    };
+    match (candidates.as_slice(), &target.domain_name) {
+        ([one], _) => Ok(one),
+        ([], Some(d)) => Err(format!(
+            "no automation at {at} has a certificate CN or alias `{d}` (there: {})",
+            ids(&listed.iter().collect::<Vec<_>>())
+        )),
+        ([], None) => Err(format!("no automation at {at}")),
+        (many, Some(d)) => Err(format!(
+            "several automations at {at} serve `{d}` ({}); the target is ambiguous",
+            ids(many)
+        )),
+        (many, None) => Err(format!(
+            "several automations share {at} ({}); name the target's `domain_name` (its certificate CN or alias)",
+            ids(many)
+        )),
+    }
+}
 
 #[derive(Debug)]
 pub struct Digicert {
@@ -120,15 +171,13 @@ impl Digicert {
     }
 
     /// Every automated `ip:port` of the account, paged through once and kept.
-    async fn automations(
-        &self,
-        account: u64,
-    ) -> Result<HashMap<String, (u64, String)>, ProviderError> {
+    async fn automations(&self, account: u64) -> Result<Automations, ProviderError> {
         let mut cache = self.automations.lock().await;
         if let Some(found) = cache.get(&account) {
+            // Shared, not copied: one observation per target must not copy the whole list.
             return Ok(found.clone());
         }
-        let mut found = HashMap::new();
+        let mut found: HashMap<String, Vec<Listed>> = HashMap::new();
         let mut start = 1;
         for _ in 0..MAX_PAGES {
             let reply = self
@@ -150,23 +199,23 @@ impl Digicert {
             for item in &items {
                 let ip = item["automatedIp"].as_str().unwrap_or_default();
                 let port = item["automatedPort"].as_u64().unwrap_or_default();
-                let key = match item["domainName"].as_str() {
-                    Some(d) if !d.is_empty() => format!("{ip}:{port}/{}", d.to_ascii_lowercase()),
-                    _ => format!("{ip}:{port}"),
-                };
-                let id = item["automationId"].as_u64().unwrap_or_default();
-                let status = item["automationStatus"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_owned();
-                found.insert(key, (id, status));
+                let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
+                found
+                    .entry(format!("{ip}:{port}"))
+                    .or_default()
+                    .push(Listed {
+                        id: item["automationId"].as_u64().unwrap_or_default(),
+                        cn: text("certificateCn"),
+                        alias: text("alias"),
+                    });
             }
             let total = body["data"]["totalCount"].as_u64().unwrap_or(0);
             start += PAGE_SIZE;
-            if items.is_empty() || start > total {
+            if items.len() < PAGE_SIZE as usize || (total > 0 && start > total) {
                 break;
             }
         }
+        let found = Arc::new(found);
         cache.insert(account, found.clone());
         Ok(found)
     }
@@ -181,11 +230,17 @@ impl Digicert {
         target: &AutomationTarget,
     ) -> Result<Observed, ProviderError> {
         let account = target.account_id.unwrap_or(action.account_id);
-        let key = target_key(target);
-        let Some((id, _)) = self.automations(account).await?.get(&key).cloned() else {
-            return Ok(Observed::new(Verdict::Blocked(format!(
-                "no automation at {key} in account {account}"
-            ))));
+        let all = self.automations(account).await?;
+        let listed = all
+            .get(&format!("{}:{}", target.ip, target.port))
+            .map_or(&[][..], Vec::as_slice);
+        let id = match matching(listed, target) {
+            Ok(l) => l.id,
+            Err(why) => {
+                return Ok(Observed::new(Verdict::Blocked(format!(
+                    "{why} in account {account}"
+                ))));
+            }
         };
         let division = target.division_id.or(action.division_id);
         let reply = self

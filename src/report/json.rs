@@ -18,6 +18,7 @@ pub fn render(s: &Summary<'_>) -> String {
         "duration_ms": s.duration_ms,
         "interrupted": s.interrupted,
         "summary": s.tally,
+        "throttled": s.throttled.iter().map(|(p, n)| (p.clone(), json!(n))).collect::<serde_json::Map<_, _>>(),
         "actions": s.results,
     }))
     .expect("reports serialize");

@@ -60,6 +60,8 @@ pub struct Summary<'a> {
     pub interrupted: bool,
     pub tally: Tally,
     pub results: &'a [ActionResult],
+    /// 429 answers per provider over the whole run, reads during planning included.
+    pub throttled: &'a [(String, u64)],
 }
 
 /// A generated schema as committed: pretty JSON with a final newline.

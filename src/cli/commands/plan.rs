@@ -74,7 +74,10 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     if let Some(w) = warning {
         printer.note(&w)?;
     }
-    let Prepared { plan, .. } = prepared?;
+    let Prepared { plan, limiters, .. } = prepared?;
+    if let Some(line) = super::apply::throttled_line(&super::apply::throttled(&limiters)) {
+        printer.note(&line)?;
+    }
     if let Some(out) = &request.out {
         file::save(&plan, out)
             .with_context(|| format!("cannot write the plan to {}", out.display()))?;

@@ -159,9 +159,11 @@ impl Auto {
             retry_applicable: spec
                 .retry_applicable
                 .unwrap_or_else(|| FAILED_STATUSES.contains(&spec.status.as_str())),
+            // An SNI automation's certificate is for its domain unless the scenario says.
             common_name: spec
                 .common_name
                 .clone()
+                .or_else(|| spec.domain_name.clone())
                 .unwrap_or_else(|| format!("{}.example.com", spec.ip)),
             agent_name: spec
                 .agent_name

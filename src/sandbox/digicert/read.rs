@@ -117,14 +117,13 @@ fn criterion_matches(a: &Auto, criterion: &Value) -> bool {
     values.iter().any(|v| v.eq_ignore_ascii_case(&field))
 }
 
-/// One entry of `automatedips/list`.
+/// One entry of `automatedips/list`: only the fields providers.md §2.3 documents (no domain
+/// name: SNI automations on one `ip:port` differ by `certificateCn` and `alias`).
 fn list_item(seed: u64, a: &Auto) -> Value {
     json!({
         "automationId": a.id,
         "automatedIp": a.ip,
         "automatedPort": a.port,
-        "domainName": a.domain_name,
-        "divisionId": a.division_id,
         "managementIp": null,
         "agentName": a.agent_name,
         "alias": a.common_name,

@@ -348,6 +348,7 @@ async fn send(
     };
     let results = ran.results;
     let interrupted = *stop_tx.borrow();
+    let throttled = throttled(&engine.limiters);
     let summary = Summary {
         runbook: &runbook_path,
         name: &name,
@@ -357,7 +358,11 @@ async fn send(
         interrupted,
         tally: Tally::of(&results),
         results: &results,
+        throttled: &throttled,
     };
+    if let Some(line) = throttled_line(&throttled) {
+        printer.note(&line)?;
+    }
     if json.is_none() {
         let color = printer.color();
         crate::ui::results::print_results(
@@ -389,6 +394,36 @@ async fn send(
         ))?;
     }
     Ok(status)
+}
+
+/// 429 answers per provider (only those that had some); providers sharing a limiter are
+/// counted once, under the first name.
+pub(crate) fn throttled(limiters: &crate::plan::prepare::Limiters) -> Vec<(String, u64)> {
+    let mut seen: Vec<*const crate::limits::Limiter> = Vec::new();
+    let mut out = Vec::new();
+    for (name, l) in limiters {
+        let key = Arc::as_ptr(l);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let n = l.throttled_count();
+        if n > 0 {
+            out.push((name.clone(), n));
+        }
+    }
+    out
+}
+
+/// `Rate limited (429): dc 3, tpp 1.` for people, when any provider said so.
+pub(crate) fn throttled_line(counts: &[(String, u64)]) -> Option<String> {
+    (!counts.is_empty()).then(|| {
+        let each: Vec<String> = counts.iter().map(|(p, n)| format!("`{p}` {n}")).collect();
+        format!(
+            "Rate limited (429 answers, planning included): {}.\n",
+            each.join(", ")
+        )
+    })
 }
 
 fn open_reports(request: &Request) -> Result<Outputs, report::outputs::OpenError> {
