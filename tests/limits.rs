@@ -54,7 +54,10 @@ fn span_vs_minimum(fake: &DigicertFake) -> (Duration, Duration, usize) {
 }
 
 #[test]
-#[expect(clippy::print_stderr, reason = "prints the figure BENCHMARKS.md reports")]
+#[expect(
+    clippy::print_stderr,
+    reason = "prints the figure BENCHMARKS.md reports"
+)]
 fn digicert_150_automations_get_no_429_and_finish_near_the_shortest_time() {
     let fake = automations(150).spawn_thread();
     let dir = temp_dir("limits-150");
@@ -112,7 +115,10 @@ fn two_jobs_on_one_key_share_its_limits() {
 /// The server allows less than the runbook declares, and says nothing of when to come back:
 /// the run still completes with every action final, and the 429s stay few.
 #[test]
-#[expect(clippy::print_stderr, reason = "prints the figure BENCHMARKS.md reports")]
+#[expect(
+    clippy::print_stderr,
+    reason = "prints the figure BENCHMARKS.md reports"
+)]
 fn a_limit_lower_than_declared_still_completes() {
     let mut b = DigicertFake::builder().limits(&[Window::new(10, Duration::from_secs(1))]);
     for i in 0..40_u32 {
@@ -136,7 +142,13 @@ fn a_limit_lower_than_declared_still_completes() {
     );
     let out = redrive(
         &dir,
-        &["apply", "--auto-approve", "--report-json", "r.json", "dc.yaml"],
+        &[
+            "apply",
+            "--auto-approve",
+            "--report-json",
+            "r.json",
+            "dc.yaml",
+        ],
         &[KEY],
     );
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
@@ -146,7 +158,9 @@ fn a_limit_lower_than_declared_still_completes() {
     // Counted where they happened, planning included, and shown in the summary and the report.
     assert!(refused > 0, "the server's lower limit was never hit");
     assert!(
-        text(&out).contains(&format!("Rate limited (429 answers, planning included): `dc` {refused}")),
+        text(&out).contains(&format!(
+            "Rate limited (429 answers, planning included): `dc` {refused}"
+        )),
         "{}",
         text(&out)
     );

@@ -76,7 +76,7 @@ pub struct Ran {
     pub results: Vec<ActionResult>,
     /// Set when the journal failed after sending began: it may lack some of these results, and
     /// actions after the failure were not sent.
-    pub journal_error: Option<String>,
+    pub journal_error: Option<crate::state::StateError>,
 }
 
 impl Engine {
@@ -125,10 +125,9 @@ impl Engine {
         action: &PlanAction,
         state: State,
         attempt: u32,
-    ) -> Result<crate::state::Ticket, String> {
+    ) -> Result<crate::state::Ticket, crate::state::StateError> {
         self.journal
             .submit(&self.record_of(job, action, state, attempt, None, ""))
-            .map_err(|e| e.to_string())
     }
 
     /// Journals the final state, reports it and builds the result.

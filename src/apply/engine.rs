@@ -12,7 +12,7 @@ use super::events::Event;
 use super::{ActionResult, attempt, waves};
 use crate::manifest::model::Work;
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
-use crate::state::State;
+use crate::state::{State, StateError};
 
 impl Engine {
     /// Runs the plan; the results come back in plan order, once the journal holds them all (or
@@ -20,7 +20,7 @@ impl Engine {
     ///
     /// # Errors
     /// When the run's intents cannot be journaled: then nothing is sent.
-    pub async fn run(self: Arc<Self>, plan: Plan) -> Result<Ran, String> {
+    pub async fn run(self: Arc<Self>, plan: Plan) -> Result<Ran, StateError> {
         // Each job's actions move into its task and each action into its own, so what has been
         // sent is freed while the rest runs.
         let jobs: Vec<PlanJob> = plan.jobs;
@@ -43,7 +43,7 @@ impl Engine {
             results.extend(more);
         }
         // What was sent was sent: a journal that fails now does not take the results away.
-        let journal_error = self.journal.barrier().await.err().map(|e| e.to_string());
+        let journal_error = self.journal.barrier().await.err();
         Ok(Ran {
             results,
             journal_error,
@@ -52,7 +52,7 @@ impl Engine {
 
     /// Intent first, in one sync: whatever is sent later, a crash leaves every action of this
     /// run at least "planned", which the next apply reads as not sent.
-    async fn journal_intents(&self, jobs: &[PlanJob]) -> Result<(), String> {
+    async fn journal_intents(&self, jobs: &[PlanJob]) -> Result<(), StateError> {
         let intents = jobs.iter().flat_map(|job| {
             let info = self.job_info(job);
             job.actions
@@ -60,10 +60,7 @@ impl Engine {
                 .filter(|a| a.decision == Decision::Run)
                 .map(move |a| self.record_of(&info, a, State::Planned, 0, None, ""))
         });
-        self.journal
-            .append_all(intents)
-            .await
-            .map_err(|e| e.to_string())
+        self.journal.append_all(intents).await
     }
 
     /// The jobs as a DAG over `needs`: a job starts when every job it needs has ended, and is
@@ -265,8 +262,7 @@ impl Engine {
                     match Work::from_params(info.kind, action.params_value()) {
                         Ok(work) => members.push(attempt::Member { k, action, work }),
                         Err(e) => {
-                            let detail =
-                                format!("the plan's parameters do not fit `{}`: {e}", info.kind);
+                            let detail = format!("in the plan, {e}");
                             let now = tokio::time::Instant::now();
                             let result =
                                 self.finish(info, &action, State::Failed, 0, None, detail, now);

@@ -18,7 +18,7 @@ pub use job::*;
 pub use provider::*;
 pub use schema_impls::TemplateString;
 pub use secret::*;
-pub use work::Work;
+pub use work::{ParamsError, Work};
 
 /// A runbook: providers, optional inputs and sources, and the jobs to run against them.
 #[derive(Debug, Clone, Deserialize, Serialize, JsonSchema)]

@@ -6,6 +6,14 @@ use serde_json::Value;
 
 use super::{ActionKind, ActionParams, AutomationTarget, BulkRetryAutomation};
 
+/// Parameters (of a saved or rendered plan) that do not fit their action.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("the parameters do not fit `{kind}`: {detail}")]
+pub struct ParamsError {
+    pub kind: ActionKind,
+    pub detail: String,
+}
+
 #[derive(Debug, Clone)]
 pub enum Work {
     Single(ActionParams),
@@ -49,12 +57,16 @@ impl Work {
     ///
     /// # Errors
     /// Parameters that do not fit the action, or a bulk action without exactly one target.
-    pub fn from_params(kind: ActionKind, value: Value) -> Result<Self, String> {
-        let params = ActionParams::from_value(kind, value)?;
+    pub fn from_params(kind: ActionKind, value: Value) -> Result<Self, ParamsError> {
+        let params =
+            ActionParams::from_value(kind, value).map_err(|detail| ParamsError { kind, detail })?;
         let mut works = params.into_works();
         match (works.len(), works.pop()) {
             (1, Some(work)) => Ok(work),
-            (n, _) => Err(format!("a plan action stands for one target, not {n}")),
+            (n, _) => Err(ParamsError {
+                kind,
+                detail: format!("a plan action stands for one target, not {n}"),
+            }),
         }
     }
 
