@@ -482,8 +482,8 @@ async fn a_fifth_of_all_requests_failing_leaves_nothing_unknown() {
     live.running.stop().await;
 }
 
-/// The shipped GitHub workflow's plan step fails its job when the plan could not be made
-/// (exit 1), and passes with changes (exit 2) — run as GitHub runs it (`bash -e`).
+/// The shipped GitHub workflow hands secrets only to the gated job, and its plan step there
+/// fails the job when the plan could not be made (exit 1) — run as GitHub runs it (`bash -e`).
 #[test]
 fn the_github_plan_step_fails_when_the_state_cannot_be_read() {
     let dir = super::apply::examples_copy("github");
@@ -491,7 +491,17 @@ fn the_github_plan_step_fails_when_the_state_cannot_be_read() {
         &std::fs::read_to_string(dir.join("github/redrive.yml")).expect("workflow"),
     )
     .expect("yaml");
-    let steps = workflow["jobs"]["plan"]["steps"].as_array().expect("steps");
+    // Untrusted pull requests get no credentials: nothing of `secrets` outside the gated job.
+    let jobs = workflow["jobs"].as_object().expect("jobs");
+    for (name, job) in jobs {
+        let gated = job["environment"].as_str().is_some();
+        assert!(
+            gated || !job.to_string().contains("secrets."),
+            "job `{name}` is not behind an environment but reads secrets"
+        );
+    }
+    assert!(!workflow["env"].to_string().contains("secrets."));
+    let steps = workflow["jobs"]["apply"]["steps"].as_array().expect("steps");
     let script = steps
         .iter()
         .find(|s| s["name"] == "Plan")
