@@ -7,6 +7,7 @@ mod examples;
 mod exits;
 mod fake;
 mod fixtures;
+mod hostile;
 mod mutations;
 mod paths;
 mod plan;

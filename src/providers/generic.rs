@@ -117,6 +117,15 @@ impl Generic {
             provider: self.name.clone(),
             detail: format!("bad url {}: {e}", request.url),
         })?;
+        // Checked on the URL as it will be sent: `HTTPS://…`, `http:host` or a scheme-relative
+        // path can all leave the base URL when joined.
+        if !self.http.same_origin(&url) {
+            return Err(ProviderError::ForeignOrigin {
+                provider: self.name.clone(),
+                origin: super::http::origin(&url),
+                own: self.http.origin(),
+            });
+        }
         let mut builder = self.http.request(method, url);
         if let Some(auth) = &self.auth {
             if let Some(b) = &auth.bearer {

@@ -88,8 +88,13 @@ impl Reply {
 
     /// The start of the body as text, for messages, journals and reports: values under keys
     /// that name credentials (password, token, secret, key, …) are masked first.
+    ///
+    /// A redirect (3xx) is not followed: its summary says where it pointed, by origin only.
     #[must_use]
     pub fn summary(&self) -> String {
+        if (300..400).contains(&self.status) {
+            return self.redirect_note();
+        }
         let text = match serde_json::from_slice::<Value>(&self.body) {
             Ok(mut value) => {
                 redact(&mut value);
@@ -103,6 +108,18 @@ impl Reply {
         } else {
             text.to_owned()
         }
+    }
+
+    fn redirect_note(&self) -> String {
+        let to = match self.header("location").map(Url::parse) {
+            Some(Ok(url)) => origin(&url),
+            Some(Err(_)) => "another path of the same server".to_owned(),
+            None => "nowhere (no `Location`)".to_owned(),
+        };
+        format!(
+            "the server redirected (HTTP {}) to {to}; redrive does not follow redirects, so credentials stay with the provider's origin",
+            self.status
+        )
     }
 
     #[must_use]
@@ -213,6 +230,9 @@ impl Http {
             .read_timeout(timeout)
             .timeout(timeout)
             .gzip(true)
+            // Credentials are bound to their origin: a 3xx is an answer like any other, never
+            // a reason to send the request (and its credentials) somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256);
         if let Some(tls) = tls {
             if let Some(file) = &tls.ca_file {
@@ -245,6 +265,19 @@ impl Http {
             base,
             timeout,
         })
+    }
+
+    /// Whether `url` has the provider's origin (scheme, host and port): the only place its
+    /// credentials may go.
+    #[must_use]
+    pub fn same_origin(&self, url: &Url) -> bool {
+        url.origin() == self.base.origin()
+    }
+
+    /// The provider's origin, `scheme://host:port`, for messages.
+    #[must_use]
+    pub fn origin(&self) -> String {
+        origin(&self.base)
     }
 
     /// `path` relative to the base URL (a leading `/` is relative too).
@@ -319,6 +352,12 @@ impl Http {
             body,
         })
     }
+}
+
+/// The origin of a URL, `scheme://host[:port]`, for messages: no path, query or userinfo.
+#[must_use]
+pub fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// A URL for messages: without a query, which may carry tokens on some APIs.

@@ -97,6 +97,17 @@ pub enum ProviderError {
     },
     #[error("provider `{provider}`: {detail}")]
     Config { provider: String, detail: String },
+    /// A request for another origin than the provider's, refused before anything was sent:
+    /// a provider's credentials go to its own scheme, host and port only.
+    #[error(
+        "provider `{provider}`: refused to send to {origin}: it is not the provider's origin {own}, and the provider's credentials go nowhere else"
+    )]
+    ForeignOrigin {
+        provider: String,
+        /// Where the request would have gone (an origin: no path or query).
+        origin: String,
+        own: String,
+    },
 }
 
 impl ProviderError {
