@@ -121,6 +121,7 @@ fn report(e: &anyhow::Error, printer: &mut Printer) -> ExitStatus {
     if let Some(hint) = hint {
         text.push_str(&format!("\nhint: {hint}\n"));
     }
-    let _ = printer.note(&text);
+    // An error may quote what a server answered, and the server may have echoed a secret.
+    let _ = printer.note(&crate::providers::redact::mask(&text));
     status
 }

@@ -132,10 +132,10 @@ impl Generic {
                 builder = builder.bearer_auth(self.secret(b, "auth.bearer")?);
             }
             if let Some(b) = &auth.basic {
-                builder = builder.basic_auth(
-                    &b.username,
-                    Some(self.secret(&b.password, "auth.basic.password")?),
-                );
+                let password = self.secret(&b.password, "auth.basic.password")?;
+                // Sent base64-encoded as `user:password`: an echo of the header shows that form.
+                super::redact::register_basic(&b.username, &password);
+                builder = builder.basic_auth(&b.username, Some(password));
             }
             if let Some(h) = &auth.header {
                 builder = builder.header(h.name.as_str(), self.secret(&h.value, "auth.header")?);

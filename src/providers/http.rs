@@ -67,6 +67,11 @@ fn request_or(copy: Option<reqwest::Request>, original: &reqwest::Request) -> re
     })
 }
 
+/// The most characters of a body a summary keeps.
+pub const SUMMARY_CHARS: usize = 300;
+/// The characters of a body scanned for secrets before a summary is cut.
+const SUMMARY_SCAN: usize = 16 * 1024;
+
 /// A response, read to the end.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -86,8 +91,10 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
-    /// The start of the body as text, for messages, journals and reports: values under keys
-    /// that name credentials (password, token, secret, key, …) are masked first.
+    /// The start of the body as text, for messages, journals and reports, bounded to
+    /// [`SUMMARY_CHARS`] characters: values under keys that name credentials (password, token,
+    /// secret, key, …) are masked, and so is every value redrive sent as a secret, wherever it
+    /// is echoed ([`super::redact`]).
     ///
     /// A redirect (3xx) is not followed: its summary says where it pointed, by origin only.
     #[must_use]
@@ -102,12 +109,17 @@ impl Reply {
             }
             Err(_) => String::from_utf8_lossy(&self.body).into_owned(),
         };
+        // Masked before it is cut, so no secret leaves half-masked; only a bounded prefix is
+        // scanned (longer than any credential), so a huge body costs no more than a short one.
         let text = text.trim();
-        if text.chars().count() > 300 {
-            format!("{}…", text.chars().take(300).collect::<String>())
-        } else {
-            text.to_owned()
+        let scanned: String = text.chars().take(SUMMARY_SCAN).collect();
+        let masked = super::redact::mask(&scanned);
+        let longer = text.chars().nth(SUMMARY_CHARS).is_some();
+        let mut shown: String = masked.chars().take(SUMMARY_CHARS).collect();
+        if longer {
+            shown.push('…');
         }
+        shown
     }
 
     fn redirect_note(&self) -> String {

@@ -9,6 +9,7 @@ pub mod http;
 pub mod ncloud;
 pub mod otc_waf;
 pub mod provider;
+pub mod redact;
 pub mod registry;
 pub mod secret;
 pub mod vcf;
@@ -46,7 +47,9 @@ impl SecretSource {
         }
     }
 
-    /// Reads the secret now (at send time).
+    /// Reads the secret now (at send time). A value read from the runbook's reference is
+    /// registered for redaction ([`redact`]); the sandbox's demo credentials are public (the
+    /// sandbox prints them) and are not, so rehearsal output keeps words like `sandbox`.
     ///
     /// # Errors
     /// When the variable or file cannot be read.

@@ -4,6 +4,7 @@
 //! provider type, with each of its auth kinds, at one URL and take planted canary secrets
 //! from the environment.
 
+mod echoes;
 mod origins;
 
 use std::path::Path;
@@ -114,7 +115,7 @@ pub(crate) fn write(case: &Case, url: &str, folder: &str, name: &str) -> std::pa
     // The `ncp` provider and the IAM endpoint of the OTC cases are on the same server.
     let providers = case.providers.replace("@URL@", url);
     let text = format!(
-        "version: 1\nname: {name}\nproviders:\n  p:\n    url: {url}\n    timeout: 5s\n    {providers}\njobs:\n{}",
+        "version: 1\nname: {name}\ndefaults: {{retry: {{attempts: 2, initial_delay: 10ms, max_delay: 20ms}}}}\nproviders:\n  p:\n    url: {url}\n    timeout: 5s\n    {providers}\njobs:\n{}",
         case.jobs
     );
     std::fs::write(dir.join("runbook.yaml"), text).expect("write the runbook");
