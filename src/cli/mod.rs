@@ -107,7 +107,9 @@ fn report(e: &anyhow::Error, printer: &mut Printer) -> ExitStatus {
     }
     let (status, hint) = if let Some(p) = e.downcast_ref::<PrepareError>() {
         (ExitStatus::Failure, p.hint())
-    } else if let Some(StateError::Locked { .. }) = e.downcast_ref::<StateError>() {
+    } else if let Some(StateError::Locked { .. } | StateError::Busy { .. }) =
+        e.downcast_ref::<StateError>()
+    {
         (
             ExitStatus::Stale,
             Some(

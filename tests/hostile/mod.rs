@@ -5,6 +5,7 @@
 //! from the environment.
 
 mod echoes;
+mod identity_lock;
 mod origins;
 
 use std::path::Path;
