@@ -9,6 +9,7 @@ mod examples;
 mod exits;
 mod fake;
 mod fixtures;
+mod hostile;
 mod html;
 mod limits;
 mod markdown;

@@ -16,7 +16,7 @@ use super::retry::Policy;
 use crate::limits::Limiter;
 use crate::manifest::model::{ActionKind, Rollout};
 use crate::plan::PlanAction;
-use crate::providers::Client;
+use crate::providers::{Client, redact};
 use crate::state::{Journal, Record, State};
 
 /// Polling of asynchronous results, with defaults filled in.
@@ -114,7 +114,9 @@ impl Engine {
             state,
             attempt,
             http_status,
-            detail: detail.to_owned(),
+            // Every record is built here: the one place a value redrive sent as a secret is
+            // masked before it reaches the journal (and `status`, which reads it).
+            detail: redact::mask(detail).into_owned(),
         }
     }
 
@@ -143,6 +145,8 @@ impl Engine {
         detail: String,
         started: tokio::time::Instant,
     ) -> ActionResult {
+        // Results, events and reports are built from this detail: masked like the record.
+        let detail = redact::mask_owned(detail);
         // Final states need not hold up the next action, nor a sync of their own: they reach
         // the disk with the next `sent` or at the barrier that ends `run`, and one lost in a
         // machine crash only costs a re-check on the next apply.

@@ -108,7 +108,9 @@ fn report(e: &anyhow::Error, printer: &mut Printer) -> ExitStatus {
     }
     let (status, hint) = if let Some(p) = e.downcast_ref::<PrepareError>() {
         (ExitStatus::Failure, p.hint())
-    } else if let Some(StateError::Locked { .. }) = e.downcast_ref::<StateError>() {
+    } else if let Some(StateError::Locked { .. } | StateError::Busy { .. }) =
+        e.downcast_ref::<StateError>()
+    {
         (
             ExitStatus::Stale,
             Some(
@@ -122,6 +124,7 @@ fn report(e: &anyhow::Error, printer: &mut Printer) -> ExitStatus {
     if let Some(hint) = hint {
         text.push_str(&format!("\nhint: {hint}\n"));
     }
-    let _ = printer.note(&text);
+    // An error may quote what a server answered, and the server may have echoed a secret.
+    let _ = printer.note(&crate::providers::redact::mask(&text));
     status
 }

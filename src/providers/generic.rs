@@ -117,16 +117,25 @@ impl Generic {
             provider: self.name.clone(),
             detail: format!("bad url {}: {e}", request.url),
         })?;
+        // Checked on the URL as it will be sent: `HTTPS://…`, `http:host` or a scheme-relative
+        // path can all leave the base URL when joined.
+        if !self.http.same_origin(&url) {
+            return Err(ProviderError::ForeignOrigin {
+                provider: self.name.clone(),
+                origin: super::http::origin(&url),
+                own: self.http.origin(),
+            });
+        }
         let mut builder = self.http.request(method, url);
         if let Some(auth) = &self.auth {
             if let Some(b) = &auth.bearer {
                 builder = builder.bearer_auth(self.secret(b, "auth.bearer")?);
             }
             if let Some(b) = &auth.basic {
-                builder = builder.basic_auth(
-                    &b.username,
-                    Some(self.secret(&b.password, "auth.basic.password")?),
-                );
+                let password = self.secret(&b.password, "auth.basic.password")?;
+                // Sent base64-encoded as `user:password`: an echo of the header shows that form.
+                super::redact::register_basic(&b.username, &password);
+                builder = builder.basic_auth(&b.username, Some(password));
             }
             if let Some(h) = &auth.header {
                 builder = builder.header(h.name.as_str(), self.secret(&h.value, "auth.header")?);

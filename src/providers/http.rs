@@ -68,6 +68,11 @@ fn request_or(copy: Option<reqwest::Request>, original: &reqwest::Request) -> re
     })
 }
 
+/// The most characters of a body a summary keeps.
+pub const SUMMARY_CHARS: usize = 300;
+/// The characters of a body scanned for secrets before a summary is cut.
+const SUMMARY_SCAN: usize = 16 * 1024;
+
 /// A response, read to the end.
 #[derive(Debug, Clone)]
 pub struct Reply {
@@ -87,10 +92,17 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
-    /// The start of the body as text, for messages, journals and reports: values under keys
-    /// that name credentials (password, token, secret, key, …) are masked first.
+    /// The start of the body as text, for messages, journals and reports, bounded to
+    /// [`SUMMARY_CHARS`] characters: values under keys that name credentials (password, token,
+    /// secret, key, …) are masked, and so is every value redrive sent as a secret, wherever it
+    /// is echoed ([`super::redact`]).
+    ///
+    /// A redirect (3xx) is not followed: its summary says where it pointed, by origin only.
     #[must_use]
     pub fn summary(&self) -> String {
+        if (300..400).contains(&self.status) {
+            return self.redirect_note();
+        }
         let text = match serde_json::from_slice::<Value>(&self.body) {
             Ok(mut value) => {
                 redact(&mut value);
@@ -98,12 +110,29 @@ impl Reply {
             }
             Err(_) => String::from_utf8_lossy(&self.body).into_owned(),
         };
+        // Masked before it is cut, so no secret leaves half-masked; only a bounded prefix is
+        // scanned (longer than any credential), so a huge body costs no more than a short one.
         let text = text.trim();
-        if text.chars().count() > 300 {
-            format!("{}…", text.chars().take(300).collect::<String>())
-        } else {
-            text.to_owned()
+        let scanned: String = text.chars().take(SUMMARY_SCAN).collect();
+        let masked = super::redact::mask(&scanned);
+        let longer = text.chars().nth(SUMMARY_CHARS).is_some();
+        let mut shown: String = masked.chars().take(SUMMARY_CHARS).collect();
+        if longer {
+            shown.push('…');
         }
+        shown
+    }
+
+    fn redirect_note(&self) -> String {
+        let to = match self.header("location").map(Url::parse) {
+            Some(Ok(url)) => origin(&url),
+            Some(Err(_)) => "another path of the same server".to_owned(),
+            None => "nowhere (no `Location`)".to_owned(),
+        };
+        format!(
+            "the server redirected (HTTP {}) to {to}; redrive does not follow redirects, so credentials stay with the provider's origin",
+            self.status
+        )
     }
 
     #[must_use]
@@ -216,6 +245,9 @@ impl Http {
             .read_timeout(timeout)
             .timeout(timeout)
             .gzip(true)
+            // Credentials are bound to their origin: a 3xx is an answer like any other, never
+            // a reason to send the request (and its credentials) somewhere else.
+            .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256);
         if let Some(tls) = tls {
             if let Some(file) = &tls.ca_file {
@@ -249,6 +281,19 @@ impl Http {
             timeout,
             limiter: None,
         })
+    }
+
+    /// Whether `url` has the provider's origin (scheme, host and port): the only place its
+    /// credentials may go.
+    #[must_use]
+    pub fn same_origin(&self, url: &Url) -> bool {
+        url.origin() == self.base.origin()
+    }
+
+    /// The provider's origin, `scheme://host:port`, for messages.
+    #[must_use]
+    pub fn origin(&self) -> String {
+        origin(&self.base)
     }
 
     /// `path` relative to the base URL (a leading `/` is relative too).
@@ -345,6 +390,12 @@ impl Http {
             body,
         })
     }
+}
+
+/// The origin of a URL, `scheme://host[:port]`, for messages: no path, query or userinfo.
+#[must_use]
+pub fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
 }
 
 /// A URL for messages: without a query, which may carry tokens on some APIs.

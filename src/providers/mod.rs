@@ -9,6 +9,7 @@ pub mod http;
 pub mod ncloud;
 pub mod otc_waf;
 pub mod provider;
+pub mod redact;
 pub mod registry;
 pub mod secret;
 pub mod vcf;
@@ -46,7 +47,9 @@ impl SecretSource {
         }
     }
 
-    /// Reads the secret now (at send time).
+    /// Reads the secret now (at send time). A value read from the runbook's reference is
+    /// registered for redaction ([`redact`]); the sandbox's demo credentials are public (the
+    /// sandbox prints them) and are not, so rehearsal output keeps words like `sandbox`.
     ///
     /// # Errors
     /// When the variable or file cannot be read.
@@ -97,6 +100,17 @@ pub enum ProviderError {
     },
     #[error("provider `{provider}`: {detail}")]
     Config { provider: String, detail: String },
+    /// A request for another origin than the provider's, refused before anything was sent:
+    /// a provider's credentials go to its own scheme, host and port only.
+    #[error(
+        "provider `{provider}`: refused to send to {origin}: it is not the provider's origin {own}, and the provider's credentials go nowhere else"
+    )]
+    ForeignOrigin {
+        provider: String,
+        /// Where the request would have gone (an origin: no path or query).
+        origin: String,
+        own: String,
+    },
 }
 
 impl ProviderError {

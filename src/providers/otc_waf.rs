@@ -152,7 +152,7 @@ impl OtcWaf {
                 .as_str()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
         });
-        let token = Secret::new(token);
+        let token = Secret::registered(token);
         *cached = Some((token.clone(), expires));
         Ok(token)
     }

@@ -17,6 +17,15 @@ impl Secret {
         Self(value.into())
     }
 
+    /// A value redrive sends as a credential (a resolved secret, a token it obtained): it is
+    /// registered for redaction, so no output shows it even when a server echoes it back.
+    #[must_use]
+    pub fn registered(value: impl Into<String>) -> Self {
+        let value = value.into();
+        super::redact::register(&value);
+        Self(value)
+    }
+
     /// The value, for the one place that puts it on the wire.
     #[must_use]
     pub fn expose(&self) -> &str {
@@ -58,7 +67,7 @@ pub fn resolve(reference: &SecretRef, base: &Path) -> Result<Secret, SecretError
     match reference {
         SecretRef::Env(name) => match std::env::var(name) {
             Ok(v) if v.is_empty() => Err(SecretError::EmptyEnv { name: name.clone() }),
-            Ok(v) => Ok(Secret(v)),
+            Ok(v) => Ok(Secret::registered(v)),
             Err(_) => Err(SecretError::MissingEnv { name: name.clone() }),
         },
         SecretRef::File(written) => {
@@ -81,7 +90,7 @@ pub fn resolve(reference: &SecretRef, base: &Path) -> Result<Secret, SecretError
                     text.pop();
                 }
             }
-            Ok(Secret(text))
+            Ok(Secret::registered(text))
         }
     }
 }

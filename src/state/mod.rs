@@ -2,6 +2,7 @@
 //! tokens a provider rotated (the token store). Plan reads history through it, apply writes
 //! through it; [`local`] keeps it in files beside the runbook.
 
+pub mod identity;
 pub mod journal;
 pub mod local;
 pub mod tokens;
@@ -71,6 +72,16 @@ pub enum StateError {
         path.display()
     )]
     Locked { path: std::path::PathBuf },
+    /// The same runbook (name and endpoints) is being applied from another folder or state
+    /// directory: its own journal would not stop it from sending everything again.
+    #[error(
+        "another apply of this runbook is running ({holder}): the same runbook name and endpoints, from another folder or state directory (the lock {} is held)",
+        path.display()
+    )]
+    Busy {
+        holder: String,
+        path: std::path::PathBuf,
+    },
     #[error("cannot use the journal {}: {error}", path.display())]
     Io {
         path: std::path::PathBuf,

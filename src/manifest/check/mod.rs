@@ -4,6 +4,7 @@
 mod auth;
 mod files;
 mod graph;
+mod origins;
 mod templates;
 mod urls;
 
@@ -30,6 +31,7 @@ pub fn check(doc: &Document, m: &Manifest) -> Diagnostics {
     providers(doc, m, &mut out);
     files::files(doc, m, &mut out);
     urls::urls(doc, m, &mut out);
+    origins::origins(doc, m, &mut out);
     jobs(doc, m, &mut out);
     needs_graph(doc, m, &mut out);
     sources(doc, m, &mut out);

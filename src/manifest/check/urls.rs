@@ -56,7 +56,7 @@ pub fn url_problem(doc: &Document, pointer: &str, url: &str, p: &Provider) -> Op
 }
 
 /// The message, label and help for a URL plan would refuse; `None` when it is acceptable.
-fn refusal(url: &str, allow_http: bool) -> Option<(String, &'static str, String)> {
+pub(super) fn refusal(url: &str, allow_http: bool) -> Option<(String, &'static str, String)> {
     let parsed = match Url::parse(url) {
         Ok(u) => u,
         Err(e) => {

@@ -138,6 +138,7 @@ impl Ncloud {
             access.expose(),
             secret.expose(),
         );
+        crate::providers::redact::register_recent(&sig);
         let mut request = self
             .http
             .request(method, url)

@@ -151,8 +151,8 @@ impl Vcf {
             })?;
         Ok(Tokens {
             expires: jwt_expiry(access),
-            access: Secret::new(access),
-            refresh_id: body["refreshToken"]["id"].as_str().map(Secret::new),
+            access: Secret::registered(access),
+            refresh_id: body["refreshToken"]["id"].as_str().map(Secret::registered),
         })
     }
 
@@ -181,7 +181,7 @@ impl Vcf {
         }
         let text = String::from_utf8_lossy(&reply.body).trim().to_owned();
         let token = serde_json::from_str::<String>(&text).unwrap_or(text);
-        Ok(Secret::new(token))
+        Ok(Secret::registered(token))
     }
 
     /// A valid access token; refreshed with the refresh id when close to expiry.

@@ -104,8 +104,8 @@ impl Venafi {
                 detail: "the token answer has no access_token".into(),
             })?;
         Ok(Tokens {
-            access: Secret::new(access),
-            refresh: body["refresh_token"].as_str().map(Secret::new),
+            access: Secret::registered(access),
+            refresh: body["refresh_token"].as_str().map(Secret::registered),
             expires: body["expires"]
                 .as_i64()
                 .and_then(|s| jiff::Timestamp::from_second(s).ok()),
@@ -179,8 +179,8 @@ impl Venafi {
                 detail: format!("cannot read the stored tokens: {e}"),
             })?;
         Ok(pair.map(|p| Tokens {
-            access: Secret::new(p.access),
-            refresh: p.refresh.map(Secret::new),
+            access: Secret::registered(p.access),
+            refresh: p.refresh.map(Secret::registered),
             expires: p
                 .expires_at
                 .and_then(|s| jiff::Timestamp::from_second(s).ok()),

@@ -87,6 +87,8 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     let store = super::store(&rb, request.state_dir.as_deref(), sandbox);
     // Held until apply ends: a second apply of the same runbook waits its turn.
     let _lock = store.lock()?;
+    // And a copy of the runbook elsewhere, with a journal of its own, waits too.
+    let _identity = identity_lock(&rb, &store, sandbox)?;
     if let Some(s) = &scenario
         && let Some(note) = crate::cli::rehearsal::fresh_start(
             store.dir(),
@@ -108,6 +110,45 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         history: &history,
     };
     runtime.block_on(apply(request, setup, printer))
+}
+
+/// Takes the lock of the runbook's identity (`state::identity`): its name and its providers'
+/// rendered base URLs, or for a rehearsal its name and state directory.
+fn identity_lock(
+    rb: &Runbook,
+    store: &LocalStore,
+    sandbox: bool,
+) -> Result<Box<dyn crate::state::Lock>, crate::state::StateError> {
+    use crate::state::identity::{self, Identity};
+    let name = &rb.manifest.name;
+    let id = if sandbox {
+        Identity::rehearsal(name, store.dir())
+    } else {
+        let cx = rb.context();
+        let endpoints: Vec<String> = rb
+            .manifest
+            .providers
+            .values()
+            .map(|p| {
+                let url = p.url.as_deref().map_or_else(
+                    || "(default)".to_owned(),
+                    |u| cx.render_text(u).unwrap_or_else(|_| u.to_owned()),
+                );
+                format!("{} {url}", p.kind.name())
+            })
+            .collect();
+        Identity::of(name, &endpoints)
+    };
+    let holder = format!(
+        "process {}, runbook {}, state {}, since {}",
+        std::process::id(),
+        std::fs::canonicalize(rb.path())
+            .unwrap_or_else(|_| rb.path().to_owned())
+            .display(),
+        store.location(),
+        jiff::Timestamp::now()
+    );
+    identity::lock(&id, &holder)
 }
 
 /// What `run` found out before the async part.
