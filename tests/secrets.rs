@@ -147,3 +147,32 @@ fn references_and_ordinary_values_pass() {
     assert_eq!(run.status, ExitStatus::Success, "{}", run.stderr);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A broken sandbox scenario is reported without its credentials: a syntax error, a duplicate
+/// key or an unknown field on a secret's line quotes the line, masked.
+#[test]
+fn a_broken_scenario_never_prints_its_secrets() {
+    let dir = std::env::temp_dir().join(format!("redrive-scenario-secrets-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(&dir);
+    let canary = "Scen4rioCanaryPw";
+    let cases = [
+        format!("venafi_tpp:\n  users:\n    - {{username: u, password: {canary}, extra: [}}\n"),
+        format!("vcf:\n  users:\n    - username: u\n      password: {canary}\n      password: {canary}\n"),
+        format!("ncloud:\n  keys:\n    - {{access_key: AK, secret_key: {canary}, bogus: 1}}\n"),
+    ];
+    for (i, case) in cases.iter().enumerate() {
+        let path = dir.join(format!("s{i}.yaml"));
+        std::fs::write(&path, case).expect("scenario");
+        let run = super::support::redrive(&[
+            "plan",
+            "--sandbox",
+            "--scenario",
+            path.to_str().expect("utf-8"),
+            "examples/venafi-retry.yaml",
+        ]);
+        let all = format!("{}{}", run.stdout, run.stderr);
+        assert_ne!(run.status, redrive::exit::ExitStatus::Success, "case {i}: {all}");
+        assert!(!all.contains(canary), "case {i} printed the secret: {all}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -170,7 +170,7 @@ impl Scenario {
         };
         let scenario: Self = serde_saphyr::from_str(text).map_err(|e| {
             let detail = e.to_string().replace("<input>", origin);
-            fail(detail.trim_start_matches("error: ").to_owned())
+            fail(masked(text, detail.trim_start_matches("error: ")))
         })?;
         scenario.check().map_err(fail)?;
         Ok(scenario)
@@ -243,6 +243,20 @@ pub fn schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&schema).expect("a schema serializes");
     text.push('\n');
     text
+}
+
+/// `message` with every secret value of `text` (found by key and by shape, as in runbooks)
+/// masked: scenarios hold the sandbox's credentials, and a parser error quotes their lines.
+fn masked(text: &str, message: &str) -> String {
+    let mut out = message.to_owned();
+    for span in crate::manifest::secrets::secret_spans(text) {
+        let value = text.get(span.start..span.end).unwrap_or_default().trim();
+        // Short values (`x`) would mask unrelated text; a quoted snippet shows them whole.
+        if value.len() >= 3 {
+            out = out.replace(value, &"*".repeat(value.len().min(8)));
+        }
+    }
+    out
 }
 
 #[cfg(test)]
