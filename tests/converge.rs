@@ -588,3 +588,22 @@ fn the_quick_start_converges() {
         text(&reset)
     );
 }
+
+/// A proxy set in the shell does not break a rehearsal: loopback endpoints are reached directly.
+#[test]
+fn a_shell_proxy_does_not_break_a_rehearsal() {
+    let dir = super::apply::examples_copy("proxy");
+    let dead = "http://127.0.0.1:9";
+    let out = redrive(
+        &dir,
+        &["plan", "--sandbox", "venafi-retry.yaml"],
+        &[
+            ("HTTP_PROXY", dead),
+            ("HTTPS_PROXY", dead),
+            ("http_proxy", dead),
+            ("https_proxy", dead),
+            ("ALL_PROXY", dead),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

@@ -249,6 +249,12 @@ impl Http {
             // a reason to send the request (and its credentials) somewhere else.
             .redirect(reqwest::redirect::Policy::none())
             .pool_max_idle_per_host(256);
+        // A loopback endpoint (the sandbox of a rehearsal, a local agent) is never reached
+        // through the shell's HTTP_PROXY: the proxy could not reach it, and would see the
+        // requests and their credentials.
+        if is_loopback(&base) {
+            builder = builder.no_proxy();
+        }
         if let Some(tls) = tls {
             if let Some(file) = &tls.ca_file {
                 let path = base_dir.join(file);
