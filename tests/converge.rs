@@ -501,7 +501,9 @@ fn the_github_plan_step_fails_when_the_state_cannot_be_read() {
         );
     }
     assert!(!workflow["env"].to_string().contains("secrets."));
-    let steps = workflow["jobs"]["apply"]["steps"].as_array().expect("steps");
+    let steps = workflow["jobs"]["apply"]["steps"]
+        .as_array()
+        .expect("steps");
     let script = steps
         .iter()
         .find(|s| s["name"] == "Plan")

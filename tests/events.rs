@@ -61,6 +61,36 @@ fn check_lines(validator: &jsonschema::Validator, stdout: &str, example: &str) -
     lines
 }
 
+/// `status --format json` of what the examples applied: valid against its schema.
+fn status_is_valid_json(dir: &Path) {
+    let status_validator = validator("status.schema.json");
+    let out = redrive(
+        dir,
+        &[
+            "status",
+            "--sandbox",
+            "--format",
+            "json",
+            "outage-remediation.yaml",
+        ],
+        &[],
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
+    let errors: Vec<String> = status_validator
+        .iter_errors(&doc)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{doc}: {errors:?}");
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["exit_code"].as_i64(), out.status.code().map(i64::from));
+    assert!(
+        doc["jobs"]
+            .as_array()
+            .is_some_and(|j| j.iter().any(|j| j["job"] == "venafi-retry")),
+        "{doc}"
+    );
+}
+
 /// Every example, rehearsed with `--format json`: every line valid against the schema, the
 /// plan first and the summary last, one `action_final` per planned action, and the summary's
 /// exit code the process's.
@@ -133,6 +163,7 @@ fn every_example_streams_valid_events() {
         "apply_started",
         "job_started",
         "wave_started",
+        "action_sent",
         "action_final",
         "job_finished",
         "summary",
@@ -143,33 +174,7 @@ fn every_example_streams_valid_events() {
         );
     }
 
-    // And the status of what was applied, as JSON.
-    let status_validator = validator("status.schema.json");
-    let out = redrive(
-        &dir,
-        &[
-            "status",
-            "--sandbox",
-            "--format",
-            "json",
-            "outage-remediation.yaml",
-        ],
-        &[],
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).expect("status JSON");
-    let errors: Vec<String> = status_validator
-        .iter_errors(&doc)
-        .map(|e| e.to_string())
-        .collect();
-    assert!(errors.is_empty(), "{doc}: {errors:?}");
-    assert_eq!(doc["format_version"], 1);
-    assert_eq!(doc["exit_code"].as_i64(), out.status.code().map(i64::from));
-    assert!(
-        doc["jobs"]
-            .as_array()
-            .is_some_and(|j| j.iter().any(|j| j["job"] == "venafi-retry")),
-        "{doc}"
-    );
+    status_is_valid_json(&dir);
 }
 
 /// Retries and 429s appear as events: a scenario that fails and throttles now and then.

@@ -157,7 +157,9 @@ fn a_broken_scenario_never_prints_its_secrets() {
     let canary = "Scen4rioCanaryPw";
     let cases = [
         format!("venafi_tpp:\n  users:\n    - {{username: u, password: {canary}, extra: [}}\n"),
-        format!("vcf:\n  users:\n    - username: u\n      password: {canary}\n      password: {canary}\n"),
+        format!(
+            "vcf:\n  users:\n    - username: u\n      password: {canary}\n      password: {canary}\n"
+        ),
         format!("ncloud:\n  keys:\n    - {{access_key: AK, secret_key: {canary}, bogus: 1}}\n"),
     ];
     for (i, case) in cases.iter().enumerate() {
@@ -171,7 +173,11 @@ fn a_broken_scenario_never_prints_its_secrets() {
             "examples/venafi-retry.yaml",
         ]);
         let all = format!("{}{}", run.stdout, run.stderr);
-        assert_ne!(run.status, redrive::exit::ExitStatus::Success, "case {i}: {all}");
+        assert_ne!(
+            run.status,
+            redrive::exit::ExitStatus::Success,
+            "case {i}: {all}"
+        );
         assert!(!all.contains(canary), "case {i} printed the secret: {all}");
     }
     let _ = std::fs::remove_dir_all(&dir);

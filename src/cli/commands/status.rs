@@ -38,6 +38,91 @@ fn state_name(state: State) -> String {
         .unwrap_or_default()
 }
 
+/// Where a job is defined, `file:line:col` (empty for a job the runbook no longer has).
+fn location(rb: &crate::manifest::runbook::Runbook, job: &str) -> String {
+    rb.manifest
+        .jobs
+        .iter()
+        .position(|j| j.id == job)
+        .map(|i| {
+            let (line, col) = rb
+                .doc
+                .file
+                .line_col(rb.doc.value_span(&format!("/jobs/{i}")).start);
+            format!("{}:{line}:{col}", rb.doc.file.name)
+        })
+        .unwrap_or_default()
+}
+
+/// How many of a job's actions ended in each state (`None` for a job with no history).
+fn job_status(
+    job: &str,
+    pasts: &[&Past],
+    rb: &crate::manifest::runbook::Runbook,
+) -> Option<JobStatus> {
+    let mut states: BTreeMap<String, usize> = BTreeMap::new();
+    for p in pasts.iter().filter(|p| p.last.job == job) {
+        *states.entry(state_name(p.last.state)).or_default() += 1;
+    }
+    (!states.is_empty()).then(|| JobStatus {
+        job: job.to_owned(),
+        defined_at: location(rb, job),
+        states,
+    })
+}
+
+/// The state a journal name stands for.
+fn state_of(name: &str) -> State {
+    serde_json::from_value(serde_json::Value::String(name.to_owned())).unwrap_or(State::Unknown)
+}
+
+/// Every action's past by job and target, and the jobs in runbook order, then any the runbook no
+/// longer has.
+fn ordered<'a>(
+    history: &'a crate::state::History,
+    rb: &'a crate::manifest::runbook::Runbook,
+) -> (Vec<&'a Past>, Vec<&'a str>) {
+    let mut pasts: Vec<&Past> = history.actions.values().collect();
+    pasts.sort_by(|a, b| {
+        a.last
+            .job
+            .cmp(&b.last.job)
+            .then(a.last.target.cmp(&b.last.target))
+    });
+    let mut order: Vec<&str> = rb.manifest.jobs.iter().map(|j| j.id.as_str()).collect();
+    for p in &pasts {
+        if !order.contains(&p.last.job.as_str()) {
+            order.push(&p.last.job);
+        }
+    }
+    (pasts, order)
+}
+
+/// An unfinished action, as both formats show it.
+fn not_done(p: &Past, rb: &crate::manifest::runbook::Runbook) -> NotDone {
+    let r = &p.last;
+    NotDone {
+        job: r.job.clone(),
+        target: r.target.clone(),
+        state: state_name(r.state),
+        defined_at: location(rb, &r.job),
+        why: reason(p),
+    }
+}
+
+/// Why an unfinished action is not done.
+fn reason(p: &Past) -> String {
+    let r = &p.last;
+    match r.state {
+        State::Planned => "planned, never sent (the apply stopped first)".to_owned(),
+        State::Sent => format!(
+            "sent at {}, no answer recorded (the apply stopped first)",
+            p.sent_at.as_deref().unwrap_or(&r.at)
+        ),
+        _ => r.detail.clone(),
+    }
+}
+
 pub fn run(
     file: &Path,
     state_dir: Option<&Path>,
@@ -75,34 +160,7 @@ pub fn run(
         ))?;
         return Ok(ExitStatus::Success);
     }
-    let defined_at = |job: &str| -> String {
-        rb.manifest
-            .jobs
-            .iter()
-            .position(|j| j.id == job)
-            .map(|i| {
-                let (line, col) = rb
-                    .doc
-                    .file
-                    .line_col(rb.doc.value_span(&format!("/jobs/{i}")).start);
-                format!("{}:{line}:{col}", rb.doc.file.name)
-            })
-            .unwrap_or_default()
-    };
-    let mut pasts: Vec<&Past> = history.actions.values().collect();
-    pasts.sort_by(|a, b| {
-        a.last
-            .job
-            .cmp(&b.last.job)
-            .then(a.last.target.cmp(&b.last.target))
-    });
-    // Jobs in runbook order, then any the runbook no longer has.
-    let mut order: Vec<&str> = rb.manifest.jobs.iter().map(|j| j.id.as_str()).collect();
-    for p in &pasts {
-        if !order.contains(&p.last.job.as_str()) {
-            order.push(&p.last.job);
-        }
-    }
+    let (pasts, order) = ordered(&history, &rb);
     let last_at = pasts.iter().map(|p| p.last.at.as_str()).max().unwrap_or("");
     let mut out = format!(
         "Journal of `{}` ({}): {} action(s), last change {last_at}\n",
@@ -120,53 +178,31 @@ pub fn run(
     }
     out.push('\n');
     for job in &order {
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-        for p in pasts.iter().filter(|p| p.last.job == *job) {
-            *counts.entry(label(p.last.state)).or_default() += 1;
+        if let Some(status) = job_status(job, &pasts, &rb) {
+            let shown: Vec<String> = status
+                .states
+                .iter()
+                .map(|(s, n)| format!("{n} {}", label(state_of(s))))
+                .collect();
+            let _ = writeln!(out, "  {job:<24} {}", shown.join(", "));
+            doc.jobs.push(status);
         }
-        if counts.is_empty() {
-            continue;
-        }
-        let mut states: BTreeMap<String, usize> = BTreeMap::new();
-        for p in pasts.iter().filter(|p| p.last.job == *job) {
-            *states.entry(state_name(p.last.state)).or_default() += 1;
-        }
-        doc.jobs.push(JobStatus {
-            job: (*job).to_owned(),
-            defined_at: defined_at(job),
-            states,
-        });
-        let shown: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
-        let _ = writeln!(out, "  {job:<24} {}", shown.join(", "));
     }
     let open: Vec<&&Past> = pasts.iter().filter(|p| unfinished(p.last.state)).collect();
     if !open.is_empty() {
         out.push_str("\nNot done:\n");
         for p in &open {
-            let r = &p.last;
-            let why = match r.state {
-                State::Planned => "planned, never sent (the apply stopped first)".to_owned(),
-                State::Sent => format!(
-                    "sent at {}, no answer recorded (the apply stopped first)",
-                    p.sent_at.as_deref().unwrap_or(&r.at)
-                ),
-                _ => r.detail.clone(),
-            };
-            doc.not_done.push(NotDone {
-                job: r.job.clone(),
-                target: r.target.clone(),
-                state: state_name(r.state),
-                defined_at: defined_at(&r.job),
-                why: why.clone(),
-            });
+            let item = not_done(p, &rb);
             let _ = writeln!(
                 out,
-                "  {}: {} {}: {}: {why}",
-                defined_at(&r.job),
-                r.job,
-                r.target,
-                label(r.state)
+                "  {}: {} {}: {}: {}",
+                item.defined_at,
+                item.job,
+                item.target,
+                label(p.last.state),
+                item.why
             );
+            doc.not_done.push(item);
         }
         out.push_str(
             "\nApply again to run what was not sent or failed, and to reconcile what is unknown.\n",

@@ -101,9 +101,8 @@ fn tally_cells(t: &Tally) -> String {
     )
 }
 
-/// The whole report.
-#[must_use]
-pub fn render(s: &Summary<'_>, recording: &Recording) -> String {
+/// The rows of the "results by job" table.
+fn job_rows(s: &Summary<'_>, recording: &Recording) -> String {
     let mut jobs: Vec<&str> = Vec::new();
     for r in s.results {
         if !jobs.contains(&&*r.job) {
@@ -128,7 +127,11 @@ pub fn render(s: &Summary<'_>, recording: &Recording) -> String {
             tally_cells(&Tally::of(&results))
         );
     }
-    // Reasons: every state but success, grouped.
+    by_job
+}
+
+/// The rows of the "results by reason" table: every state but success, grouped.
+fn reason_rows(s: &Summary<'_>) -> String {
     let mut reasons: BTreeMap<(u8, &'static str, String), (usize, Vec<&str>)> = BTreeMap::new();
     for r in s.results.iter().filter(|r| r.state != State::Succeeded) {
         let rank = match r.state {
@@ -160,6 +163,14 @@ pub fn render(s: &Summary<'_>, recording: &Recording) -> String {
     if by_reason.is_empty() {
         by_reason.push_str("<tr><td colspan=4>Every action succeeded.</td></tr>\n");
     }
+    by_reason
+}
+
+/// The whole report.
+#[must_use]
+pub fn render(s: &Summary<'_>, recording: &Recording) -> String {
+    let by_job = job_rows(s, recording);
+    let by_reason = reason_rows(s);
     let t = &s.tally;
     let cards = [
         ("succeeded", t.succeeded),
