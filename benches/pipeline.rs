@@ -101,6 +101,7 @@ fn bench_resolve(c: &mut Criterion) {
         refreshed: false,
         targets: Vec::new(),
         pulled_in: Vec::new(),
+        vars: indexmap::IndexMap::new(),
     };
     let history = redrive::state::History::default();
     let rules = resolve::Rules {

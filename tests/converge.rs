@@ -470,7 +470,7 @@ async fn a_fifth_of_all_requests_failing_leaves_nothing_unknown() {
     let live = live(
         "flaky",
         "ncloud:\n  processing: 10ms\n  generate: [{count: 40, first_no: 1000}]\n  faults:\n    errors: [{status: 503, rate: 0.2}]\n",
-        "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: \"{{ range(1000, 1040) | list }}\"\n    with: {certificate_no: '{{ item }}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: 'cert-{{ item }}', common_name: 'c{{ item }}.example.co.kr'}\n    retry: {attempts: 5, initial_delay: 10ms, max_delay: 100ms}\n",
+        "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: \"{{ range(1000, 1040) | list }}\"\n    with: {certificate_no: '{{ item }}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: 'cert-{{ item }}', common_name: 'c{{ item }}.example.co.kr'}\n    retry: {attempts: 12, initial_delay: 10ms, max_delay: 50ms}\n",
     )
     .await;
     let out = apply_live(&live, &["--parallelism", "16"]).await;
@@ -608,4 +608,63 @@ fn a_shell_proxy_does_not_break_a_rehearsal() {
         ],
     );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+/// `--var` and `--var-file` set runbook vars (read as YAML), the plan shows them, a saved plan
+/// carries them to apply, and apply of a saved plan refuses new ones.
+#[test]
+fn command_line_vars_are_shown_and_pinned() {
+    let dir = super::apply::examples_copy("vars");
+    let runbook = "digicert-bulk-retry.yaml";
+    std::fs::write(dir.join("more.yaml"), "division_id: 677793\n").expect("var file");
+    let out = redrive(
+        &dir,
+        &[
+            "plan",
+            "--sandbox",
+            "--var",
+            "account_id=5153184",
+            "--var-file",
+            "more.yaml",
+            "--out",
+            "plan.json",
+            runbook,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("vars set on the command line: division_id=677793, account_id=5153184"),
+        "{}",
+        text(&out)
+    );
+    let plan: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("plan.json")).expect("plan"))
+            .expect("json");
+    assert_eq!(
+        plan["vars"]["account_id"], 5_153_184,
+        "a number, read as YAML"
+    );
+
+    let refused = redrive(
+        &dir,
+        &[
+            "apply",
+            "--auto-approve",
+            "--var",
+            "account_id=1",
+            "plan.json",
+        ],
+        &[],
+    );
+    assert_eq!(refused.status.code(), Some(3), "{}", text(&refused));
+    let applied = redrive(&dir, &["apply", "--auto-approve", "plan.json"], &[]);
+    assert_eq!(applied.status.code(), Some(0), "{}", text(&applied));
+
+    let bad = redrive(
+        &dir,
+        &["plan", "--sandbox", "--var", "no-equals", runbook],
+        &[],
+    );
+    assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
 }

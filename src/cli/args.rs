@@ -238,6 +238,13 @@ pub struct PlanArgs {
     /// Start the rehearsal's simulated world (and its journal) from the scenario again
     #[arg(long, requires = "sandbox")]
     pub sandbox_reset: bool,
+    /// Set a runbook var for this plan (`NAME=VALUE`, the value read as YAML: `n=3` is a
+    /// number, `on=true` a bool); repeatable, and it wins over `--var-file` and the runbook
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Set runbook vars from a YAML mapping of names to values; repeatable, later files win
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
 }
 
 /// The arguments of `redrive apply`.
@@ -300,6 +307,13 @@ pub struct ApplyArgs {
     /// Start the rehearsal's simulated world (and its journal) from the scenario again
     #[arg(long)]
     pub sandbox_reset: bool,
+    /// Set a runbook var for this apply (a saved plan carries its own) (`NAME=VALUE`, the value read as YAML: `n=3` is a
+    /// number, `on=true` a bool); repeatable, and it wins over `--var-file` and the runbook
+    #[arg(long = "var", value_name = "NAME=VALUE")]
+    pub vars: Vec<String>,
+    /// Set runbook vars from a YAML mapping of names to values; repeatable, later files win
+    #[arg(long = "var-file", value_name = "FILE")]
+    pub var_files: Vec<PathBuf>,
 }
 
 impl Args {

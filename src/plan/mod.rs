@@ -13,6 +13,7 @@ pub mod observe;
 pub mod prepare;
 pub mod resolve;
 
+use indexmap::IndexMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -62,6 +63,10 @@ pub struct Plan {
     /// Jobs planned because a `--target` job needs them.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub pulled_in: Vec<String>,
+    /// Runbook vars set on the command line (`--var`, `--var-file`): part of what the plan was
+    /// rendered from, so apply of the saved plan renders with them again.
+    #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
+    pub vars: IndexMap<String, Value>,
     pub summary: Summary,
     pub jobs: Vec<PlanJob>,
 }

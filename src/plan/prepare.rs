@@ -31,6 +31,8 @@ pub struct Options<'a> {
     pub tokens: Arc<dyn TokenStore>,
     /// Applying a saved plan: only the actions it approved (by id) may run.
     pub approved: Option<&'a std::collections::HashSet<String>>,
+    /// Vars set on the command line, already merged into the runbook; recorded in the plan.
+    pub vars: &'a IndexMap<String, serde_json::Value>,
 }
 
 /// Every provider's client, by the runbook's name for it.
@@ -248,6 +250,7 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         refreshed: options.refresh,
         targets: options.targets.to_vec(),
         pulled_in,
+        vars: options.vars.clone(),
     };
     // The observation tasks are done: the items are ours alone again.
     let all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());

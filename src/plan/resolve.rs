@@ -25,6 +25,8 @@ pub struct Meta {
     /// `--target` as given, and the jobs pulled in because the targets need them.
     pub targets: Vec<String>,
     pub pulled_in: Vec<String>,
+    /// Vars set on the command line.
+    pub vars: indexmap::IndexMap<String, serde_json::Value>,
 }
 
 /// What decides an action besides its observation: its history and the user's overrides.
@@ -262,6 +264,7 @@ pub fn resolve(
         refreshed: meta.refreshed,
         targets: meta.targets,
         pulled_in: meta.pulled_in,
+        vars: meta.vars,
         summary,
         jobs: plan_jobs,
     }

@@ -103,6 +103,10 @@ pub fn render_to(
             ", without reading the providers' state"
         }
     );
+    if !plan.vars.is_empty() {
+        let shown: Vec<String> = plan.vars.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = writeln!(out, "vars set on the command line: {}", shown.join(", "));
+    }
     if !plan.pulled_in.is_empty() {
         let _ = writeln!(
             out,

@@ -111,3 +111,41 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
         .build()
         .context("cannot start the async runtime")
 }
+
+/// The vars of `--var-file FILE…` then `--var NAME=VALUE…` (later wins), values read as YAML;
+/// `Err` with the message for a malformed one.
+pub(crate) fn command_line_vars(
+    files: &[std::path::PathBuf],
+    pairs: &[String],
+) -> Result<indexmap::IndexMap<String, serde_json::Value>, String> {
+    let mut out = indexmap::IndexMap::new();
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| format!("cannot read the var file {}: {e}", file.display()))?;
+        let map: indexmap::IndexMap<String, serde_json::Value> = serde_saphyr::from_str(&text)
+            .map_err(|e| {
+                format!(
+                    "{} is not a mapping of var names to values: {e}",
+                    file.display()
+                )
+            })?;
+        out.extend(map);
+    }
+    for pair in pairs {
+        let Some((name, value)) = pair.split_once('=') else {
+            return Err(format!("`--var {pair}` is not NAME=VALUE"));
+        };
+        let name = name.trim();
+        let valid = !name.is_empty()
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !valid {
+            return Err(format!("`--var {pair}`: `{name}` is not a var name"));
+        }
+        // Read as YAML, so `n=3` is a number; a value YAML cannot read stays a string.
+        let value = serde_saphyr::from_str::<serde_json::Value>(value)
+            .unwrap_or_else(|_| serde_json::Value::String(value.to_owned()));
+        out.insert(name.to_owned(), value);
+    }
+    Ok(out)
+}

@@ -15,9 +15,17 @@ pub use crate::cli::args::PlanFormat;
 pub type Request = crate::cli::args::PlanArgs;
 
 pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatus> {
-    let Some(rb) = super::load_runbook(&request.file, printer)? else {
+    let Some(mut rb) = super::load_runbook(&request.file, printer)? else {
         return Ok(ExitStatus::Invalid);
     };
+    let vars = match super::command_line_vars(&request.var_files, &request.vars) {
+        Ok(vars) => vars,
+        Err(e) => {
+            printer.note(&format!("error: {e}\n"))?;
+            return Ok(ExitStatus::Invalid);
+        }
+    };
+    rb.manifest.vars.extend(vars.clone());
     if let Some(status) = super::check_targets(&rb, &request.targets, printer)? {
         return Ok(status);
     }
@@ -62,6 +70,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
                 replace: &request.replace,
                 tokens: store.tokens(),
                 approved: None,
+                vars: &vars,
             },
         )
         .await;

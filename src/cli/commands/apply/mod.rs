@@ -65,9 +65,25 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     let runbook_path = saved
         .as_ref()
         .map_or_else(|| request.file.clone(), |p| PathBuf::from(&p.runbook.path));
-    let Some(rb) = super::load_runbook(&runbook_path, printer)? else {
+    let Some(mut rb) = super::load_runbook(&runbook_path, printer)? else {
         return Ok(ExitStatus::Invalid);
     };
+    // A saved plan carries the vars it was rendered with; others come from the command line.
+    let vars = match &saved {
+        Some(_) if !request.vars.is_empty() || !request.var_files.is_empty() => {
+            printer.note("error: a saved plan carries the vars it was made with; `--var` and `--var-file` go to `redrive plan`\n\nhelp: plan again with the vars, review the plan, and apply that\n")?;
+            return Ok(ExitStatus::Invalid);
+        }
+        Some(plan) => plan.vars.clone(),
+        None => match super::command_line_vars(&request.var_files, &request.vars) {
+            Ok(vars) => vars,
+            Err(e) => {
+                printer.note(&format!("error: {e}\n"))?;
+                return Ok(ExitStatus::Invalid);
+            }
+        },
+    };
+    rb.manifest.vars.extend(vars.clone());
     let targets = saved.as_ref().map_or(&request.targets, |p| &p.targets);
     if let Some(status) = super::check_targets(&rb, targets, printer)? {
         return Ok(status);
@@ -104,6 +120,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     let runtime = super::runtime()?;
     let setup = Setup {
         rb: &rb,
+        vars: &vars,
         saved,
         scenario: scenario.as_ref(),
         store: &store,
@@ -154,6 +171,8 @@ fn identity_lock(
 /// What `run` found out before the async part.
 struct Setup<'a> {
     rb: &'a Runbook,
+    /// Vars set on the command line or carried by the saved plan (already in `rb`).
+    vars: &'a indexmap::IndexMap<String, serde_json::Value>,
     saved: Option<Plan>,
     scenario: Option<&'a crate::sandbox::Scenario>,
     store: &'a LocalStore,
@@ -257,6 +276,7 @@ async fn reviewed(
             replace: &request.replace,
             tokens: setup.store.tokens(),
             approved: approved.as_ref(),
+            vars: setup.vars,
         },
     )
     .await?;
