@@ -668,3 +668,36 @@ fn command_line_vars_are_shown_and_pinned() {
     );
     assert_eq!(bad.status.code(), Some(3), "{}", text(&bad));
 }
+
+/// A long plan says how far its reads got (plain lines without a terminal), and a quick one
+/// says nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_plan_reports_its_reads() {
+    let live = live(
+        "reads",
+        "venafi_tpp:\n  generate: [{count: 30, parent: '\\VED\\Policy\\R'}]\n  faults:\n    latency: {fixed: 300ms, endpoints: ['GET /vedsdk/certificates/{guid}']}\n",
+        "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    limits: {}\n    for_each: \"{{ range(1, 31) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\R\\cert-{{ item }}.example.com'}\n",
+    )
+    .await;
+    let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
+    // One read at a time: 30 × 300 ms.
+    std::fs::write(
+        live.dir.join("live.yaml"),
+        runbook
+            .replacen(
+                "    auth: {client_id: redrive",
+                "    limits: {concurrency: 1}\n    auth: {client_id: redrive",
+                1,
+            )
+            .replace("    limits: {}\n", ""),
+    )
+    .expect("runbook");
+    let out = run(&live, &["plan", "live.yaml"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Reading the providers' state: "),
+        "{stderr}"
+    );
+    live.running.stop().await;
+}

@@ -47,13 +47,22 @@ impl From<Observed> for Seen {
     }
 }
 
+/// Told how far the read-only checks got (`done` of `total`); `ui/` shows it.
+pub trait Progress: Send + Sync {
+    fn read(&self, done: usize, total: usize);
+    /// The checks are over.
+    fn finish(&self) {}
+}
+
 /// Observes every item: the results are in item order.
 pub async fn check(
     items: Arc<Vec<Item>>,
     providers: &[String],
     clients: Arc<IndexMap<String, Client>>,
     limiters: Arc<IndexMap<String, Arc<Limiter>>>,
+    progress: Option<&dyn Progress>,
 ) -> Vec<Read> {
+    let mut done = 0;
     let mut out: Vec<Read> = vec![None; items.len()];
     // A window of tasks, not one per item: memory follows the concurrency, not the plan size.
     let mut tasks = tokio::task::JoinSet::new();
@@ -87,16 +96,27 @@ pub async fn check(
                 (i, observed)
             });
         }
-        let Some(done) = tasks.join_next().await else {
+        let Some(joined) = tasks.join_next().await else {
             break;
         };
-        match done {
+        done_count(&mut done, progress, items.len());
+        match joined {
             Ok((i, observed)) => out[i] = observed,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(_) => {}
         }
     }
+    if let Some(p) = progress {
+        p.finish();
+    }
     out
+}
+
+fn done_count(done: &mut usize, progress: Option<&dyn Progress>, total: usize) {
+    *done += 1;
+    if let Some(p) = progress {
+        p.read(*done, total);
+    }
 }
 
 /// Reads every source the runbook declares, all pages.

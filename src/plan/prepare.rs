@@ -33,6 +33,8 @@ pub struct Options<'a> {
     pub approved: Option<&'a std::collections::HashSet<String>>,
     /// Vars set on the command line, already merged into the runbook; recorded in the plan.
     pub vars: &'a IndexMap<String, serde_json::Value>,
+    /// Where to tell how far the read-only checks got.
+    pub progress: Option<&'a dyn observe::Progress>,
 }
 
 /// Every provider's client, by the runbook's name for it.
@@ -234,7 +236,15 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         clients[&providers[j]].target(work)
     }));
     let reads = if options.refresh {
-        observe::check(all.clone(), &providers, clients.clone(), limiters.clone()).await
+        let (items, clients) = (all.clone(), clients.clone());
+        observe::check(
+            items,
+            &providers,
+            clients,
+            limiters.clone(),
+            options.progress,
+        )
+        .await
     } else {
         Vec::new()
     };

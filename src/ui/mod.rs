@@ -3,4 +3,5 @@ pub mod diagnostic;
 pub mod diff;
 pub mod printer;
 pub mod progress;
+pub mod reads;
 pub mod results;

@@ -71,6 +71,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
                 tokens: store.tokens(),
                 approved: None,
                 vars: &vars,
+                progress: Some(&crate::ui::reads::Reads::new(false)),
             },
         )
         .await;

@@ -2,7 +2,11 @@
 //! exactly what the runbook renders now), asks for confirmation, runs the plan with the journal
 //! on, prints the results in plan order and writes the reports.
 
+mod reports;
 mod signals;
+
+use reports::{open_reports, render_report};
+pub(crate) use reports::{throttled, throttled_line};
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, IsTerminal};
@@ -23,9 +27,9 @@ use crate::manifest::runbook::Runbook;
 use crate::plan::prepare::{self, Options, Prepared};
 use crate::plan::{Plan, file};
 use crate::report::events::{Body, JsonLines};
-use crate::report::html::{Recorder, Recording};
+use crate::report::html::Recorder;
 use crate::report::outputs::{Kind, Outputs};
-use crate::report::{self, Summary, Tally};
+use crate::report::{Summary, Tally};
 use crate::state::{History, LocalStore, Store as _};
 use crate::ui::printer::Printer;
 use crate::ui::progress::{Bars, Plain};
@@ -277,6 +281,7 @@ async fn reviewed(
             tokens: setup.store.tokens(),
             approved: approved.as_ref(),
             vars: setup.vars,
+            progress: Some(&crate::ui::reads::Reads::new(request.quiet)),
         },
     )
     .await?;
@@ -455,57 +460,4 @@ async fn send(
         ))?;
     }
     Ok(status)
-}
-
-/// 429 answers per provider (only those that had some); providers sharing a limiter are
-/// counted once, under the first name.
-pub(crate) fn throttled(limiters: &crate::plan::prepare::Limiters) -> Vec<(String, u64)> {
-    let mut seen: Vec<*const crate::limits::Limiter> = Vec::new();
-    let mut out = Vec::new();
-    for (name, l) in limiters {
-        let key = Arc::as_ptr(l);
-        if seen.contains(&key) {
-            continue;
-        }
-        seen.push(key);
-        let n = l.throttled_count();
-        if n > 0 {
-            out.push((name.clone(), n));
-        }
-    }
-    out
-}
-
-/// `Rate limited (429): dc 3, tpp 1.` for people, when any provider said so.
-pub(crate) fn throttled_line(counts: &[(String, u64)]) -> Option<String> {
-    (!counts.is_empty()).then(|| {
-        let each: Vec<String> = counts.iter().map(|(p, n)| format!("`{p}` {n}")).collect();
-        format!(
-            "Rate limited (429 answers, planning included): {}.\n",
-            each.join(", ")
-        )
-    })
-}
-
-fn open_reports(request: &Request) -> Result<Outputs, report::outputs::OpenError> {
-    let reports: Vec<(Kind, &Path)> = [
-        (Kind::Json, &request.report_json),
-        (Kind::Junit, &request.report_junit),
-        (Kind::Markdown, &request.report_markdown),
-        (Kind::Html, &request.report_html),
-    ]
-    .into_iter()
-    .filter_map(|(kind, path)| path.as_deref().map(|p| (kind, p)))
-    .collect();
-    Outputs::open(&reports)
-}
-
-fn render_report(kind: Kind, summary: &Summary<'_>, recording: Option<&Recording>) -> String {
-    match (kind, recording) {
-        (Kind::Json, _) => report::json::render(summary),
-        (Kind::Junit, _) => report::junit::render(summary),
-        (Kind::Markdown, _) => report::markdown::render(summary),
-        (Kind::Html, Some(recording)) => report::html::render(summary, recording),
-        (Kind::Html, None) => unreachable!("a recorder runs whenever an HTML report is asked for"),
-    }
 }
