@@ -3,6 +3,7 @@
 //! `CredentialsUpdateSpec` of `PATCH /v1/credentials/tasks/{id}`.
 
 pub mod operations;
+mod paths;
 mod seam;
 
 use std::path::{Path, PathBuf};
@@ -264,7 +265,9 @@ impl Vcf {
     /// # Errors
     /// A transport or auth failure, or an answer that cannot be read.
     pub async fn observe(&self, action: &RetryCredentialsTask) -> Result<Observed, ProviderError> {
-        let reply = self.get(&format!("v1/tasks/{}", action.task_id)).await?;
+        let reply = self
+            .get(&format!("v1/tasks/{}", self.segment(&action.task_id)?))
+            .await?;
         if reply.status == 404 {
             return Ok(Observed::new(Verdict::Blocked(format!(
                 "SDDC Manager knows no task {}",
@@ -366,7 +369,7 @@ impl Vcf {
     /// A transport failure, no usable token, or an unreadable password reference.
     pub async fn execute(&self, action: &RetryCredentialsTask) -> Result<Answer, ProviderError> {
         let spec = self.spec(action, true)?;
-        let path = format!("v1/credentials/tasks/{}", action.task_id);
+        let path = format!("v1/credentials/tasks/{}", self.segment(&action.task_id)?);
         let reply = self.authorized(Method::PATCH, &path, Some(&spec)).await?;
         let body = reply.json().unwrap_or(Value::Null);
         Ok(match reply.status {
@@ -392,7 +395,9 @@ impl Vcf {
     /// # Errors
     /// A transport failure or an unreadable answer.
     pub async fn poll(&self, task_id: &str) -> Result<TaskState, ProviderError> {
-        let reply = self.get(&format!("v1/tasks/{task_id}")).await?;
+        let reply = self
+            .get(&format!("v1/tasks/{}", self.segment(task_id)?))
+            .await?;
         let task = reply
             .json()
             .filter(|_| reply.status == 200)
