@@ -17,7 +17,7 @@ use crate::exit::ExitStatus;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::runbook::{self, Runbook};
 use crate::state::tokens::MemoryTokens;
-use crate::state::{History, LocalStore};
+use crate::state::{History, LocalStore, Store as _};
 use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 
@@ -74,6 +74,26 @@ pub(crate) fn store(rb: &Runbook, state_dir: Option<&Path>, sandbox: bool) -> Lo
     } else {
         LocalStore::new(&dir, &rb.manifest.name)
     }
+}
+
+/// The runbook's history, after a rehearsal that starts over (`--sandbox-reset`, or another
+/// scenario) has dropped its old world and journal; damaged journal lines are reported.
+pub(crate) fn history(
+    rb: &Runbook,
+    store: &LocalStore,
+    scenario: Option<&crate::sandbox::Scenario>,
+    reset: bool,
+    printer: &mut Printer,
+) -> anyhow::Result<History> {
+    if let Some(s) = scenario
+        && let Some(note) =
+            crate::cli::rehearsal::fresh_start(store.dir(), &rb.manifest.name, s, reset)?
+    {
+        printer.note(&note)?;
+    }
+    let history = store.history()?;
+    warn_damaged(&history, store, printer)?;
+    Ok(history)
 }
 
 /// Says how many journal lines were damaged and skipped.

@@ -41,18 +41,13 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         None
     };
     let store = super::store(&rb, request.state_dir.as_deref(), request.sandbox);
-    if let Some(s) = &scenario
-        && let Some(note) = crate::cli::rehearsal::fresh_start(
-            store.dir(),
-            &rb.manifest.name,
-            s,
-            request.sandbox_reset,
-        )?
-    {
-        printer.note(&note)?;
-    }
-    let history = store.history()?;
-    super::warn_damaged(&history, &store, printer)?;
+    let history = super::history(
+        &rb,
+        &store,
+        scenario.as_ref(),
+        request.sandbox_reset,
+        printer,
+    )?;
     let runtime = super::runtime()?;
     let world = crate::cli::rehearsal::world_path(store.dir());
     let (prepared, warning) = runtime.block_on(async {

@@ -109,18 +109,13 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     let _lock = store.lock()?;
     // And a copy of the runbook elsewhere, with a journal of its own, waits too.
     let _identity = identity_lock(&rb, &store, sandbox)?;
-    if let Some(s) = &scenario
-        && let Some(note) = crate::cli::rehearsal::fresh_start(
-            store.dir(),
-            &rb.manifest.name,
-            s,
-            request.sandbox_reset,
-        )?
-    {
-        printer.note(&note)?;
-    }
-    let history = store.history()?;
-    super::warn_damaged(&history, &store, printer)?;
+    let history = super::history(
+        &rb,
+        &store,
+        scenario.as_ref(),
+        request.sandbox_reset,
+        printer,
+    )?;
     let runtime = super::runtime()?;
     let setup = Setup {
         rb: &rb,
