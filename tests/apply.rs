@@ -363,19 +363,17 @@ async fn a_rollout_stops_when_a_wave_breaks_its_budget() {
     live.running.stop().await;
 }
 
-/// The first Ctrl-C stops sending, lets requests in flight finish, journals, prints the summary
-/// and exits 130.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_interrupt_stops_sending_and_exits_130() {
+/// 40 slow Venafi retries (400 ms each, four at a time), and `signal` sent to the apply 1.5 s
+/// in: the sandbox, and what the apply printed and exited with.
+pub(crate) async fn slow_apply_stopped_by(name: &str, signal: &str) -> (Live, Output) {
     let live = live(
-        "interrupt",
+        name,
         "venafi_tpp:\n  generate: [{count: 40, parent: '\\VED\\Policy\\Slow'}]\n  faults:\n    latency: {fixed: 400ms, endpoints: ['POST /vedsdk/certificates/retry']}\n",
         "jobs:\n  - id: slow\n    provider: tpp\n    action: retry_certificate\n    for_each: \"{{ range(1, 41) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\Slow\\cert-{{ item }}.example.com'}\n",
     )
     .await;
-    let dir = live.dir.clone();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"))
-        .current_dir(&dir)
+        .current_dir(&live.dir)
         .args(["apply", "--auto-approve", "--parallelism", "4", "live.yaml"])
         .envs(SECRETS)
         .stdout(std::process::Stdio::piped())
@@ -384,7 +382,7 @@ async fn an_interrupt_stops_sending_and_exits_130() {
         .expect("start apply");
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .expect("kill");
     assert!(killed.success());
@@ -392,6 +390,15 @@ async fn an_interrupt_stops_sending_and_exits_130() {
         .await
         .expect("joined")
         .expect("waited");
+    (live, out)
+}
+
+/// The first Ctrl-C stops sending, lets requests in flight finish, journals, prints the summary
+/// and exits 130.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_stops_sending_and_exits_130() {
+    let (live, out) = slow_apply_stopped_by("interrupt", "-INT").await;
+    let dir = live.dir.clone();
     let all = text(&out);
     assert_eq!(out.status.code(), Some(130), "{all}");
     assert!(

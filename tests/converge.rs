@@ -393,30 +393,7 @@ async fn a_429_is_not_an_attempt_that_failed() {
 /// far each action got and exits 4.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_like_an_interrupt_and_status_tells_how_far_it_got() {
-    let live = live(
-        "sigterm",
-        "venafi_tpp:\n  generate: [{count: 40, parent: '\\VED\\Policy\\Slow'}]\n  faults:\n    latency: {fixed: 400ms, endpoints: ['POST /vedsdk/certificates/retry']}\n",
-        "jobs:\n  - id: slow\n    provider: tpp\n    action: retry_certificate\n    for_each: \"{{ range(1, 41) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\Slow\\cert-{{ item }}.example.com'}\n",
-    )
-    .await;
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"))
-        .current_dir(&live.dir)
-        .args(["apply", "--auto-approve", "--parallelism", "4", "live.yaml"])
-        .envs(SECRETS)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("start apply");
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
-        .await
-        .expect("joined")
-        .expect("waited");
+    let (live, out) = super::apply::slow_apply_stopped_by("sigterm", "-TERM").await;
     let all = text(&out);
     assert_eq!(out.status.code(), Some(130), "{all}");
     assert!(all.contains("not sent: apply was interrupted"), "{all}");

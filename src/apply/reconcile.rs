@@ -2,33 +2,11 @@
 //! read) and decide from what the provider shows — it took effect, it is running (poll it), it
 //! did not happen (send again), or it cannot be told (`unknown`, never resent blindly).
 
-use std::time::Duration;
-
 use super::classify::Next;
 use crate::manifest::model::Work;
-use crate::plan::observe::Seen;
-use crate::providers::{Client, Observed, ProviderError, Verdict};
+use crate::plan::observe::{self, Seen};
+use crate::providers::{Client, Verdict};
 use crate::state::State;
-
-/// Attempts of the read-only check after a lost answer: a read is safe to repeat.
-const RECHECK_ATTEMPTS: u32 = 5;
-/// The pause after a failed re-check grows by this much each time.
-const RECHECK_PAUSE: Duration = Duration::from_millis(200);
-
-/// The read-only check again; a 429, a 5xx or a broken connection is retried.
-async fn observe(client: &Client, work: &Work) -> Option<Result<Observed, ProviderError>> {
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        let read = client.observe(work).await;
-        match &read {
-            Some(Err(e)) if attempt < RECHECK_ATTEMPTS && e.is_transient() => {
-                tokio::time::sleep(RECHECK_PAUSE * attempt).await;
-            }
-            _ => return read,
-        }
-    }
-}
 
 /// What a lost answer turned out to mean; `sent_at` is when the request left.
 pub(super) async fn reconcile(
@@ -37,7 +15,7 @@ pub(super) async fn reconcile(
     reason: &str,
     sent_at: jiff::Timestamp,
 ) -> Next {
-    let observed = match observe(client, work).await {
+    let observed = match observe::read(client, work, None).await {
         Some(Ok(o)) => o,
         Some(Err(e)) => {
             return Next::Final {

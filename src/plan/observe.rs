@@ -9,13 +9,13 @@ use serde_json::value::RawValue;
 
 use super::items::Item;
 use crate::limits::Limiter;
-use crate::manifest::model::Manifest;
+use crate::manifest::model::{Manifest, Work};
 use crate::providers::{Client, Observed, ProviderError, Verdict};
 
 /// In-flight observe calls over all providers.
 const GLOBAL_CONCURRENCY: usize = 64;
 
-/// Attempts of one read-only check before its action is blocked.
+/// Attempts of one read-only check before its failure is the plan's.
 const READ_ATTEMPTS: u32 = 5;
 /// The pause after a failed read grows by this much each time.
 const READ_PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
@@ -43,6 +43,32 @@ impl From<Observed> for Seen {
         Self {
             verdict: o.verdict,
             facts,
+        }
+    }
+}
+
+/// One read-only check. Reads are safe to repeat, so a 429, a 5xx or a broken connection is
+/// retried after a growing pause; `limiter`'s slot, when given, is held for each attempt.
+pub async fn read(
+    client: &Client,
+    work: &Work,
+    limiter: Option<&Limiter>,
+) -> Option<Result<Observed, ProviderError>> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let result = match limiter {
+            Some(l) => {
+                let _slot = l.acquire().await;
+                client.observe(work).await
+            }
+            None => client.observe(work).await,
+        };
+        match &result {
+            Some(Err(e)) if attempt < READ_ATTEMPTS && e.is_transient() => {
+                tokio::time::sleep(READ_PAUSE * attempt).await;
+            }
+            _ => return result,
         }
     }
 }
@@ -77,23 +103,11 @@ pub async fn check(
                 let item = &items[i];
                 let client = &clients[&provider];
                 let limiter = &limiters[&provider];
-                let mut attempt = 0;
-                let observed = loop {
-                    attempt += 1;
-                    let result = {
-                        let _slot = limiter.acquire().await;
-                        client.observe(&item.what).await
-                    };
-                    // Reads are safe to repeat: a 429, a 5xx or a broken connection is retried
-                    // after a pause instead of blocking the action.
-                    match &result {
-                        Some(Err(e)) if attempt < READ_ATTEMPTS && e.is_transient() => {
-                            tokio::time::sleep(READ_PAUSE * attempt).await;
-                        }
-                        _ => break result.map(|r| r.map(Seen::from).map_err(|e| e.to_string())),
-                    }
-                };
-                (i, observed)
+                let observed = read(client, &item.what, Some(limiter)).await;
+                (
+                    i,
+                    observed.map(|r| r.map(Seen::from).map_err(|e| e.to_string())),
+                )
             });
         }
         let Some(joined) = tasks.join_next().await else {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::Observed;
 use super::http::Http;
-use super::provider::{BoxFuture, mismatch};
+use super::provider::{BoxFuture, each};
 use super::{Answer, Idempotency, ProviderError, RequestPreview, SecretSource, auth_of};
 use crate::manifest::model::Work;
 use crate::manifest::model::{HeaderValue, HttpAuth, HttpRequest};
@@ -240,13 +240,6 @@ impl super::Provider for Generic {
         &'a self,
         works: &'a [&'a Work],
     ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(works.len());
-            for work in works {
-                let request = work.http().ok_or_else(|| mismatch(&self.name))?;
-                out.push(self.execute(request).await?);
-            }
-            Ok(out)
-        })
+        Box::pin(each(&self.name, works, Work::http, |a| self.execute(a)))
     }
 }

@@ -59,15 +59,6 @@ const READ_ATTEMPTS: u32 = 4;
 /// The pause after a failed GET grows by this much each time.
 const READ_PAUSE: Duration = Duration::from_millis(100);
 
-/// The request to send now: a copy while one can be made (a GET has no body, so always).
-fn request_or(copy: Option<reqwest::Request>, original: &reqwest::Request) -> reqwest::Request {
-    copy.unwrap_or_else(|| {
-        let mut r = reqwest::Request::new(original.method().clone(), original.url().clone());
-        *r.headers_mut() = original.headers().clone();
-        r
-    })
-}
-
 /// The most characters of a body a summary keeps.
 pub const SUMMARY_CHARS: usize = 300;
 /// The characters of a body scanned for secrets before a summary is cut.
@@ -328,20 +319,22 @@ impl Http {
         }
         // A GET is a read: safe to repeat. A 429, a 5xx or a broken connection on one page of
         // a list must not fail the whole read.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let again = request.try_clone();
-            let result = self.send_once(request_or(again, &request)).await;
+        for attempt in 1..READ_ATTEMPTS {
+            // A GET has no body, so it can always be copied; one that cannot goes once.
+            let Some(copy) = request.try_clone() else {
+                break;
+            };
+            let result = self.send_once(copy).await;
             let transient = match &result {
                 Ok(reply) => reply.status == 429 || reply.status >= 500,
                 Err(_) => true,
             };
-            if !transient || attempt >= READ_ATTEMPTS {
+            if !transient {
                 return result;
             }
             tokio::time::sleep(READ_PAUSE * attempt).await;
         }
+        self.send_once(request).await
     }
 
     /// The same client with its provider's limits: every request passes them.

@@ -98,6 +98,28 @@ pub trait Provider: Send + Sync + fmt::Debug {
     }
 }
 
+/// The send of a provider that takes one work per request: each work's parameters (as `pick`
+/// finds them) sent in turn, one answer each.
+///
+/// # Errors
+/// A work that is not the provider's action, or the first send that fails.
+pub async fn each<'a, T: ?Sized + 'a, Fut>(
+    provider: &str,
+    works: &'a [&'a Work],
+    pick: fn(&'a Work) -> Option<&'a T>,
+    send: impl Fn(&'a T) -> Fut,
+) -> Result<Vec<Answer>, ProviderError>
+where
+    Fut: Future<Output = Result<Answer, ProviderError>>,
+{
+    let mut out = Vec::with_capacity(works.len());
+    for work in works {
+        let params = pick(work).ok_or_else(|| mismatch(provider))?;
+        out.push(send(params).await?);
+    }
+    Ok(out)
+}
+
 /// The error of a work handed to a provider that does not own its action.
 #[must_use]
 pub fn mismatch(provider: &str) -> ProviderError {

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::manifest::model::Work;
-use crate::providers::provider::{BoxFuture, mismatch};
+use crate::providers::provider::{BoxFuture, each};
 use crate::providers::{Answer, Idempotency, Observed, Provider, ProviderError, RequestPreview};
 
 impl Provider for Ncloud {
@@ -35,16 +35,9 @@ impl Provider for Ncloud {
         &'a self,
         works: &'a [&'a Work],
     ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(works.len());
-            for work in works {
-                let action = work
-                    .reissue_certificate()
-                    .ok_or_else(|| mismatch(&self.name))?;
-                out.push(self.execute(action).await?);
-            }
-            Ok(out)
-        })
+        Box::pin(each(&self.name, works, Work::reissue_certificate, |a| {
+            self.execute(a)
+        }))
     }
 
     fn took_effect_since(

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::manifest::model::Work;
-use crate::providers::provider::{BoxFuture, mismatch};
+use crate::providers::provider::{BoxFuture, each, mismatch};
 use crate::providers::{Answer, Idempotency, Observed, Provider, ProviderError, RequestPreview};
 
 impl Provider for Vcf {
@@ -35,16 +35,9 @@ impl Provider for Vcf {
         &'a self,
         works: &'a [&'a Work],
     ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
-        Box::pin(async move {
-            let mut out = Vec::with_capacity(works.len());
-            for work in works {
-                let action = work
-                    .retry_credentials_task()
-                    .ok_or_else(|| mismatch(&self.name))?;
-                out.push(self.execute(action).await?);
-            }
-            Ok(out)
-        })
+        Box::pin(each(&self.name, works, Work::retry_credentials_task, |a| {
+            self.execute(a)
+        }))
     }
 
     fn poll<'a>(&'a self, task: &'a str) -> BoxFuture<'a, Result<TaskState, ProviderError>> {

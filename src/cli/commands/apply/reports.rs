@@ -12,14 +12,13 @@ use crate::report::{self, Summary};
 /// 429 answers per provider (only those that had some); providers sharing a limiter are
 /// counted once, under the first name.
 pub(crate) fn throttled(limiters: &crate::plan::prepare::Limiters) -> Vec<(String, u64)> {
-    let mut seen: Vec<*const crate::limits::Limiter> = Vec::new();
+    let mut seen: Vec<&Arc<crate::limits::Limiter>> = Vec::new();
     let mut out = Vec::new();
     for (name, l) in limiters {
-        let key = Arc::as_ptr(l);
-        if seen.contains(&key) {
+        if seen.iter().any(|s| Arc::ptr_eq(s, l)) {
             continue;
         }
-        seen.push(key);
+        seen.push(l);
         let n = l.throttled_count();
         if n > 0 {
             out.push((name.clone(), n));
