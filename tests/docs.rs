@@ -158,3 +158,21 @@ fn refresh_false_and_no_refresh_are_the_same() {
         (true, true)
     );
 }
+
+#[test]
+fn the_github_workflow_passes_actionlint() {
+    if !tool("actionlint", &["-version"]) {
+        return;
+    }
+    let workflow = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/github/redrive.yml");
+    let out = std::process::Command::new("actionlint")
+        .args(["-oneline", "-no-color", workflow])
+        .output()
+        .expect("actionlint runs");
+    assert!(
+        out.status.success(),
+        "actionlint: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
