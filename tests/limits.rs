@@ -62,7 +62,7 @@ fn digicert_150_automations_get_no_429_and_finish_near_the_shortest_time() {
     let fake = automations(150).spawn_thread();
     let dir = temp_dir("limits-150");
     let jobs = format!(
-        "  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, targets: [{}]}}\n",
+        "  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, batch_size: 1, targets: [{}]}}\n",
         targets(0..150)
     );
     digicert_runbook(&dir, &fake.base_url(), "", &jobs);
@@ -87,7 +87,7 @@ fn two_jobs_on_one_key_share_its_limits() {
     let fake = automations(150).spawn_thread();
     let dir = temp_dir("limits-two-jobs");
     let jobs = format!(
-        "  - id: first\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, targets: [{}]}}\n  - id: second\n    provider: dc2\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, targets: [{}]}}\n",
+        "  - id: first\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, batch_size: 1, targets: [{}]}}\n  - id: second\n    provider: dc2\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, batch_size: 1, targets: [{}]}}\n",
         targets(0..75),
         targets(75..150)
     );
@@ -131,7 +131,7 @@ fn a_limit_lower_than_declared_still_completes() {
     let fake = b.retry_after(None).spawn_thread();
     let dir = temp_dir("limits-lower");
     let jobs = format!(
-        "  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, batch_size: 5, targets: [{}]}}\n    retry: {{attempts: 3, initial_delay: 100ms}}\n",
+        "  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: 5153184, division_id: 677793, batch_size: 1, targets: [{}]}}\n    retry: {{attempts: 3, initial_delay: 100ms}}\n",
         targets(0..40)
     );
     digicert_runbook(

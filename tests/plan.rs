@@ -45,7 +45,7 @@ fn outage_plan_against_the_sandbox_is_a_diff_with_a_summary() {
         "{out}"
     );
     assert!(
-        out.contains("  ! 10.100.197.151:443") && out.contains("INSTALL_FAILED"),
+        out.contains("  ! 10.100.197.151:443") && out.contains("ACTION_REQUIRED"),
         "{out}"
     );
     // The source fed the NCP job: two WAF certificates qualify, two are filtered by `when`.

@@ -80,7 +80,8 @@ pub trait Progress: Send + Sync {
     fn finish(&self) {}
 }
 
-/// Observes every item: the results are in item order.
+/// Observes every item: the results are in item order. Providers with a list endpoint settle
+/// what their lists show first, a page at a time; the rest get one read-only check each.
 pub async fn check(
     items: Arc<Vec<Item>>,
     providers: &[String],
@@ -90,6 +91,10 @@ pub async fn check(
 ) -> Vec<Read> {
     let mut done = 0;
     let mut out: Vec<Read> = vec![None; items.len()];
+    let settled = listed(&items, providers, &clients, &mut out).await;
+    for _ in 0..settled {
+        done_count(&mut done, progress, items.len());
+    }
     // A window of tasks, not one per item: memory follows the concurrency, not the plan size.
     let mut tasks = tokio::task::JoinSet::new();
     let mut next = 0;
@@ -97,6 +102,9 @@ pub async fn check(
         while tasks.len() < GLOBAL_CONCURRENCY && next < items.len() {
             let i = next;
             next += 1;
+            if out[i].is_some() {
+                continue;
+            }
             let provider = providers[items[i].job].clone();
             let (items, clients, limiters) = (items.clone(), clients.clone(), limiters.clone());
             tasks.spawn(async move {
@@ -124,6 +132,65 @@ pub async fn check(
         p.finish();
     }
     out
+}
+
+/// The bulk step: each provider's lists over all of its items (providers one after another, as
+/// their own limiters pace the pages). Fills `out` for what the lists settle and says how many.
+/// A list that fails (after retries, as reads are safe to repeat) fails all of its provider's
+/// items: the plan could not be made, and thousands of single reads would not help a server
+/// that cannot list.
+async fn listed(
+    items: &[Item],
+    providers: &[String],
+    clients: &IndexMap<String, Client>,
+    out: &mut [Read],
+) -> usize {
+    let mut settled = 0;
+    for (name, client) in clients {
+        let (index, works): (Vec<usize>, Vec<&Work>) = items
+            .iter()
+            .enumerate()
+            .filter(|(_, item)| providers[item.job] == *name)
+            .map(|(i, item)| (i, &*item.what))
+            .unzip();
+        if works.is_empty() {
+            continue;
+        }
+        if client.observe_many(&works).is_none() {
+            continue;
+        }
+        let mut attempt = 0;
+        let seen = loop {
+            attempt += 1;
+            let Some(list) = client.observe_many(&works) else {
+                break Ok(Vec::new());
+            };
+            match list.await {
+                Err(e) if attempt < READ_ATTEMPTS && e.is_transient() => {
+                    tokio::time::sleep(READ_PAUSE * attempt).await;
+                }
+                other => break other,
+            }
+        };
+        match seen {
+            Ok(seen) => {
+                for (i, observed) in index.into_iter().zip(seen) {
+                    if let Some(o) = observed {
+                        out[i] = Some(Ok(Seen::from(o)));
+                        settled += 1;
+                    }
+                }
+            }
+            Err(e) => {
+                let e = e.to_string();
+                for i in index {
+                    out[i] = Some(Err(e.clone()));
+                    settled += 1;
+                }
+            }
+        }
+    }
+    settled
 }
 
 fn done_count(done: &mut usize, progress: Option<&dyn Progress>, total: usize) {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::http::Http;
-use super::provider::{BoxFuture, mismatch};
+use super::provider::{BoxFuture, mismatch, source_query};
 use super::secret::Secret;
 use super::{Answer, Idempotency, Observed, RequestPreview};
 use super::{ProviderError, SecretSource, auth_of};
@@ -268,13 +268,10 @@ impl super::Provider for OtcWaf {
     ) -> Option<BoxFuture<'a, Result<Vec<Value>, ProviderError>>> {
         match kind {
             SourceKind::Certificates => Some(Box::pin(async move {
-                let query: CertificatesQuery =
-                    serde_json::from_value(with.clone()).map_err(|e| ProviderError::Config {
-                        provider: self.name.clone(),
-                        detail: format!("its source query does not fit: {e}"),
-                    })?;
+                let query: CertificatesQuery = source_query(&self.name, with)?;
                 self.certificates(&query).await
             })),
+            _ => None,
         }
     }
 }

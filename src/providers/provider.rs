@@ -43,6 +43,17 @@ pub trait Provider: Send + Sync + fmt::Debug {
         work: &'a Work,
     ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>>;
 
+    /// Observes many works from list endpoints, a page at a time: one entry per work, in
+    /// order, `None` for a work the lists cannot settle (it gets its own check). `None` when no
+    /// list helps. A list only ever settles what it shows, never a target by its absence: offset
+    /// paging can skip an item that moved between two pages.
+    fn observe_many<'a>(
+        &'a self,
+        _works: &'a [&'a Work],
+    ) -> Option<BoxFuture<'a, Result<Vec<Option<Observed>>, ProviderError>>> {
+        None
+    }
+
     /// Sends the works as one request (one work unless [`Provider::batching`] groups them);
     /// one answer per work, in order.
     fn send<'a>(
@@ -118,6 +129,25 @@ where
         out.push(send(params).await?);
     }
     Ok(out)
+}
+
+/// A source's `with`, as the query type of its kind.
+///
+/// # Errors
+/// Filters that do not fit the query.
+pub fn source_query<T: serde::de::DeserializeOwned>(
+    provider: &str,
+    with: &Value,
+) -> Result<T, ProviderError> {
+    serde_json::from_value(with.clone()).map_err(|e| ProviderError::Config {
+        provider: provider.to_owned(),
+        detail: format!("its source query does not fit: {e}"),
+    })
+}
+
+/// Stops a paged listing that would cost more requests than the per-target reads it saves.
+pub const fn worth_listing(pages: u64, works: usize) -> bool {
+    pages <= works as u64
 }
 
 /// The error of a work handed to a provider that does not own its action.

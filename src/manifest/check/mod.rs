@@ -287,9 +287,23 @@ fn sources(doc: &Document, m: &Manifest, out: &mut Diagnostics) {
                     doc.value_span(&ptr),
                     format!("a `{}` provider", p.kind),
                 )
-                .pointer(ptr),
+                .pointer(ptr)
+                .help(offered(p.kind)),
             ),
             Some(_) => {}
         }
+    }
+}
+
+/// Which source types a provider type offers, as a hint.
+fn offered(kind: crate::manifest::model::ProviderType) -> String {
+    let kinds: Vec<String> = crate::manifest::model::SourceKind::offered_by(kind)
+        .into_iter()
+        .map(|k| format!("`{}`", k.name()))
+        .collect();
+    if kinds.is_empty() {
+        format!("a `{kind}` provider offers no source")
+    } else {
+        format!("a `{kind}` provider offers: type {}", kinds.join(", "))
     }
 }

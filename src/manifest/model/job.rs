@@ -3,8 +3,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::action::{ActionKind, SourceKind};
+use super::action::ActionKind;
 use super::common::{Duration, RetryPolicy, Rollout, Wait};
+use super::source::SourceKind;
 
 /// One step of the runbook: an action run once, or once per item of `for_each`.
 #[derive(Debug, Clone, Deserialize, Serialize)]

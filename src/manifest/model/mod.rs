@@ -6,6 +6,7 @@ mod job;
 mod provider;
 mod schema_impls;
 mod secret;
+mod source;
 mod work;
 
 use indexmap::IndexMap;
@@ -18,6 +19,7 @@ pub use job::*;
 pub use provider::*;
 pub use schema_impls::TemplateString;
 pub use secret::*;
+pub use source::*;
 pub use work::{ParamsError, Work};
 
 /// A runbook: providers, optional inputs and sources, and the jobs to run against them.

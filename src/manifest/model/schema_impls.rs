@@ -11,8 +11,8 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde_json::{Map, Value, json};
 
 use super::action::{
-    ActionKind, BulkRetryAutomation, CertificatesQuery, HttpRequest, ReissueCertificate,
-    RetryCertificate, RetryCredentialsTask, SourceKind,
+    ActionKind, BulkRetryAutomation, HttpRequest, ReissueCertificate, RetryCertificate,
+    RetryCredentialsTask,
 };
 use super::common::{Duration, Limits, RetryPolicy, Rollout, Tls, Wait};
 use super::job::{ForEach, Job, Source, When};
@@ -20,6 +20,10 @@ use super::provider::{
     DigicertAuth, HttpAuth, NcloudAuth, OtcAuth, Provider, ProviderType, VcfAuth, VenafiAuth,
 };
 use super::secret::{SECRET_REF, SecretRef};
+use super::source::{
+    AutomatedIpsQuery, CertificatesQuery, CredentialsTasksQuery, NcpCertificatesQuery, SourceKind,
+    TasksQuery, TppCertificatesQuery,
+};
 
 /// A string holding `{{ … }}` or `{% … %}`, rendered before the value is checked.
 pub struct TemplateString;
@@ -291,10 +295,29 @@ impl JsonSchema for Source {
             "required": ["provider", "type"],
             "additionalProperties": false
         });
-        let cases = vec![(
-            "certificates",
-            templated_schema::<CertificatesQuery>(generator),
-        )];
+        let cases = vec![
+            (
+                "certificates",
+                templated_schema::<CertificatesQuery>(generator),
+            ),
+            (
+                "tpp_certificates",
+                templated_schema::<TppCertificatesQuery>(generator),
+            ),
+            (
+                "automated_ips",
+                templated_schema::<AutomatedIpsQuery>(generator),
+            ),
+            (
+                "credentials_tasks",
+                templated_schema::<CredentialsTasksQuery>(generator),
+            ),
+            ("tasks", templated_schema::<TasksQuery>(generator)),
+            (
+                "ncp_certificates",
+                templated_schema::<NcpCertificatesQuery>(generator),
+            ),
+        ];
         debug_assert_eq!(cases.len(), SourceKind::ALL.len());
         discriminated(base, "type", "with", cases)
     }

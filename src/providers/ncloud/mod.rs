@@ -1,7 +1,8 @@
 //! NAVER Cloud Certificate Manager (providers.md §5): API Gateway signature v2 computed for every
 //! request at send time, service errors inside HTTP 200 (`returnCode`), the v2 certificate list
-//! to observe, and the reissue request.
+//! to observe (a page of it for many targets at once), and the reissue request.
 
+mod list;
 mod seam;
 
 use std::path::{Path, PathBuf};
@@ -14,17 +15,9 @@ use serde_json::{Value, json};
 use crate::manifest::model::{Csr, NcloudAuth, ReissueCertificate};
 use crate::providers::http::{Http, Reply};
 use crate::providers::secret::Secret;
-use crate::providers::{
-    Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
-};
+use crate::providers::{Answer, Idempotency, ProviderError, RequestPreview, SecretSource, auth_of};
 
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
-
-const PAGE_SIZE: usize = 100;
-const MAX_PAGES: usize = 10_000;
-/// Statuses a reissue may start from (providers.md §5.3): NORMAL, EXPIRE, VALIDATION_FAILED,
-/// VALIDATION_EXPIRE.
-const REISSUABLE: [i64; 4] = [1, -2, -3, -4];
 
 #[derive(Debug)]
 pub struct Ncloud {
@@ -164,98 +157,6 @@ impl Ncloud {
             });
         }
         Ok(reply)
-    }
-
-    /// Finds the certificate in the v2 list: by name first, then through every page.
-    async fn find(&self, action: &ReissueCertificate) -> Result<Option<Value>, ProviderError> {
-        for by_name in [true, false] {
-            for page in 1..=MAX_PAGES {
-                let mut url = self.http.url("api/v2/certificate/certificates");
-                {
-                    let mut q = url.query_pairs_mut();
-                    q.append_pair("page", &page.to_string());
-                    q.append_pair("pageSize", &PAGE_SIZE.to_string());
-                    if by_name {
-                        q.append_pair("certificateName", &action.certificate_name);
-                    }
-                }
-                let reply = self.send(Method::GET, url, None).await?;
-                let body = reply
-                    .json()
-                    .filter(|_| reply.status == 200)
-                    .ok_or_else(|| {
-                        ProviderError::unexpected(&self.name, "ListCertificates", &reply)
-                    })?;
-                if body["returnCode"].as_str().is_some_and(|c| c != "0") {
-                    return Err(ProviderError::Unexpected {
-                        provider: self.name.clone(),
-                        what: "ListCertificates".into(),
-                        status: reply.status,
-                        detail: format!(
-                            "returnCode {}: {}",
-                            body["returnCode"],
-                            body["returnMessage"].as_str().unwrap_or_default()
-                        ),
-                    });
-                }
-                let list = body["sslCertificateList"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default();
-                if let Some(found) = list
-                    .iter()
-                    .find(|c| c["certificateNo"].as_u64() == Some(action.certificate_no))
-                {
-                    return Ok(Some(found.clone()));
-                }
-                let total = body["totalCount"]
-                    .as_u64()
-                    .and_then(|t| usize::try_from(t).ok())
-                    .unwrap_or(0);
-                if list.is_empty() || page * PAGE_SIZE >= total {
-                    break;
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// Plan check: an ONGOING certificate blocks a reissue.
-    ///
-    /// # Errors
-    /// A transport or auth failure, or an answer that cannot be read.
-    pub async fn observe(&self, action: &ReissueCertificate) -> Result<Observed, ProviderError> {
-        let Some(cert) = self.find(action).await? else {
-            return Ok(Observed::new(Verdict::Blocked(format!(
-                "no certificate {} in Certificate Manager",
-                action.certificate_no
-            ))));
-        };
-        let code = cert["statusCode"].as_i64().unwrap_or(i64::MIN);
-        let name = cert["statusName"]
-            .as_str()
-            .map_or_else(|| status_name(code).to_owned(), str::to_owned);
-        let verdict = if code == 0 {
-            Verdict::Blocked(
-                "an issuance is already running (ONGOING); a reissue now would start another"
-                    .into(),
-            )
-        } else if REISSUABLE.contains(&code) {
-            Verdict::Run
-        } else {
-            Verdict::Blocked(format!("a certificate in status {name} cannot be reissued"))
-        };
-        let mut observed = Observed::new(verdict)
-            .fact("status", format!("{code} {name}"))
-            .fact("common_name", cert["commonName"].clone());
-        if let Some(end) = cert["validEndDate"].as_str() {
-            observed = observed.fact("valid_end", end);
-        }
-        // Tells a reissue whose answer was lost from one that never arrived (`updated_since`).
-        if let Some(updated) = cert["updateDate"].as_str() {
-            observed = observed.fact("updated", updated);
-        }
-        Ok(observed)
     }
 
     /// The reissue body; the CSR file is read only when `resolve` is set.

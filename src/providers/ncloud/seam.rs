@@ -1,8 +1,8 @@
 //! Ncloud behind the provider seam: how the plan and the engine reach this module.
 
 use super::*;
-use crate::manifest::model::Work;
-use crate::providers::provider::{BoxFuture, each};
+use crate::manifest::model::{NcpCertificatesQuery, SourceKind, Work};
+use crate::providers::provider::{BoxFuture, each, source_query};
 use crate::providers::{Answer, Idempotency, Observed, Provider, ProviderError, RequestPreview};
 
 impl Provider for Ncloud {
@@ -29,6 +29,26 @@ impl Provider for Ncloud {
         work: &'a Work,
     ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
         Box::pin(async move { Some(self.observe(work.reissue_certificate()?).await) })
+    }
+
+    fn observe_many<'a>(
+        &'a self,
+        works: &'a [&'a Work],
+    ) -> Option<BoxFuture<'a, Result<Vec<Option<Observed>>, ProviderError>>> {
+        Some(Box::pin(self.observe_many(works)))
+    }
+
+    fn source<'a>(
+        &'a self,
+        kind: SourceKind,
+        with: &'a serde_json::Value,
+    ) -> Option<BoxFuture<'a, Result<Vec<serde_json::Value>, ProviderError>>> {
+        (kind == SourceKind::NcpCertificates).then(|| {
+            Box::pin(async move {
+                let query: NcpCertificatesQuery = source_query(&self.name, with)?;
+                self.certificates(&query).await
+            }) as BoxFuture<'a, _>
+        })
     }
 
     fn send<'a>(

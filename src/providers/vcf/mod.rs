@@ -2,9 +2,12 @@
 //! tokens refreshed before they expire, `GET /v1/tasks/{id}` to observe, and the
 //! `CredentialsUpdateSpec` of `PATCH /v1/credentials/tasks/{id}`.
 
+mod list;
 pub mod operations;
 mod paths;
 mod seam;
+
+pub use list::normalize_status;
 
 use std::path::{Path, PathBuf};
 
@@ -60,12 +63,6 @@ fn error_text(error: &Value) -> Option<String> {
         Some(r) if !r.is_empty() => format!("{message} (remediation: {r})"),
         _ => message.to_owned(),
     })
-}
-
-/// Task statuses come as `IN_PROGRESS` or `In Progress`; compare them normalised.
-#[must_use]
-pub fn normalize_status(status: &str) -> String {
-    status.trim().to_ascii_uppercase().replace([' ', '-'], "_")
 }
 
 impl Vcf {
@@ -479,12 +476,6 @@ pub fn summary(body: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_normalise() {
-        assert_eq!(normalize_status("In Progress"), "IN_PROGRESS");
-        assert_eq!(normalize_status("Successful"), "SUCCESSFUL");
-    }
 
     #[test]
     fn jwt_expiry_is_read_from_the_payload() {

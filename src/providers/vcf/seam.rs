@@ -1,8 +1,8 @@
 //! Vcf behind the provider seam: how the plan and the engine reach this module.
 
 use super::*;
-use crate::manifest::model::Work;
-use crate::providers::provider::{BoxFuture, each, mismatch};
+use crate::manifest::model::{CredentialsTasksQuery, SourceKind, TasksQuery, Work};
+use crate::providers::provider::{BoxFuture, each, mismatch, source_query};
 use crate::providers::{Answer, Idempotency, Observed, Provider, ProviderError, RequestPreview};
 
 impl Provider for Vcf {
@@ -29,6 +29,24 @@ impl Provider for Vcf {
         work: &'a Work,
     ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
         Box::pin(async move { Some(self.observe(work.retry_credentials_task()?).await) })
+    }
+
+    fn source<'a>(
+        &'a self,
+        kind: SourceKind,
+        with: &'a serde_json::Value,
+    ) -> Option<BoxFuture<'a, Result<Vec<serde_json::Value>, ProviderError>>> {
+        match kind {
+            SourceKind::CredentialsTasks => Some(Box::pin(async move {
+                let query: CredentialsTasksQuery = source_query(&self.name, with)?;
+                self.credentials_tasks(&query).await
+            })),
+            SourceKind::Tasks => Some(Box::pin(async move {
+                let query: TasksQuery = source_query(&self.name, with)?;
+                self.tasks(&query).await
+            })),
+            _ => None,
+        }
     }
 
     fn send<'a>(

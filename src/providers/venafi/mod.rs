@@ -1,8 +1,9 @@
 //! Venafi TPP (providers.md §1): OAuth tokens with single-use refresh tokens (refreshes are
-//! serialized and the new pair kept), `Config/DnToGuid` + `Certificates/{guid}` to observe, and
-//! the `Certificates/Retry` request.
+//! serialized and the new pair kept), `Config/DnToGuid` + `Certificates/{guid}` to observe (or
+//! the certificate search for many targets at once), and the `Certificates/Retry` request.
 
 mod seam;
+mod search;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -301,11 +302,20 @@ impl Venafi {
         path: &str,
         body: Option<&Value>,
     ) -> Result<crate::providers::http::Reply, ProviderError> {
+        self.call_at(method, self.http.url(path), body).await
+    }
+
+    async fn call_at(
+        &self,
+        method: Method,
+        url: url::Url,
+        body: Option<&Value>,
+    ) -> Result<crate::providers::http::Reply, ProviderError> {
         for attempt in 0..2 {
             let token = self.access_token().await?;
             let mut request = self
                 .http
-                .request(method.clone(), self.http.url(path))
+                .request(method.clone(), url.clone())
                 .bearer_auth(token.expose());
             if let Some(body) = body {
                 request = request.json(body);

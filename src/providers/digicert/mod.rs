@@ -1,80 +1,23 @@
-//! DigiCert Automation (providers.md §2): the `X-DC-DEVKEY` key, `automatedips/list` +
-//! `viewAutomationDetails` to observe each `ip:port`, and the bulk-retry request items.
+//! DigiCert Automation (providers.md §2): the `X-DC-DEVKEY` key, `automatedips/list` (one list
+//! for many targets) + `viewAutomationDetails` to observe an `ip:port`, and the bulk-retry
+//! request items.
+
+mod list;
+mod seam;
+
+use list::Automations;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
 
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use super::http::{Http, Reply};
-use super::provider::{Batching, BoxFuture, mismatch};
 use super::secret::Secret;
-use super::{
-    Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
-};
-use crate::manifest::model::Work;
+use super::{Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, auth_of};
 use crate::manifest::model::{AutomationTarget, BulkRetryAutomation, DigicertAuth};
-
-/// The list endpoint's largest page.
-const PAGE_SIZE: u64 = 512;
-/// Bounds the paging loop whatever the server says its total is.
-const MAX_PAGES: u64 = 10_000;
-
-/// `ip:port[/domain]` → (automationId, automationStatus) of one account.
-/// The automations of one account by `ip:port`, as the documented list shows them.
-type Automations = Arc<HashMap<String, Vec<Listed>>>;
-
-/// One automation in `automatedips/list` (providers.md §2.3: `automationId`, `automatedIp`,
-/// `automatedPort`, `certificateCn`, `alias`, … — no domain name).
-#[derive(Debug, Clone)]
-struct Listed {
-    id: u64,
-    cn: String,
-    alias: String,
-}
-
-impl Listed {
-    /// Whether this automation serves `domain`: its certificate's CN or its alias names it.
-    fn serves(&self, domain: &str) -> bool {
-        self.cn.eq_ignore_ascii_case(domain) || self.alias.eq_ignore_ascii_case(domain)
-    }
-}
-
-/// Which automation of an `ip:port` a target means, by documented fields only: the only one
-/// there, or the one whose certificate CN or alias is the target's `domain_name`. Ambiguity is a
-/// reason to hold the target back, never a guess.
-fn matching<'a>(listed: &'a [Listed], target: &AutomationTarget) -> Result<&'a Listed, String> {
-    let at = format!("{}:{}", target.ip, target.port);
-    let ids = |all: &[&Listed]| {
-        all.iter()
-            .map(|l| format!("{} (CN {})", l.id, l.cn))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let candidates: Vec<&Listed> = match &target.domain_name {
-        Some(d) => listed.iter().filter(|l| l.serves(d)).collect(),
-        None => listed.iter().collect(),
-    };
-    match (candidates.as_slice(), &target.domain_name) {
-        ([one], _) => Ok(one),
-        ([], Some(d)) => Err(format!(
-            "no automation at {at} has a certificate CN or alias `{d}` (there: {})",
-            ids(&listed.iter().collect::<Vec<_>>())
-        )),
-        ([], None) => Err(format!("no automation at {at}")),
-        (many, Some(d)) => Err(format!(
-            "several automations at {at} serve `{d}` ({}); the target is ambiguous",
-            ids(many)
-        )),
-        (many, None) => Err(format!(
-            "several automations share {at} ({}); name the target's `domain_name` (its certificate CN or alias)",
-            ids(many)
-        )),
-    }
-}
 
 #[derive(Debug)]
 pub struct Digicert {
@@ -170,56 +113,6 @@ impl Digicert {
         Ok(reply)
     }
 
-    /// Every automated `ip:port` of the account, paged through once and kept.
-    async fn automations(&self, account: u64) -> Result<Automations, ProviderError> {
-        let mut cache = self.automations.lock().await;
-        if let Some(found) = cache.get(&account) {
-            // Shared, not copied: one observation per target must not copy the whole list.
-            return Ok(found.clone());
-        }
-        let mut found: HashMap<String, Vec<Listed>> = HashMap::new();
-        let mut start = 1;
-        for _ in 0..MAX_PAGES {
-            let reply = self
-                .post(
-                    "automatedips/list",
-                    &json!({"accountId": account, "pageSize": PAGE_SIZE, "startIndex": start}),
-                )
-                .await?;
-            let body = reply
-                .json()
-                .filter(|_| reply.status == 200)
-                .ok_or_else(|| {
-                    ProviderError::unexpected(&self.name, "automatedips/list", &reply)
-                })?;
-            let items = body["data"]["automatedIps"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            for item in &items {
-                let ip = item["automatedIp"].as_str().unwrap_or_default();
-                let port = item["automatedPort"].as_u64().unwrap_or_default();
-                let text = |k: &str| item[k].as_str().unwrap_or_default().to_owned();
-                found
-                    .entry(format!("{ip}:{port}"))
-                    .or_default()
-                    .push(Listed {
-                        id: item["automationId"].as_u64().unwrap_or_default(),
-                        cn: text("certificateCn"),
-                        alias: text("alias"),
-                    });
-            }
-            let total = body["data"]["totalCount"].as_u64().unwrap_or(0);
-            start += PAGE_SIZE;
-            if items.len() < PAGE_SIZE as usize || (total > 0 && start > total) {
-                break;
-            }
-        }
-        let found = Arc::new(found);
-        cache.insert(account, found.clone());
-        Ok(found)
-    }
-
     /// Plan check for one target: is there an automation, and does DigiCert offer a retry?
     ///
     /// # Errors
@@ -230,17 +123,10 @@ impl Digicert {
         target: &AutomationTarget,
     ) -> Result<Observed, ProviderError> {
         let account = target.account_id.unwrap_or(action.account_id);
-        let all = self.automations(account).await?;
-        let listed = all
-            .get(&format!("{}:{}", target.ip, target.port))
-            .map_or(&[][..], Vec::as_slice);
-        let id = match matching(listed, target) {
+        let all = self.automations(account, false).await?;
+        let id = match list::located(&all, target, account) {
             Ok(l) => l.id,
-            Err(why) => {
-                return Ok(Observed::new(Verdict::Blocked(format!(
-                    "{why} in account {account}"
-                ))));
-            }
+            Err(blocked) => return Ok(blocked),
         };
         let division = target.division_id.or(action.division_id);
         let reply = self
@@ -267,22 +153,8 @@ impl Digicert {
             .as_str()
             .unwrap_or_default()
             .to_owned();
-        let verdict = if applicable {
-            Verdict::Run
-        } else if status.contains("RENEWED") {
-            Verdict::Converged(format!("automation {id} is {status}"))
-        } else if status.contains("SCHEDULED") {
-            Verdict::Converged(format!("a retry of automation {id} is already scheduled"))
-        } else {
-            Verdict::Blocked(format!(
-                "DigiCert offers no retry for automation {id} ({status}){}",
-                if cause.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {cause}")
-                }
-            ))
-        };
+        let verdict = list::decide(id, &status, Some(applicable), &cause)
+            .unwrap_or_else(|| unreachable!("decided with `isRetryApplicable` known"));
         Ok(Observed::new(verdict)
             .fact("automation_id", id)
             .fact("automation_status", status)
@@ -378,67 +250,6 @@ impl Digicert {
     }
 }
 
-impl super::Provider for Digicert {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn target(&self, work: &Work) -> String {
-        work.bulk().map(|(_, t)| target_key(t)).unwrap_or_default()
-    }
-
-    fn preview(&self, work: &Work) -> (RequestPreview, Idempotency) {
-        let preview = work
-            .bulk()
-            .map(|(action, target)| self.preview(action, target))
-            .unwrap_or_default();
-        (preview, Self::idempotency())
-    }
-
-    fn observe<'a>(
-        &'a self,
-        work: &'a Work,
-    ) -> BoxFuture<'a, Option<Result<Observed, ProviderError>>> {
-        Box::pin(async move {
-            let (action, target) = work.bulk()?;
-            Some(self.observe(action, target).await)
-        })
-    }
-
-    fn send<'a>(
-        &'a self,
-        works: &'a [&'a Work],
-    ) -> BoxFuture<'a, Result<Vec<Answer>, ProviderError>> {
-        Box::pin(async move {
-            let Some((base, _)) = works.first().and_then(|w| w.bulk()) else {
-                return Err(mismatch(&self.name));
-            };
-            let targets = works
-                .iter()
-                .map(|w| {
-                    w.bulk()
-                        .map(|(_, t)| t.clone())
-                        .ok_or_else(|| mismatch(&self.name))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            self.execute(base, &targets).await
-        })
-    }
-
-    /// The bulk endpoint takes `batch_size` targets (50 by default) and answers per `ip:port`,
-    /// so SNI targets sharing one go in separate requests.
-    fn batching(&self, work: &Work) -> Option<Batching> {
-        let (action, target) = work.bulk()?;
-        Some(Batching {
-            size: action
-                .batch_size
-                .and_then(|s| usize::try_from(s.max(1)).ok())
-                .unwrap_or(DEFAULT_BATCH),
-            exclusive: format!("{}:{}", target.ip, target.port),
-        })
-    }
-}
-
 /// providers.md §2.4: 100 requests / 5 s and 1000 / 5 min, rolling windows per API key; every
 /// request counts, reads included.
 #[must_use]
@@ -460,4 +271,4 @@ pub fn documented_limits() -> crate::limits::Documented {
 }
 
 /// Targets per bulk request when the runbook does not say.
-const DEFAULT_BATCH: usize = 50;
+pub(super) const DEFAULT_BATCH: usize = 50;
