@@ -17,10 +17,16 @@ use axum::routing::post;
 use serde_json::{Value, json};
 
 use super::digicert_api;
+use super::endpoints::{Endpoints, track};
 use super::limiter::{RollingLimiter, Window, max_in_window};
 use super::server::{Options, RequestLog, Server, header, lock};
 
 pub const BASE_PATH: &str = "/automationws/v1";
+/// The endpoints, as [`DigicertFake::requests`] and [`DigicertFake::after_answer`] name them
+/// (with the base path).
+pub const LIST: &str = "POST /automationws/v1/automatedips/list";
+pub const DETAILS: &str = "POST /automationws/v1/automation/viewAutomationDetails";
+pub const BULK_RETRY: &str = "POST /automationws/v1/automation/bulkretryautomationtask";
 /// The documented limits (§2.4): 100 requests / 5 s and 1000 requests / 5 min, per API key.
 pub const DOCUMENTED_LIMITS: [Window; 2] = [
     Window::new(100, Duration::from_secs(5)),
@@ -247,7 +253,7 @@ impl Builder {
         self
     }
 
-    fn build(self) -> (Router, Arc<Dc>) {
+    fn build(self) -> (Router, Arc<Dc>, Endpoints) {
         let mut config = self.config;
         if config.api_keys.is_empty() {
             config.api_keys.push("test-devkey".into());
@@ -276,24 +282,31 @@ impl Builder {
             .fallback(not_found)
             .layer(middleware::from_fn_with_state(dc.clone(), gate))
             .with_state(dc.clone());
-        (router, dc)
+        // Outside the gate: refused (401) and limited (429) requests count too.
+        let endpoints = Endpoints::new(
+            &[LIST, DETAILS, BULK_RETRY].map(|e| e.split_once(' ').unwrap_or(("POST", e))),
+        );
+        let router = router.layer(middleware::from_fn_with_state(endpoints.clone(), track));
+        (router, dc, endpoints)
     }
 
     /// Serves on the current tokio runtime.
     pub fn start(self) -> DigicertFake {
-        let (router, dc) = self.build();
+        let (router, dc, endpoints) = self.build();
         DigicertFake {
             server: Server::start(router, Options::default()),
             dc,
+            endpoints,
         }
     }
 
     /// Serves on its own thread (for sync tests that run the binary).
     pub fn spawn_thread(self) -> DigicertFake {
-        let (router, dc) = self.build();
+        let (router, dc, endpoints) = self.build();
         DigicertFake {
             server: Server::spawn_thread(router, Options::default()),
             dc,
+            endpoints,
         }
     }
 }
@@ -302,6 +315,7 @@ impl Builder {
 pub struct DigicertFake {
     server: Server,
     dc: Arc<Dc>,
+    endpoints: Endpoints,
 }
 
 impl DigicertFake {
@@ -355,6 +369,45 @@ impl DigicertFake {
             .get(&format!("{ip}:{port}"))
             .copied()
             .unwrap_or(0)
+    }
+    /// Requests that arrived for `endpoint` (one of the consts above, like [`LIST`]), refused
+    /// (401) and rate-limited (429) ones included.
+    pub fn requests(&self, endpoint: &str) -> usize {
+        self.endpoints.requests(endpoint)
+    }
+    /// Every endpoint's request count (`"other"`: requests no route matched).
+    pub fn all_requests(&self) -> std::collections::BTreeMap<String, usize> {
+        self.endpoints.all_requests()
+    }
+    /// Changes the automations right after `endpoint`'s `n`-th 2xx answer (1-based) is made,
+    /// before it is sent: the client's next request sees the change.
+    pub fn after_answer(
+        &self,
+        endpoint: &str,
+        n: usize,
+        change: impl FnOnce(&mut Vec<Automation>) + Send + 'static,
+    ) {
+        let dc = self.dc.clone();
+        self.endpoints
+            .after_answer(endpoint, n, move || change(&mut lock(&dc.automations)));
+    }
+    /// [`Self::after_answer`] for `automatedips/list`: after serving its page `n` (1-based
+    /// count of list answers, whatever `startIndex` they asked for).
+    pub fn after_page(&self, n: usize, change: impl FnOnce(&mut Vec<Automation>) + Send + 'static) {
+        self.after_answer(LIST, n, change);
+    }
+    /// After list page `n`, automation `automation_id` has `status` (and the eligibility that
+    /// status implies unless the test set one).
+    pub fn set_status_after_page(&self, n: usize, automation_id: u64, status: Status) {
+        self.after_page(n, move |all| {
+            if let Some(a) = all.iter_mut().find(|a| a.automation_id == automation_id) {
+                a.status = status;
+            }
+        });
+    }
+    /// Planted changes that have not run yet.
+    pub fn pending_changes(&self) -> usize {
+        self.endpoints.pending_hooks()
     }
     /// The current status of an automation (after any renewal timing).
     pub fn status(&self, automation_id: u64) -> Option<Status> {

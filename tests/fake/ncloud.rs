@@ -20,8 +20,14 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
 use sha2::Sha256;
 
+use super::endpoints::{Endpoints, track};
 use super::ncloud_api;
 use super::server::{Options, RawTarget, RequestLog, Server, header, lock};
+
+/// The endpoints, as [`NcloudFake::requests`] and [`NcloudFake::after_answer`] name them.
+pub const LIST_V1: &str = "GET /api/v1/certificates";
+pub const LIST_V2: &str = "GET /api/v2/certificate/certificates";
+pub const REISSUE: &str = "POST /api/v2/certificate/{certificate_no}/reissue";
 
 /// The documented clock window for `x-ncp-apigw-timestamp` (±5 min).
 pub const TIMESTAMP_WINDOW: Duration = Duration::from_secs(300);
@@ -162,7 +168,7 @@ impl Builder {
         self
     }
 
-    fn build(self) -> (Router, Arc<Ncp>) {
+    fn build(self) -> (Router, Arc<Ncp>, Endpoints) {
         let mut config = self.config;
         if config.keys.is_empty() {
             config.keys.insert(
@@ -188,20 +194,27 @@ impl Builder {
             .fallback(|| async { gateway(StatusCode::NOT_FOUND, "300", "Not Found Exception") })
             .layer(middleware::from_fn_with_state(ncp.clone(), verify))
             .with_state(ncp.clone());
-        (router, ncp)
+        // Outside the signature check: refused (401) requests count too.
+        let endpoints = Endpoints::new(
+            &[LIST_V1, LIST_V2, REISSUE].map(|e| e.split_once(' ').unwrap_or(("GET", e))),
+        );
+        let router = router.layer(middleware::from_fn_with_state(endpoints.clone(), track));
+        (router, ncp, endpoints)
     }
     pub fn start(self) -> NcloudFake {
-        let (router, ncp) = self.build();
+        let (router, ncp, endpoints) = self.build();
         NcloudFake {
             server: Server::start(router, Options::default()),
             ncp,
+            endpoints,
         }
     }
     pub fn spawn_thread(self) -> NcloudFake {
-        let (router, ncp) = self.build();
+        let (router, ncp, endpoints) = self.build();
         NcloudFake {
             server: Server::spawn_thread(router, Options::default()),
             ncp,
+            endpoints,
         }
     }
 }
@@ -209,6 +222,7 @@ impl Builder {
 pub struct NcloudFake {
     server: Server,
     ncp: Arc<Ncp>,
+    endpoints: Endpoints,
 }
 
 impl NcloudFake {
@@ -263,6 +277,51 @@ impl NcloudFake {
     }
     pub fn auth_failures(&self) -> u64 {
         *lock(&self.ncp.auth_failures)
+    }
+    /// Requests that arrived for `endpoint` (one of the consts above, like [`LIST_V2`]), those
+    /// refused for their signature included.
+    pub fn requests(&self, endpoint: &str) -> usize {
+        self.endpoints.requests(endpoint)
+    }
+    /// Every endpoint's request count (`"other"`: requests no route matched).
+    pub fn all_requests(&self) -> std::collections::BTreeMap<String, usize> {
+        self.endpoints.all_requests()
+    }
+    /// Changes the certificates right after `endpoint`'s `n`-th 2xx answer (1-based) is made,
+    /// before it is sent: the client's next request sees the change.
+    pub fn after_answer(
+        &self,
+        endpoint: &str,
+        n: usize,
+        change: impl FnOnce(&mut Vec<Certificate>) + Send + 'static,
+    ) {
+        let ncp = self.ncp.clone();
+        self.endpoints
+            .after_answer(endpoint, n, move || change(&mut lock(&ncp.certs)));
+    }
+    /// [`Self::after_answer`] for the v2 list: after serving its page `n` (1-based count of
+    /// v2 list answers, whatever `page` they asked for).
+    pub fn after_page(
+        &self,
+        n: usize,
+        change: impl FnOnce(&mut Vec<Certificate>) + Send + 'static,
+    ) {
+        self.after_answer(LIST_V2, n, change);
+    }
+    /// After v2 list page `n`, certificate `certificate_no` has `status_code`.
+    pub fn set_status_after_page(&self, n: usize, certificate_no: u64, status_code: i32) {
+        self.after_page(n, move |certs| {
+            if let Some(c) = certs
+                .iter_mut()
+                .find(|c| c.certificate_no == certificate_no)
+            {
+                c.status_code = status_code;
+            }
+        });
+    }
+    /// Planted changes that have not run yet.
+    pub fn pending_changes(&self) -> usize {
+        self.endpoints.pending_hooks()
     }
     /// The certificate's current `statusCode`.
     pub fn status_code(&self, certificate_no: u64) -> Option<i32> {

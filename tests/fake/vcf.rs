@@ -21,8 +21,18 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use super::endpoints::{Endpoints, track};
 use super::server::{Options, RequestLog, Server, header, lock};
-use super::vcf_api::{self, CredTask};
+use super::vcf_api::{self, CredTask, TaskStatus};
+
+/// The endpoints, as [`VcfFake::requests`] and [`VcfFake::after_answer`] name them.
+pub const TOKENS: &str = "POST /v1/tokens";
+pub const REFRESH: &str = "PATCH /v1/tokens/access-token/refresh";
+pub const TASKS: &str = "GET /v1/tasks";
+pub const TASK: &str = "GET /v1/tasks/{id}";
+pub const CREDENTIALS_TASKS: &str = "GET /v1/credentials/tasks";
+pub const CREDENTIALS_TASK: &str = "GET /v1/credentials/tasks/{id}";
+pub const RETRY: &str = "PATCH /v1/credentials/tasks/{id}";
 
 /// One credential operation as it ran (a PATCH that was accepted, or a planted running task).
 #[derive(Clone, Debug)]
@@ -90,7 +100,7 @@ impl Builder {
         self
     }
 
-    fn build(self) -> (Router, Arc<Sddc>) {
+    fn build(self) -> (Router, Arc<Sddc>, Endpoints) {
         let now = Instant::now();
         let mut tasks = self.tasks;
         let ops = tasks
@@ -121,20 +131,35 @@ impl Builder {
             .route("/v1/tokens/access-token/refresh", patch(refresh))
             .merge(api)
             .with_state(sddc.clone());
-        (router, sddc)
+        let endpoints = Endpoints::new(
+            &[
+                TOKENS,
+                REFRESH,
+                TASKS,
+                TASK,
+                CREDENTIALS_TASKS,
+                CREDENTIALS_TASK,
+                RETRY,
+            ]
+            .map(|e| e.split_once(' ').unwrap_or(("GET", e))),
+        );
+        let router = router.layer(middleware::from_fn_with_state(endpoints.clone(), track));
+        (router, sddc, endpoints)
     }
     pub fn start(self) -> VcfFake {
-        let (router, sddc) = self.build();
+        let (router, sddc, endpoints) = self.build();
         VcfFake {
             server: Server::start(router, Options::default()),
             sddc,
+            endpoints,
         }
     }
     pub fn spawn_thread(self) -> VcfFake {
-        let (router, sddc) = self.build();
+        let (router, sddc, endpoints) = self.build();
         VcfFake {
             server: Server::spawn_thread(router, Options::default()),
             sddc,
+            endpoints,
         }
     }
 }
@@ -142,6 +167,7 @@ impl Builder {
 pub struct VcfFake {
     server: Server,
     sddc: Arc<Sddc>,
+    endpoints: Endpoints,
 }
 
 impl VcfFake {
@@ -198,6 +224,45 @@ impl VcfFake {
     /// Accepted retries (PATCH → 202) of this task.
     pub fn retries(&self, task_id: &str) -> u32 {
         lock(&self.sddc.retries).get(task_id).copied().unwrap_or(0)
+    }
+    /// Requests that arrived for `endpoint` (one of the consts above, like [`TASKS`]), refused
+    /// ones (401, 400) included.
+    pub fn requests(&self, endpoint: &str) -> usize {
+        self.endpoints.requests(endpoint)
+    }
+    /// Every endpoint's request count (`"other"`: requests no route matched).
+    pub fn all_requests(&self) -> std::collections::BTreeMap<String, usize> {
+        self.endpoints.all_requests()
+    }
+    /// Changes the tasks right after `endpoint`'s `n`-th 2xx answer (1-based) is made, before
+    /// it is sent: the client's next request sees the change.
+    pub fn after_answer(
+        &self,
+        endpoint: &str,
+        n: usize,
+        change: impl FnOnce(&mut Vec<CredTask>) + Send + 'static,
+    ) {
+        let sddc = self.sddc.clone();
+        self.endpoints
+            .after_answer(endpoint, n, move || change(&mut lock(&sddc.tasks)));
+    }
+    /// [`Self::after_answer`] for `GET /v1/tasks`: after serving its page `n` (1-based count
+    /// of list answers, whatever `pageNumber` they asked for).
+    pub fn after_page(&self, n: usize, change: impl FnOnce(&mut Vec<CredTask>) + Send + 'static) {
+        self.after_answer(TASKS, n, change);
+    }
+    /// After `/v1/tasks` page `n`, task `id` has `status` (e.g. someone else re-ran it).
+    pub fn set_status_after_page(&self, n: usize, id: &str, status: TaskStatus) {
+        let id = id.to_owned();
+        self.after_page(n, move |tasks| {
+            if let Some(t) = tasks.iter_mut().find(|t| t.id == id) {
+                t.status = status;
+            }
+        });
+    }
+    /// Planted changes that have not run yet.
+    pub fn pending_changes(&self) -> usize {
+        self.endpoints.pending_hooks()
     }
     /// The credentials-task status now (upper case).
     pub fn status(&self, task_id: &str) -> Option<String> {

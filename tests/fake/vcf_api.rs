@@ -60,6 +60,8 @@ pub struct CredTask {
     pub outcomes: Vec<TaskStatus>,
     pub created: String,
     pub completed: Option<String>,
+    /// `isRetryable` while FAILED (default true).
+    pub retryable: bool,
     run_ends: Option<Instant>,
     planted_for: Option<Duration>,
     runs: usize,
@@ -77,6 +79,7 @@ impl CredTask {
             outcomes: vec![TaskStatus::Successful],
             created: timestamp(),
             completed: Some(timestamp()),
+            retryable: true,
             run_ends: None,
             planted_for: None,
             runs: 0,
@@ -94,6 +97,11 @@ impl CredTask {
     }
     pub fn resource(mut self, name: &str, resource_type: &str) -> Self {
         (self.resource_name, self.resource_type) = (name.to_owned(), resource_type.to_owned());
+        self
+    }
+    /// FAILED but `isRetryable: false` on `/v1/tasks`.
+    pub fn not_retryable(mut self) -> Self {
+        self.retryable = false;
         self
     }
     pub fn outcomes(mut self, outcomes: &[TaskStatus]) -> Self {
@@ -148,7 +156,7 @@ impl CredTask {
             "creationTimestamp": self.created, "completionTimestamp": self.completed,
             "subTasks": [], "errors": [], "resources": self.resources(),
             "resolutionStatus": if failed { "UNRESOLVED" } else { "RESOLVED" },
-            "isCancellable": failed, "isRetryable": failed})
+            "isCancellable": failed, "isRetryable": failed && self.retryable})
     }
 
     /// `CredentialsTask`: no `isRetryable` here (§3.3).
@@ -189,8 +197,10 @@ pub(super) async fn get_task(State(sddc): State<Arc<Sddc>>, Path(id): Path<Strin
     }
 }
 
-/// `GET /v1/tasks?taskStatus=&taskType=&pageNumber=&pageSize=` ([INF] pageNumber is 0-based;
-/// other documented filters are ignored; pageSize > 100 → 400).
+/// `GET /v1/tasks?taskStatus=&taskType=&pageNumber=&pageSize=` (§3.3; pageSize max 100).
+/// [INF] pageNumber is 0-based; pageSize defaults to 100 and must be 1–100; a number that does
+/// not parse is a 400 Error; statuses compare case-insensitively with `In Progress` ≡
+/// `IN_PROGRESS`; the other documented filters are ignored.
 pub(super) async fn list_tasks(State(sddc): State<Arc<Sddc>>, RawQuery(q): RawQuery) -> Response {
     let pairs = query_pairs(q.as_deref());
     let get = |k: &str| {
@@ -199,18 +209,23 @@ pub(super) async fn list_tasks(State(sddc): State<Arc<Sddc>>, RawQuery(q): RawQu
             .find(|(key, _)| key == k)
             .map(|(_, v)| v.clone())
     };
-    let norm = |s: &str| s.to_ascii_uppercase().replace(' ', "_");
-    let size = get("pageSize")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(PAGE_SIZE_MAX);
-    if size > PAGE_SIZE_MAX {
+    let norm = |s: &str| s.trim().to_ascii_uppercase().replace(' ', "_");
+    let number = |k: &str, default: usize| get(k).map_or(Some(default), |v| v.parse().ok());
+    let (Some(size), Some(number)) = (number("pageSize", PAGE_SIZE_MAX), number("pageNumber", 0))
+    else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "INVALID_INPUT",
+            "pageNumber and pageSize are integers.",
+        );
+    };
+    if !(1..=PAGE_SIZE_MAX).contains(&size) {
         return error(
             StatusCode::BAD_REQUEST,
             "INVALID_PAGE_SIZE",
-            "pageSize must be at most 100.",
+            "pageSize must be between 1 and 100.",
         );
     }
-    let number: usize = get("pageNumber").and_then(|v| v.parse().ok()).unwrap_or(0);
     let (status, kind) = (get("taskStatus"), get("taskType"));
     let title = sddc.config.title_case_task_status;
     let tasks = settled(&sddc);

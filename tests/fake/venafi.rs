@@ -20,8 +20,18 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::endpoints::{Endpoints, track};
 use super::server::{Options, RawTarget, RequestLog, Server, header, lock};
 use super::venafi_api::{self, Cert};
+use super::venafi_search;
+
+/// The endpoints, as [`VenafiFake::requests`] and [`VenafiFake::after_answer`] name them.
+pub const OAUTH: &str = "POST /vedauth/authorize/oauth";
+pub const REFRESH: &str = "POST /vedauth/authorize/token";
+pub const DN_TO_GUID: &str = "POST /vedsdk/config/dntoguid";
+pub const DETAILS: &str = "GET /vedsdk/certificates/{guid}";
+pub const SEARCH: &str = "GET /vedsdk/certificates";
+pub const RETRY: &str = "POST /vedsdk/certificates/retry";
 
 /// One use of a refresh token at `/vedauth/authorize/token`.
 #[derive(Clone, Debug)]
@@ -111,7 +121,7 @@ impl Builder {
         self
     }
 
-    fn build(self) -> (Router, Arc<Tpp>) {
+    fn build(self) -> (Router, Arc<Tpp>, Endpoints) {
         let mut tokens = Tokens::default();
         for (token, scope) in self.seeds {
             let entry = (false, self.config.client_id.clone(), scope);
@@ -127,8 +137,8 @@ impl Builder {
         let sdk = Router::new()
             .route("/vedsdk/config/dntoguid", post(venafi_api::dn_to_guid))
             .route("/vedsdk/certificates/retry", post(venafi_api::retry))
-            .route("/vedsdk/certificates/", get(venafi_api::search))
-            .route("/vedsdk/certificates", get(venafi_api::search))
+            .route("/vedsdk/certificates/", get(venafi_search::search))
+            .route("/vedsdk/certificates", get(venafi_search::search))
             .route("/vedsdk/certificates/{guid}", get(venafi_api::details))
             .route_layer(middleware::from_fn_with_state(tpp.clone(), bearer));
         let router = Router::new()
@@ -136,26 +146,38 @@ impl Builder {
             .route("/vedauth/authorize/token", post(refresh))
             .merge(sdk)
             .with_state(tpp.clone());
-        (router, tpp)
+        // RETRY before DETAILS: `retry` would also match `{guid}`.
+        let endpoints = Endpoints::new(&[
+            ("POST", "/vedauth/authorize/oauth"),
+            ("POST", "/vedauth/authorize/token"),
+            ("POST", "/vedsdk/config/dntoguid"),
+            ("POST", "/vedsdk/certificates/retry"),
+            ("GET", "/vedsdk/certificates"),
+            ("GET", "/vedsdk/certificates/{guid}"),
+        ]);
+        let router = router.layer(middleware::from_fn_with_state(endpoints.clone(), track));
+        (router, tpp, endpoints)
     }
     pub fn start(self) -> VenafiFake {
-        let (router, tpp) = self.build();
+        let (router, tpp, endpoints) = self.build();
         let options = Options {
             lowercase_paths: true,
         };
         VenafiFake {
             server: Server::start(router, options),
             tpp,
+            endpoints,
         }
     }
     pub fn spawn_thread(self) -> VenafiFake {
-        let (router, tpp) = self.build();
+        let (router, tpp, endpoints) = self.build();
         let options = Options {
             lowercase_paths: true,
         };
         VenafiFake {
             server: Server::spawn_thread(router, options),
             tpp,
+            endpoints,
         }
     }
 }
@@ -163,6 +185,7 @@ impl Builder {
 pub struct VenafiFake {
     server: Server,
     tpp: Arc<Tpp>,
+    endpoints: Endpoints,
 }
 
 impl VenafiFake {
@@ -228,6 +251,45 @@ impl VenafiFake {
     /// The next `n` Retry calls answer the documented transient 500 ("rerun the transaction").
     pub fn fail_next_retries(&self, n: u32) {
         *lock(&self.tpp.fail_next_retries) = n;
+    }
+    /// Requests that arrived for `endpoint` (one of the consts above, like [`SEARCH`]), refused
+    /// ones (401) included.
+    pub fn requests(&self, endpoint: &str) -> usize {
+        self.endpoints.requests(endpoint)
+    }
+    /// Every endpoint's request count (`"other"`: requests no route matched).
+    pub fn all_requests(&self) -> std::collections::BTreeMap<String, usize> {
+        self.endpoints.all_requests()
+    }
+    /// Changes the certificates right after `endpoint`'s `n`-th 2xx answer (1-based) is made,
+    /// before it is sent: the client's next request sees the change.
+    pub fn after_answer(
+        &self,
+        endpoint: &str,
+        n: usize,
+        change: impl FnOnce(&mut Vec<Cert>) + Send + 'static,
+    ) {
+        let tpp = self.tpp.clone();
+        self.endpoints
+            .after_answer(endpoint, n, move || change(&mut lock(&tpp.certs)));
+    }
+    /// [`Self::after_answer`] for the search: after serving its page `n` (1-based count of
+    /// search answers, whatever `Offset` they asked for).
+    pub fn after_page(&self, n: usize, change: impl FnOnce(&mut Vec<Cert>) + Send + 'static) {
+        self.after_answer(SEARCH, n, change);
+    }
+    /// After search page `n`, certificate `dn` is out of error (healthy, nothing processing).
+    pub fn fix_after_page(&self, n: usize, dn: &str) {
+        let dn = dn.to_owned();
+        self.after_page(n, move |certs| {
+            if let Some(c) = certs.iter_mut().find(|c| c.dn.eq_ignore_ascii_case(&dn)) {
+                (c.in_error, c.stage, c.status) = (false, 0, String::new());
+            }
+        });
+    }
+    /// Planted changes that have not run yet.
+    pub fn pending_changes(&self) -> usize {
+        self.endpoints.pending_hooks()
     }
     /// `(in_error, stage, status)` now.
     pub fn processing(&self, dn: &str) -> Option<(bool, i64, String)> {

@@ -1,16 +1,17 @@
-//! The Venafi fake's WebSDK handlers and certificate state (`ProcessingDetails`).
+//! The Venafi fake's WebSDK handlers and certificate state (`ProcessingDetails`); the search is
+//! in `venafi_search.rs`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
-use axum::extract::{Extension, Path, RawQuery, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::server::{lock, query_pairs};
+use super::server::lock;
 use super::venafi::{Access, Tpp};
 
 /// A certificate object. `stage`/`status` are what `ProcessingDetails` shows.
@@ -26,6 +27,12 @@ pub struct Cert {
     /// How long the work a Retry queues takes, and whether it then succeeds.
     pub retry_takes: Duration,
     pub retry_succeeds: bool,
+    /// `Disabled` in the details and the search filter.
+    pub disabled: bool,
+    /// A workflow ticket waits on it (the `PendingWorkflow` search filter).
+    pub pending_workflow: bool,
+    /// `CertificateDetails.ValidTo` (the `ValidToLess`/`ValidToGreater` filters).
+    pub valid_to: jiff::Timestamp,
     processing_since: Option<Instant>,
 }
 
@@ -51,8 +58,24 @@ impl Cert {
             consumers: Vec::new(),
             retry_takes: Duration::ZERO,
             retry_succeeds: true,
+            disabled: false,
+            pending_workflow: false,
+            valid_to: jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 90),
             processing_since: None,
         }
+    }
+    pub fn disabled(mut self) -> Self {
+        self.disabled = true;
+        self
+    }
+    pub fn pending_workflow(mut self) -> Self {
+        self.pending_workflow = true;
+        self
+    }
+    /// `ValidTo` this many days from now (negative: expired).
+    pub fn valid_for_days(mut self, days: i64) -> Self {
+        self.valid_to = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * days);
+        self
     }
     /// Not in error, nothing processing (Stage 0, empty Status).
     pub fn healthy(mut self) -> Self {
@@ -72,11 +95,11 @@ impl Cert {
         self
     }
 
-    fn name(&self) -> &str {
+    pub(super) fn name(&self) -> &str {
         self.dn.rsplit('\\').next().unwrap_or(&self.dn)
     }
 
-    fn parent(&self) -> &str {
+    pub(super) fn parent(&self) -> &str {
         self.dn.rsplit_once('\\').map_or("", |(p, _)| p)
     }
 
@@ -97,7 +120,7 @@ impl Cert {
 }
 
 /// `{"Error": "…"}` with 400 ([INF] body shape, from the sibling Certificates/Reset).
-fn error(message: &str) -> Response {
+pub(super) fn error(message: &str) -> Response {
     (
         StatusCode::BAD_REQUEST,
         axum::Json(json!({"Error": message})),
@@ -147,8 +170,9 @@ pub(super) async fn details(State(tpp): State<Arc<Tpp>>, Path(guid): Path<String
     };
     c.settle(Instant::now());
     axum::Json(json!({
+        "CertificateDetails": {"ValidTo": c.valid_to.to_string()},
         "Consumers": c.consumers,
-        "Disabled": false,
+        "Disabled": c.disabled,
         "DN": c.dn,
         "Guid": c.guid,
         "ManagementType": "Provisioning",
@@ -158,63 +182,6 @@ pub(super) async fn details(State(tpp): State<Arc<Tpp>>, Path(guid): Path<String
         "SchemaClass": "X509 Certificate",
     }))
     .into_response()
-}
-
-fn under(c: &Cert, parent: Option<&str>, recursive: Option<&str>) -> bool {
-    let p = c.parent();
-    let rec = |r: &str| {
-        p.eq_ignore_ascii_case(r)
-            || p.to_ascii_lowercase()
-                .starts_with(&format!("{}\\", r.to_ascii_lowercase()))
-    };
-    parent.is_none_or(|x| p.eq_ignore_ascii_case(x)) && recursive.is_none_or(rec)
-}
-
-/// `GET Certificates/?InError=&Stage=&ParentDn=&ParentDnRecursive=&Limit=&Offset=`.
-/// [INF] keys match case-insensitively; other documented filters are ignored; Limit
-/// defaults to 100.
-pub(super) async fn search(State(tpp): State<Arc<Tpp>>, RawQuery(q): RawQuery) -> Response {
-    let pairs = query_pairs(q.as_deref());
-    let get = |k: &str| {
-        pairs
-            .iter()
-            .find(|(key, _)| key.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-    };
-    let in_error = get("InError").map(|v| v.eq_ignore_ascii_case("true"));
-    let stage = get("Stage").and_then(|v| v.parse::<i64>().ok());
-    let limit = get("Limit")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(100);
-    let offset = get("Offset")
-        .and_then(|v| v.parse::<usize>().ok())
-        .unwrap_or(0);
-    let now = Instant::now();
-    let mut certs = lock(&tpp.certs);
-    certs.iter_mut().for_each(|c| c.settle(now));
-    let hits: Vec<&Cert> = certs
-        .iter()
-        .filter(|c| in_error.is_none_or(|e| c.in_error == e))
-        .filter(|c| stage.is_none_or(|s| c.stage == s))
-        .filter(|c| under(c, get("ParentDn"), get("ParentDnRecursive")))
-        .collect();
-    let page: Vec<Value> = hits
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|c| {
-            json!({"DN": c.dn, "Guid": c.guid, "Name": c.name(), "ParentDn": c.parent(),
-                "SchemaClass": "X509 Certificate",
-                "_links": [{"Details": format!("/vedsdk/certificates/{}", c.guid)}]})
-        })
-        .collect();
-    let range = format!("Certificates {} to {}", offset + 1, offset + page.len());
-    let body = json!({"Certificates": page, "TotalCount": hits.len(), "DataRange": range});
-    (
-        [("x-record-count", hits.len().to_string())],
-        axum::Json(body),
-    )
-        .into_response()
 }
 
 /// `POST Certificates/Retry`: 200 `{"Success":true}` when in error; convergent 400 otherwise.

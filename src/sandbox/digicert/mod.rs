@@ -208,7 +208,11 @@ fn seed_objects(cfg: &DigicertScenario) -> Objects {
                 port: g.port,
                 domain_name: None,
                 division_id: None,
-                status: g.status.clone(),
+                status: usize::try_from(n)
+                    .ok()
+                    .and_then(|n| g.statuses.get(n % g.statuses.len().max(1)))
+                    .unwrap_or(&g.status)
+                    .clone(),
                 retry_applicable: None,
                 common_name: None,
                 agent_name: None,

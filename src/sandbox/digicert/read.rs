@@ -95,26 +95,60 @@ pub(super) async fn view_details(
     )
 }
 
-fn criterion_matches(a: &Auto, criterion: &Value) -> bool {
-    let key = criterion.get("key").and_then(Value::as_str).unwrap_or("");
-    let values: Vec<String> = match criterion.get("value") {
-        Some(Value::Array(v)) => v
-            .iter()
-            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
-            .collect(),
-        Some(Value::String(s)) => vec![s.clone()],
-        Some(other) => vec![other.to_string()],
-        None => Vec::new(),
+/// One `searchCriteriaList` entry: a documented key (§2.3: `AUTOMATION_STATUS`, `AGENT_NAME`)
+/// with `EQUALS` and a list of values, any of which matches.
+struct Criterion {
+    status: bool,
+    values: Vec<String>,
+}
+
+/// Reads `searchCriteriaList`. [INF] An undocumented key or operation, or a `value` that is not
+/// a list of strings, is a 400: a client relying on criteria the docs do not show (and would
+/// silently get everything back for) fails here rather than against the real API.
+fn criteria(body: &Value) -> Result<Vec<Criterion>, Response> {
+    let Some(list) = body.get("searchCriteriaList").filter(|l| !l.is_null()) else {
+        return Ok(Vec::new());
     };
-    let field = match key {
-        "AUTOMATION_STATUS" => a.status.clone(),
-        "AGENT_NAME" => a.agent_name.clone(),
-        "IP_ADDRESS" => a.ip.clone(),
-        "PORT" => a.port.to_string(),
-        "COMMON_NAME" => a.common_name.clone(),
-        _ => return true,
-    };
-    values.iter().any(|v| v.eq_ignore_ascii_case(&field))
+    let bad = |m: String| errors(StatusCode::BAD_REQUEST, "invalid_input", &m);
+    let list = list
+        .as_array()
+        .ok_or_else(|| bad("searchCriteriaList must be a list.".into()))?;
+    let mut out = Vec::new();
+    for c in list {
+        let key = c.get("key").and_then(Value::as_str).unwrap_or_default();
+        let operation = c
+            .get("operation")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let status = match key {
+            "AUTOMATION_STATUS" => true,
+            "AGENT_NAME" => false,
+            _ => return Err(bad(format!("Unsupported search criteria key [{key}]."))),
+        };
+        if operation != "EQUALS" {
+            return Err(bad(format!(
+                "Unsupported search criteria operation [{operation}] for {key}."
+            )));
+        }
+        let values = c
+            .get("value")
+            .and_then(Value::as_array)
+            .and_then(|v| v.iter().map(|x| x.as_str().map(str::to_owned)).collect())
+            .ok_or_else(|| bad(format!("The value of {key} must be a list of strings.")))?;
+        out.push(Criterion { status, values });
+    }
+    Ok(out)
+}
+
+impl Criterion {
+    fn matches(&self, a: &Auto) -> bool {
+        let field = if self.status {
+            &a.status
+        } else {
+            &a.agent_name
+        };
+        self.values.iter().any(|v| v.eq_ignore_ascii_case(field))
+    }
 }
 
 /// One entry of `automatedips/list`: only the fields providers.md §2.3 documents (no domain
@@ -137,6 +171,27 @@ fn list_item(seed: u64, a: &Auto) -> Value {
     })
 }
 
+/// `pageSize` 0–512 (0 and absent mean the default 50) and the 1-based `startIndex` of the first
+/// item (§2.3, as the agent lists page); a value out of range or not a number is a 400 [INF].
+fn paging(body: &Value) -> Result<(u64, u64), Response> {
+    let bad = |m: &str| errors(StatusCode::BAD_REQUEST, "invalid_input", m);
+    let page_size = match body.get("pageSize").filter(|v| !v.is_null()) {
+        None => 50,
+        Some(v) => match loose_u64(v) {
+            Some(0) => 50,
+            Some(n) if n <= 512 => n,
+            _ => return Err(bad("pageSize must be between 0 and 512.")),
+        },
+    };
+    let start = match body.get("startIndex").filter(|v| !v.is_null()) {
+        None => 1,
+        Some(v) => loose_u64(v)
+            .filter(|s| *s >= 1)
+            .ok_or_else(|| bad("startIndex must be 1 or more."))?,
+    };
+    Ok((page_size, start))
+}
+
 pub(super) async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: Bytes) -> Response {
     if let Err(e) = sim.admit(&headers) {
         return e;
@@ -148,29 +203,18 @@ pub(super) async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: 
     if let Err(e) = sim.check_account(&body) {
         return e;
     }
-    let page_size = body.get("pageSize").and_then(loose_u64).unwrap_or(50);
-    if page_size > 512 {
-        return errors(
-            StatusCode::BAD_REQUEST,
-            "invalid_input",
-            "pageSize must be between 0 and 512.",
-        );
-    }
-    let page_size = if page_size == 0 { 50 } else { page_size };
-    let start = body
-        .get("startIndex")
-        .and_then(loose_u64)
-        .unwrap_or(1)
-        .max(1);
+    let (page_size, start) = match paging(&body) {
+        Ok(p) => p,
+        Err(e) => return e,
+    };
     let divisions: Option<Vec<u64>> = body
         .get("divisionIds")
         .and_then(Value::as_array)
         .map(|d| d.iter().filter_map(loose_u64).collect());
-    let criteria: Vec<Value> = body
-        .get("searchCriteriaList")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let criteria = match criteria(&body) {
+        Ok(c) => c,
+        Err(e) => return e,
+    };
     let now = reply::now();
     let mut state = sim.lock();
     let mut matched = Vec::new();
@@ -179,7 +223,7 @@ pub(super) async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: 
         if divisions
             .as_ref()
             .is_none_or(|d| d.is_empty() || d.contains(&a.division_id))
-            && criteria.iter().all(|c| criterion_matches(a, c))
+            && criteria.iter().all(|c| c.matches(a))
         {
             matched.push(list_item(sim.seed, a));
         }
@@ -200,8 +244,6 @@ pub(super) async fn list(State(sim): State<Arc<Sim>>, headers: HeaderMap, body: 
                 "automatedIps": page,
                 "totalCount": total,
                 "totalPages": total.div_ceil(page_size),
-                "startIndex": start,
-                "pageSize": page_size,
             }
         }),
     )

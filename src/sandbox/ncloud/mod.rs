@@ -188,7 +188,11 @@ impl Sim {
                     name,
                     cn.clone(),
                     vec![cn],
-                    g.status_code,
+                    usize::try_from(n - 1)
+                        .ok()
+                        .and_then(|i| g.status_codes.get(i % g.status_codes.len().max(1)))
+                        .copied()
+                        .unwrap_or(g.status_code),
                     g.outcome,
                 );
             }

@@ -61,7 +61,8 @@ pub struct Automation {
     pub outcome: Option<Outcome>,
 }
 
-/// `count` automations on consecutive addresses from `first_ip`, all on `port`.
+/// `count` automations on consecutive addresses from `first_ip`, all on `port` (so every one has
+/// its own `ip:port`).
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutomationGenerator {
@@ -72,6 +73,10 @@ pub struct AutomationGenerator {
     pub port: u16,
     #[serde(default = "default_automation_status")]
     pub status: String,
+    /// Statuses dealt out in turn (the n-th automation gets `statuses[n % len]`); overrides
+    /// `status` when not empty.
+    #[serde(default)]
+    pub statuses: Vec<String>,
     #[serde(default)]
     pub outcome: Option<Outcome>,
 }

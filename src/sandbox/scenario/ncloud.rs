@@ -61,6 +61,10 @@ pub struct NcloudGenerator {
     pub name: String,
     #[serde(default = "default_ncloud_status")]
     pub status_code: i64,
+    /// Status codes dealt out in turn (the n-th certificate, from 1, gets
+    /// `status_codes[(n - 1) % len]`); overrides `status_code` when not empty.
+    #[serde(default)]
+    pub status_codes: Vec<i64>,
     #[serde(default)]
     pub outcome: Option<Outcome>,
 }

@@ -83,7 +83,7 @@ pub struct VcfError {
     pub remediation: Option<String>,
 }
 
-/// `count` failed credential tasks, each on one resource.
+/// `count` credential tasks (failed unless `status` says otherwise), each on one resource.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VcfTaskGenerator {
@@ -94,6 +94,9 @@ pub struct VcfTaskGenerator {
     pub operation_type: String,
     #[serde(default = "default_resource_type")]
     pub resource_type: String,
+    /// `isRetryable` of the failed ones on `GET /v1/tasks`.
+    #[serde(default = "yes")]
+    pub retryable: bool,
     #[serde(default)]
     pub outcome: Option<Outcome>,
 }

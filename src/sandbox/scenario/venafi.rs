@@ -53,6 +53,16 @@ pub struct VenafiCertificate {
     /// Make `Certificates/Retry` answer with one of its documented 400 errors.
     #[serde(default)]
     pub retry_error: Option<VenafiRetryError>,
+    /// The certificate object is disabled (`Disabled` in its details and the search filter).
+    #[serde(default)]
+    pub disabled: bool,
+    /// A workflow ticket waits on it (the `PendingWorkflow` search filter).
+    #[serde(default)]
+    pub pending_workflow: bool,
+    /// Days from the sandbox's start until `ValidTo`; negative for an expired certificate.
+    /// Unset: a seeded 30 to 329 days.
+    #[serde(default)]
+    pub valid_days: Option<i64>,
 }
 
 /// The documented 400 answers of `Certificates/Retry`, other than "no retry is required".
@@ -67,7 +77,8 @@ pub enum VenafiRetryError {
     ApplicationAddWorkFailed,
 }
 
-/// `count` certificates named `name` (`{n}` is the 1-based index) under the policy folder `parent`.
+/// `count` certificates named `name` (`{n}` is the 1-based index) under the policy folder `parent`;
+/// the other keys are as on a listed certificate and apply to every generated one.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VenafiGenerator {
@@ -77,8 +88,19 @@ pub struct VenafiGenerator {
     pub name: String,
     #[serde(default = "yes")]
     pub in_error: bool,
+    /// `ProcessingDetails.Stage` of the certificates in error (default 500).
+    #[serde(default)]
+    pub stage: Option<i64>,
+    #[serde(default)]
+    pub status: Option<String>,
     #[serde(default)]
     pub outcome: Option<Outcome>,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub pending_workflow: bool,
+    #[serde(default)]
+    pub valid_days: Option<i64>,
 }
 
 impl Default for VenafiScenario {

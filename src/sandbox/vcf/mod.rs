@@ -9,6 +9,7 @@
 //! `operationType`; an unknown credentials task is a 400.
 
 mod auth;
+mod lists;
 mod render;
 mod tasks;
 
@@ -255,7 +256,7 @@ impl Task {
             id,
             operation_type: g.operation_type.clone(),
             status,
-            retryable: true,
+            retryable: g.retryable,
             resources: vec![resource],
             outcome: g.outcome,
             created: now - jiff::SignedDuration::from_hours(30),
@@ -365,11 +366,12 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/v1/tokens", post(auth::tokens))
         .route("/v1/tokens/access-token/refresh", patch(auth::refresh))
         .route("/v1/tokens/refresh-token", delete(auth::revoke))
+        .route("/v1/tasks", get(lists::list_tasks))
         .route(
             "/v1/tasks/{id}",
             get(tasks::get_task).patch(tasks::retry_task),
         )
-        .route("/v1/credentials/tasks", get(tasks::list_credentials_tasks))
+        .route("/v1/credentials/tasks", get(lists::list_credentials_tasks))
         .route(
             "/v1/credentials/tasks/{id}",
             get(tasks::get_credentials_task)

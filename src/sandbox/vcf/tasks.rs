@@ -1,14 +1,13 @@
-//! VCF tasks and credentials tasks (providers.md §3.2, §3.3): reads, the list, cancel, and the
-//! re-run of a failed task, one credentials operation at a time.
+//! VCF tasks and credentials tasks (providers.md §3.2, §3.3): reads, cancel, and the re-run of a
+//! failed task, one credentials operation at a time (the lists are in `lists.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::{Run, Sim, Status, Task, vcf_error};
 use crate::rng;
@@ -71,36 +70,6 @@ pub(super) async fn get_credentials_task(
         &id,
         (StatusCode::BAD_REQUEST, "Credentials task"),
         Sim::credentials_task_json,
-    )
-}
-
-pub(super) async fn list_credentials_tasks(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
-) -> Response {
-    if let Err(e) = sim.authorize(&headers) {
-        return e;
-    }
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(usize::MAX);
-    let now = reply::now();
-    let mut state = sim.lock();
-    let total = state.tasks.len();
-    let mut elements = Vec::new();
-    for t in state.tasks.iter_mut().take(limit) {
-        sim.settle(t, now);
-        elements.push(sim.credentials_task_json(t));
-    }
-    let size = elements.len();
-    answer(
-        StatusCode::OK,
-        &json!({
-            "elements": elements,
-            "pageMetadata": {"pageNumber": 0, "pageSize": size, "totalElements": total, "totalPages": 1},
-        }),
     )
 }
 

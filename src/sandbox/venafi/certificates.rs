@@ -1,13 +1,12 @@
-//! Venafi's certificate objects (providers.md §1.2, §1.3): `Config/DnToGuid`, details, search,
-//! and `Certificates/Retry` with its documented 400 answers.
+//! Venafi's certificate objects (providers.md §1.2, §1.3): `Config/DnToGuid`, details, and
+//! `Certificates/Retry` with its documented 400 answers (the search is in `search.rs`).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::{Value, json};
 
@@ -17,7 +16,7 @@ use super::{
     str_field,
 };
 use crate::rng;
-use crate::sandbox::reply::{self, json as answer, parse_json, url_pairs};
+use crate::sandbox::reply::{self, json as answer, parse_json};
 use crate::sandbox::scenario::{Outcome, VenafiRetryError};
 
 impl Sim {
@@ -39,11 +38,12 @@ impl Sim {
             "CreatedOn": reply::iso(c.created),
             "CustomFields": [],
             "DN": c.dn,
-            "Disabled": false,
+            "Disabled": c.disabled,
             "Guid": c.guid,
             "ManagementType": "Provisioning",
             "Name": name_of(&c.dn),
-            "ParentDn": parent_of(&c.dn),
+            // `ParentDN` here, `ParentDn` in the search results: pytpp's two models (§1.3).
+            "ParentDN": parent_of(&c.dn),
             "ProcessingDetails": {
                 "InError": c.in_error,
                 "Stage": c.stage,
@@ -105,85 +105,6 @@ pub(super) async fn details(
     sim.settle(cert, now);
     sim.host.stats.touch(&cert.dn);
     answer(StatusCode::OK, &Sim::certificate_json(cert))
-}
-
-pub(super) async fn search(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    if let Err(e) = sim.authorize(&headers) {
-        return e;
-    }
-    // Query keys are case-insensitive on TPP.
-    let params: HashMap<String, String> = query
-        .as_deref()
-        .map(|q| {
-            url_pairs(q)
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect()
-        })
-        .unwrap_or_default();
-    let flag = |name: &str| {
-        params
-            .get(name)
-            .map(|v| matches!(v.to_ascii_lowercase().as_str(), "true" | "1"))
-    };
-    let number = |name: &str| params.get(name).and_then(|v| v.parse::<i64>().ok());
-    let limit = number("limit").unwrap_or(100).clamp(0, 100_000);
-    let offset = number("offset").unwrap_or(0).max(0);
-    let in_error = flag("inerror");
-    let parent = params.get("parentdn").map(|p| key(p));
-    let recursive = params.get("parentdnrecursive").map(|p| key(p));
-    let now = reply::now();
-    let mut state = sim.lock();
-    let mut matched = Vec::new();
-    for c in &mut state.certs {
-        sim.settle(c, now);
-        let k = key(&c.dn);
-        let keep = in_error.is_none_or(|want| c.in_error == want)
-            && parent.as_ref().is_none_or(|p| key(parent_of(&c.dn)) == *p)
-            && recursive
-                .as_ref()
-                .is_none_or(|p| k.starts_with(&format!("{}\\", p.trim_end_matches('\\'))))
-            && number("stage").is_none_or(|s| c.stage == s)
-            && number("stagegreater").is_none_or(|s| c.stage > s)
-            && number("stageless").is_none_or(|s| c.stage < s);
-        if keep {
-            matched.push(c);
-        }
-    }
-    let total = matched.len();
-    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(total);
-    let end = start
-        .saturating_add(usize::try_from(limit).unwrap_or(usize::MAX))
-        .min(total);
-    let page: Vec<Value> = matched[start..end]
-        .iter()
-        .map(|c| {
-            json!({
-                "CreatedOn": reply::iso(c.created),
-                "DN": c.dn,
-                "Guid": c.guid,
-                "Name": name_of(&c.dn),
-                "ParentDn": parent_of(&c.dn),
-                "SchemaClass": "X509 Server Certificate",
-                "_links": [{"Details": format!("/vedsdk/certificates/{}", c.guid)}],
-            })
-        })
-        .collect();
-    let mut response = answer(
-        StatusCode::OK,
-        &json!({
-            "Certificates": page,
-            "DataRange": format!("Certificates {} to {}", start + 1, end),
-            "TotalCount": total,
-        }),
-    );
-    if let Ok(v) = HeaderValue::from_str(&total.to_string()) {
-        response.headers_mut().insert("x-record-count", v);
-    }
-    response
 }
 
 /// What a `Certificates/Retry` body asks for.

@@ -10,6 +10,7 @@
 
 mod auth;
 mod certificates;
+mod search;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -76,6 +77,11 @@ struct Cert {
     retried: bool,
     created: jiff::Timestamp,
     valid_to: jiff::Timestamp,
+    /// Defaults let a world saved before these fields existed load.
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    pending_workflow: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -179,8 +185,9 @@ impl Cert {
     fn seeded(spec: &VenafiCertificate, seed: u64, now: jiff::Timestamp) -> Self {
         let k = key(&spec.dn);
         let guid = format!("{{{}}}", rng::uuid(seed, &[b"venafi-guid", k.as_bytes()]));
-        let days =
-            i64::try_from(rng::hash(seed, &[b"venafi-valid", k.as_bytes()]) % 300).unwrap_or(0);
+        let days = spec.valid_days.unwrap_or_else(|| {
+            30 + i64::try_from(rng::hash(seed, &[b"venafi-valid", k.as_bytes()]) % 300).unwrap_or(0)
+        });
         let in_error = spec.in_error;
         Self {
             in_error,
@@ -205,7 +212,9 @@ impl Cert {
             attempts: 0,
             retried: false,
             created: now - jiff::SignedDuration::from_hours(24 * 400),
-            valid_to: now + jiff::SignedDuration::from_hours(24 * (days + 30)),
+            valid_to: now + jiff::SignedDuration::from_hours(24 * days),
+            disabled: spec.disabled,
+            pending_workflow: spec.pending_workflow,
         }
     }
 }
@@ -226,11 +235,14 @@ fn seed_objects(cfg: &VenafiScenario, seed: u64) -> Objects {
                     name_for(&g.name, n)
                 ),
                 in_error: g.in_error,
-                stage: None,
-                status: None,
+                stage: g.stage,
+                status: g.status.clone(),
                 consumers: Vec::new(),
                 outcome: g.outcome,
                 retry_error: None,
+                disabled: g.disabled,
+                pending_workflow: g.pending_workflow,
+                valid_days: g.valid_days,
             };
             state.add(Cert::seeded(&spec, seed, now));
         }
@@ -328,8 +340,8 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/vedauth/revoke/token", get(auth::revoke))
         .route("/vedauth/authorize/isauthserver", get(auth::is_auth_server))
         .route("/vedsdk/config/dntoguid", post(certificates::dn_to_guid))
-        .route("/vedsdk/certificates", get(certificates::search))
-        .route("/vedsdk/certificates/", get(certificates::search))
+        .route("/vedsdk/certificates", get(search::search))
+        .route("/vedsdk/certificates/", get(search::search))
         .route("/vedsdk/certificates/retry", post(certificates::retry))
         .route("/vedsdk/certificates/{guid}", get(certificates::details))
         .route_layer(from_fn_with_state(sim.host.clone(), inject))
