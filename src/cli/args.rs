@@ -228,6 +228,10 @@ pub struct PlanArgs {
     /// The same as `--refresh false`.
     #[arg(long, overrides_with = "refresh")]
     pub no_refresh: bool,
+    /// Read every target's state on its own instead of a list page at a time (to compare the
+    /// two, or for an account that may read its objects but not list them).
+    #[arg(long)]
+    pub no_bulk_reads: bool,
     /// Plan this action (by id) or every action of this job again, although an earlier run
     /// did it (non-idempotent actions are otherwise never planned twice)
     #[arg(long, value_name = "ID|JOB")]
@@ -300,6 +304,10 @@ pub struct ApplyArgs {
     /// The same as `--refresh false`.
     #[arg(long, overrides_with = "refresh")]
     pub no_refresh: bool,
+    /// Read every target's state on its own instead of a list page at a time (to compare the
+    /// two, or for an account that may read its objects but not list them).
+    #[arg(long)]
+    pub no_bulk_reads: bool,
     /// Send this action (by id) or every action of this job again, although an earlier run did
     /// it
     #[arg(long, value_name = "ID|JOB")]

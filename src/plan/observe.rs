@@ -80,6 +80,15 @@ pub trait Progress: Send + Sync {
     fn finish(&self) {}
 }
 
+/// How the read-only checks go.
+#[derive(Clone, Copy)]
+pub struct Reads<'a> {
+    /// Let list endpoints settle many items at once.
+    pub bulk: bool,
+    /// Where to tell how far they got.
+    pub progress: Option<&'a dyn Progress>,
+}
+
 /// Observes every item: the results are in item order. Providers with a list endpoint settle
 /// what their lists show first, a page at a time; the rest get one read-only check each.
 pub async fn check(
@@ -87,11 +96,16 @@ pub async fn check(
     providers: &[String],
     clients: Arc<IndexMap<String, Client>>,
     limiters: Arc<IndexMap<String, Arc<Limiter>>>,
-    progress: Option<&dyn Progress>,
+    reads: Reads<'_>,
 ) -> Vec<Read> {
+    let progress = reads.progress;
     let mut done = 0;
     let mut out: Vec<Read> = vec![None; items.len()];
-    let settled = listed(&items, providers, &clients, &mut out).await;
+    let settled = if reads.bulk {
+        listed(&items, providers, &clients, &mut out).await
+    } else {
+        0
+    };
     for _ in 0..settled {
         done_count(&mut done, progress, items.len());
     }

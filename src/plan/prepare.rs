@@ -21,6 +21,8 @@ pub struct Options<'a> {
     pub targets: &'a [String],
     /// Read the providers' state (`--refresh`).
     pub refresh: bool,
+    /// Let list endpoints settle many targets at once (`--no-bulk-reads` turns it off).
+    pub bulk_reads: bool,
     /// Rehearse against the sandbox at these endpoints.
     pub sandbox: Option<&'a SandboxEndpoints>,
     /// What earlier applies did.
@@ -242,7 +244,10 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
             &providers,
             clients,
             limiters.clone(),
-            options.progress,
+            observe::Reads {
+                bulk: options.bulk_reads,
+                progress: options.progress,
+            },
         )
         .await
     } else {

@@ -60,6 +60,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
             Options {
                 targets: &request.targets,
                 refresh: request.refresh,
+                bulk_reads: !request.no_bulk_reads,
                 sandbox: rehearsal.as_ref().map(|(_, e)| e),
                 history: &history,
                 replace: &request.replace,

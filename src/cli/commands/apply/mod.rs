@@ -270,6 +270,7 @@ async fn reviewed(
         Options {
             targets: saved.map_or(&request.targets, |p| &p.targets),
             refresh: request.refresh,
+            bulk_reads: !request.no_bulk_reads,
             sandbox: endpoints,
             history: setup.history,
             replace: &request.replace,
