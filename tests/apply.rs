@@ -69,7 +69,7 @@ fn outage_runbook_applies_against_the_sandbox_with_reports_and_journal() {
     let all = text(&out);
     assert_eq!(out.status.code(), Some(0), "{all}");
     assert!(
-        all.contains("Apply: 20 succeeded, 0 converged, 2 skipped, 0 failed, 0 unknown."),
+        all.contains("Apply: 22 succeeded, 0 converged, 1 skipped, 0 failed, 0 unknown."),
         "{all}"
     );
     // Results in plan order, whatever order they completed in.
@@ -93,19 +93,19 @@ fn outage_runbook_applies_against_the_sandbox_with_reports_and_journal() {
         serde_json::from_str(&std::fs::read_to_string(dir.join("r.json")).expect("json report"))
             .expect("JSON");
     assert_eq!(report["format_version"], 1);
-    assert_eq!(report["summary"]["succeeded"], 20);
-    assert_eq!(report["actions"].as_array().map(Vec::len), Some(22));
+    assert_eq!(report["summary"]["succeeded"], 22);
+    assert_eq!(report["actions"].as_array().map(Vec::len), Some(23));
     let junit = std::fs::read_to_string(dir.join("r.xml")).expect("junit");
     assert!(
         junit.starts_with("<?xml")
             && junit.contains(
-                "<testsuite name=\"venafi-retry\" tests=\"12\" failures=\"0\" skipped=\"1\" errors=\"0\""
+                "<testsuite name=\"venafi-retry\" tests=\"11\" failures=\"0\" skipped=\"0\" errors=\"0\""
             ),
         "{junit}"
     );
     let md = std::fs::read_to_string(dir.join("r.md")).expect("markdown");
     assert!(
-        md.contains("| `digicert-retry` | 6 | 0 | 1 | 0 | 0 |"),
+        md.contains("| `digicert-retry` | 8 | 0 | 1 | 0 | 0 |"),
         "{md}"
     );
 
@@ -119,7 +119,7 @@ fn outage_runbook_applies_against_the_sandbox_with_reports_and_journal() {
         .collect();
     let sent = lines.iter().filter(|r| r["state"] == "sent").count();
     let succeeded = lines.iter().filter(|r| r["state"] == "succeeded").count();
-    assert_eq!((sent, succeeded), (20, 20), "{journal}");
+    assert_eq!((sent, succeeded), (22, 22), "{journal}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -153,16 +153,16 @@ fn saved_plans_apply_and_are_refused_when_stale() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let out = redrive(&dir, &["apply", "plan.json", "--auto-approve"], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("Apply: 20 succeeded"), "{}", text(&out));
+    assert!(text(&out).contains("Apply: 22 succeeded"), "{}", text(&out));
     // An input file changed after the review: the plan is stale.
-    let inputs = dir.join("inputs/failed-dns.txt");
-    let mut dns = std::fs::read_to_string(&inputs).expect("inputs");
-    dns.push_str("\\VED\\Policy\\Certificates\\Web\\new.example.com\n");
-    std::fs::write(&inputs, dns).expect("write");
+    let inputs = dir.join("inputs/waf-ncp-certificates.yaml");
+    let mut mapping = std::fs::read_to_string(&inputs).expect("inputs");
+    mapping.push_str("# edited after the review\n");
+    std::fs::write(&inputs, mapping).expect("write");
     let out = redrive(&dir, &["apply", "plan.json", "--auto-approve"], &[]);
     assert_eq!(out.status.code(), Some(5), "{}", text(&out));
     assert!(
-        text(&out).contains("is stale") && text(&out).contains("failed-dns.txt"),
+        text(&out).contains("is stale") && text(&out).contains("waf-ncp-certificates.yaml"),
         "{}",
         text(&out)
     );

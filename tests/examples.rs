@@ -72,15 +72,13 @@ fn every_example_renders() {
 }
 
 #[test]
-fn outage_example_expands_its_input_file() {
+fn an_example_expands_its_input_file() {
     let out = redrive()
         .args([
             "render",
             "--format",
             "json",
-            "--target",
-            "venafi-retry",
-            "examples/outage-remediation.yaml",
+            "examples/digicert-bulk-retry.yaml",
         ])
         .output()
         .unwrap();
@@ -91,18 +89,33 @@ fn outage_example_expands_its_input_file() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let jobs = v["jobs"].as_array().unwrap();
-    assert_eq!(jobs.len(), 1, "--target keeps one job");
-    let lines = std::fs::read_to_string("examples/inputs/failed-dns.txt").unwrap();
-    let expected = lines
+    let rows = std::fs::read_to_string("examples/inputs/failed-automations.csv").unwrap();
+    // One action per data row (the header names the columns).
+    let expected = rows
         .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
         .count();
     assert_eq!(
         jobs[0]["actions"].as_array().unwrap().len(),
         expected,
-        "one action per DN line"
+        "one action per CSV row"
     );
+}
+
+#[test]
+fn the_flagship_discovers_its_targets() {
+    let runbook = std::fs::read_to_string("examples/outage-remediation.yaml").unwrap();
+    // Every job reads a source: no hand-made list of DNs, automations or task ids.
+    let rb: serde_json::Value = serde_saphyr::from_str(&runbook).unwrap();
+    for job in rb["jobs"].as_array().unwrap() {
+        let from = job["for_each"].as_str().unwrap_or_default();
+        assert!(
+            from.contains("sources."),
+            "job {} does not discover: {from}",
+            job["id"]
+        );
+    }
 }
 
 #[test]

@@ -65,11 +65,11 @@ fn plain_lines_without_a_terminal_show_waves() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
-        stderr.contains("Applying 20 action(s) in 4 job(s)."),
+        stderr.contains("Applying 22 action(s) in 4 job(s)."),
         "{stderr}"
     );
     assert!(stderr.contains("venafi-retry: wave 2 of 3"), "{stderr}");
-    assert!(stderr.contains("20/20 done"), "{stderr}");
+    assert!(stderr.contains("22/22 done"), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr}");
 }
 
@@ -102,8 +102,8 @@ fn dumb_terminals_get_plain_lines() {
         .expect("script");
     let shown = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{shown}");
-    assert!(shown.contains("Applying 20 action(s)"), "{shown}");
-    assert!(shown.contains("20/20 done"), "{shown}");
+    assert!(shown.contains("Applying 22 action(s)"), "{shown}");
+    assert!(shown.contains("22/22 done"), "{shown}");
     // No cursor movement or line clearing: indicatif's bars were not drawn.
     assert!(
         !shown.contains("\x1b[2K") && !shown.contains("\x1b[1A"),

@@ -178,7 +178,7 @@ async fn state_reflects_the_objects_and_their_changes() {
     let before = state(&sb).await;
     let counts = [
         ("venafi_tpp", "certificates", 13),
-        ("digicert", "automations", 12),
+        ("digicert", "automations", 13),
         ("vcf", "tasks", 2),
         ("otc_waf", "certificates", 7),
         ("ncloud", "certificates", 4),

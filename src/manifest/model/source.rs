@@ -126,14 +126,16 @@ fn yes() -> bool {
     true
 }
 
-/// DigiCert automated IPs of one account by documented search criteria. Items:
-/// `{automation_id, automation_status, certificate_cn, alias, agent_name, certificate_expires_on,
-/// target: {ip, port, account_id, management_ip}}`; `target` fits `bulk_retry_automation`'s
-/// `targets` as it is.
+/// DigiCert automated IPs of one account (or of each given division) by status and agent.
+/// Items: `{automation_id, automation_status, certificate_cn, alias, agent_name,
+/// certificate_expires_on, target: {ip, port, account_id, division_id, management_ip,
+/// domain_name}}`; `target` fits `bulk_retry_automation`'s `targets` as it is (`domain_name`,
+/// the certificate's CN, only where several automations share the `ip:port`).
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutomatedIpsQuery {
     pub account_id: u64,
+    /// List each of these divisions (its automations' targets carry it as `division_id`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub division_ids: Vec<u64>,
     /// `AUTOMATION_STATUS` EQUALS any of these, e.g. `AUTOMATION_FAILED`, `INSTALL_FAILED`.
@@ -145,8 +147,8 @@ pub struct AutomatedIpsQuery {
 }
 
 /// VCF credentials tasks, filtered here by status (the list endpoint takes none). Items:
-/// `{id, name, operation_type, status, resources: [{resource_name, resource_type,
-/// credential_type, username, status}]}`.
+/// `{id, name, operation_type, status, elements, resources: [{resource_name, resource_type,
+/// credential_type, username, status}]}`; `elements` fits `retry_credentials_task` as it is.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsTasksQuery {

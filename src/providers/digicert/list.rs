@@ -178,40 +178,61 @@ impl Digicert {
         Ok(out)
     }
 
-    /// The `automated_ips` source: every automation the criteria match, with the target that
-    /// `bulk_retry_automation` takes for it.
+    /// The `automated_ips` source: every automation with a wanted status and agent, with the
+    /// target that `bulk_retry_automation` takes for it. The account (or each given division)
+    /// is listed whole and filtered here: only the whole list shows which automations share an
+    /// `ip:port` (SNI), and those need their `domain_name`, which is their certificate's CN.
     pub(super) async fn automated_ips(
         &self,
         query: &AutomatedIpsQuery,
     ) -> Result<Vec<Value>, ProviderError> {
-        let mut criteria = Vec::new();
-        for (key, values) in [
-            ("AUTOMATION_STATUS", &query.automation_status),
-            ("AGENT_NAME", &query.agent_name),
-        ] {
-            if !values.is_empty() {
-                criteria.push(json!({"key": key, "operation": "EQUALS", "value": values}));
+        let divisions: Vec<Option<u64>> = if query.division_ids.is_empty() {
+            vec![None]
+        } else {
+            query.division_ids.iter().copied().map(Some).collect()
+        };
+        let mut all: Vec<(Option<u64>, Value)> = Vec::new();
+        for division in divisions {
+            let mut body = json!({"accountId": query.account_id});
+            if let Some(d) = division {
+                body["divisionIds"] = json!([d]);
             }
+            all.extend(
+                self.list(&body, None)
+                    .await?
+                    .into_iter()
+                    .map(|a| (division, a)),
+            );
         }
-        let mut body = json!({"accountId": query.account_id});
-        if !query.division_ids.is_empty() {
-            body["divisionIds"] = json!(query.division_ids);
+        let mut sharing: HashMap<String, usize> = HashMap::new();
+        for (_, a) in &all {
+            *sharing.entry(at(a)).or_default() += 1;
         }
-        if !criteria.is_empty() {
-            body["searchCriteriaList"] = json!(criteria);
-        }
-        Ok(self
-            .list(&body, None)
-            .await?
+        let wanted = |list: &[String], value: &Value| {
+            list.is_empty() || list.iter().any(|w| Some(w.as_str()) == value.as_str())
+        };
+        Ok(all
             .iter()
-            .map(|a| {
+            .filter(|(_, a)| {
+                wanted(&query.automation_status, &a["automationStatus"])
+                    && wanted(&query.agent_name, &a["agentName"])
+            })
+            .map(|(division, a)| {
                 let mut target = json!({
                     "ip": a["automatedIp"],
                     "port": a["automatedPort"],
                     "account_id": query.account_id,
                 });
+                if let Some(d) = division {
+                    target["division_id"] = json!(d);
+                }
                 if let Some(m) = a["managementIp"].as_str().filter(|m| !m.is_empty()) {
                     target["management_ip"] = json!(m);
+                }
+                if sharing.get(&at(a)).copied().unwrap_or(0) > 1
+                    && let Some(cn) = a["certificateCn"].as_str().filter(|c| !c.is_empty())
+                {
+                    target["domain_name"] = json!(cn);
                 }
                 json!({
                     "automation_id": a["automationId"],
@@ -225,6 +246,15 @@ impl Digicert {
             })
             .collect())
     }
+}
+
+/// The `ip:port` of a listed automation.
+fn at(a: &Value) -> String {
+    format!(
+        "{}:{}",
+        a["automatedIp"].as_str().unwrap_or_default(),
+        a["automatedPort"].as_u64().unwrap_or_default()
+    )
 }
 
 /// The one automation a target means in its account's list, or the verdict holding it back.

@@ -127,6 +127,7 @@ impl Vcf {
                     "name": t["name"],
                     "operation_type": t["type"],
                     "status": normalize_status(t["status"].as_str().unwrap_or_default()),
+                    "elements": elements(&resources),
                     "resources": resources,
                 })
             })
@@ -163,6 +164,32 @@ impl Vcf {
             })
             .collect())
     }
+}
+
+/// The task's resources as `retry_credentials_task`'s `elements`: one per resource, with the
+/// credentials its sub-tasks named (the same spec again, as far as the task shows it).
+fn elements(resources: &[Value]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for r in resources {
+        let credential =
+            json!({"credential_type": r["credential_type"], "username": r["username"]});
+        let same = out.iter_mut().find(|e| {
+            e["resource_name"] == r["resource_name"] && e["resource_type"] == r["resource_type"]
+        });
+        match same {
+            Some(e) => {
+                if let Some(list) = e["credentials"].as_array_mut() {
+                    list.push(credential);
+                }
+            }
+            None => out.push(json!({
+                "resource_name": r["resource_name"],
+                "resource_type": r["resource_type"],
+                "credentials": [credential],
+            })),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
