@@ -24,6 +24,7 @@ mod sandbox;
 mod scale;
 mod schema;
 mod secrets;
+mod sources;
 mod strict_schemas;
 mod support;
 mod tamper;

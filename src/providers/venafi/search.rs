@@ -182,7 +182,30 @@ fn common_folder<'a>(dns: impl Iterator<Item = &'a str>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::common_folder;
+    use super::{common_folder, filters};
+    use crate::manifest::model::TppCertificatesQuery;
+
+    #[test]
+    fn a_query_becomes_pytpp_s_filter_names() {
+        let query = TppCertificatesQuery {
+            folder: r"\VED\Policy\X".into(),
+            recursive: false,
+            in_error: Some(true),
+            stage_greater: Some(100),
+            disabled: Some(false),
+            valid_to_less: Some("2026-12-31".into()),
+            ..TppCertificatesQuery::default()
+        };
+        let pairs: Vec<(&str, String)> = filters(&query);
+        let expected = [
+            ("ParentDn", r"\VED\Policy\X"),
+            ("InError", "true"),
+            ("Disabled", "false"),
+            ("StageGreater", "100"),
+            ("ValidToLess", "2026-12-31"),
+        ];
+        assert_eq!(pairs, expected.map(|(k, v)| (k, v.to_owned())).to_vec());
+    }
 
     #[test]
     fn the_common_folder_is_below_the_policy_root() {
