@@ -2,6 +2,7 @@
 
 mod apply;
 mod architecture;
+mod bulk;
 mod converge;
 mod docs;
 mod events;
