@@ -465,3 +465,48 @@ fn ncloud_list_pages_decide_like_one_lookup_per_certificate() {
         0
     );
 }
+
+/// An automation deleted after the first list page moves every later one up a place, so the
+/// first of page 2 is on no page: the changed total makes the client read the list again rather
+/// than hold that target back as missing.
+#[test]
+fn digicert_reads_a_shifted_list_again() {
+    let fake = || {
+        let mut b = DigicertFake::builder().limits(&[]);
+        // Not a target, first in the list.
+        b = b.automation(Automation::new(9000, "10.8.8.8", 443).status(Status::AutomationFailed));
+        for id in 1..=DC_FAILED {
+            b = b.automation(Automation::new(id, &dc_ip(id), 443).status(Status::AutomationFailed));
+        }
+        let fake = b.spawn_thread();
+        fake.after_page(1, |all| all.retain(|a| a.automation_id != 9000));
+        fake
+    };
+    let runbook = |dir: &Path, fake: &DigicertFake| {
+        let targets: Vec<String> = (1..=DC_FAILED)
+            .map(|id| format!("{{ip: {}, port: 443}}", dc_ip(id)))
+            .collect();
+        let providers = format!(
+            "  dc:\n    type: digicert\n    url: {}\n    auth: {{api_key: {{env: DC_KEY}}}}\n    limits: {{concurrency: 8, rate: 100000/1s}}\n",
+            fake.base_url()
+        );
+        let jobs = format!(
+            "  - id: bulk\n    provider: dc\n    action: bulk_retry_automation\n    with: {{account_id: {DC_ACCOUNT}, division_id: 677793, targets: [{}]}}\n",
+            targets.join(", ")
+        );
+        write_runbook(dir, &providers, &jobs);
+    };
+    let ((listed, bulk), (each, single)) = both(
+        "digicert-shift",
+        fake,
+        runbook,
+        &[("DC_KEY", "test-devkey")],
+    );
+    assert_same(&listed, &each);
+    let shifted = format!("{}:443", dc_ip(512));
+    assert_eq!(kind(&listed, &shifted), "run");
+    assert_eq!(counts(&listed), BTreeMap::from([("run", 600)]));
+    // Two pages whose totals differ, then two that agree.
+    assert_eq!(bulk.requests(digicert::LIST), 4);
+    assert_eq!(single.requests(digicert::LIST), 4);
+}

@@ -16,6 +16,8 @@ use crate::providers::{Observed, ProviderError, Verdict};
 const PAGE_SIZE: u64 = 512;
 /// Bounds the paging loop whatever the server says its total is.
 const MAX_PAGES: u64 = 10_000;
+/// Passes over a list whose total keeps changing before the last one is taken as it is.
+const CONSISTENT_ATTEMPTS: usize = 3;
 
 /// The automations of one account by `ip:port`, as the documented list shows them.
 pub(super) type Automations = Arc<HashMap<String, Vec<Listed>>>;
@@ -76,13 +78,34 @@ pub(super) fn matching<'a>(
 
 impl Digicert {
     /// Every page of `automatedips/list` for this query body (`accountId` and criteria);
-    /// `budget` stops it once the total needs more pages than that.
+    /// `budget` stops it once the total needs more pages than that. A total that changes
+    /// between pages means items moved under the paging (one may have been skipped), so the
+    /// list is read again, a few times at most: absence from it holds a target back.
     pub(super) async fn list(
         &self,
         query: &Value,
         budget: Option<usize>,
     ) -> Result<Vec<Value>, ProviderError> {
         let mut out = Vec::new();
+        for _ in 0..CONSISTENT_ATTEMPTS {
+            let (items, stable) = self.pages(query, budget).await?;
+            out = items;
+            if stable {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// One pass over the pages, and whether the total stayed the same throughout.
+    async fn pages(
+        &self,
+        query: &Value,
+        budget: Option<usize>,
+    ) -> Result<(Vec<Value>, bool), ProviderError> {
+        let mut out = Vec::new();
+        let mut first_total = None;
+        let mut stable = true;
         let mut start = 1;
         for _ in 0..MAX_PAGES {
             let mut body = query.clone();
@@ -100,6 +123,7 @@ impl Digicert {
                 .cloned()
                 .unwrap_or_default();
             let total = body["data"]["totalCount"].as_u64().unwrap_or(0);
+            stable &= *first_total.get_or_insert(total) == total;
             let short = items.len() < PAGE_SIZE as usize;
             out.extend(items);
             start += PAGE_SIZE;
@@ -108,7 +132,7 @@ impl Digicert {
                 break;
             }
         }
-        Ok(out)
+        Ok((out, stable))
     }
 
     /// Every automated `ip:port` of the account, listed once and kept for the ids; `fresh`

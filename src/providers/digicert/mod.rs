@@ -16,7 +16,9 @@ use tokio::sync::Mutex;
 
 use super::http::{Http, Reply};
 use super::secret::Secret;
-use super::{Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, auth_of};
+use super::{
+    Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
+};
 use crate::manifest::model::{AutomationTarget, BulkRetryAutomation, DigicertAuth};
 
 #[derive(Debug)]
@@ -135,6 +137,13 @@ impl Digicert {
                 &json!({"accountId": account, "automationId": id, "divisionId": division}),
             )
             .await?;
+        // Listed a moment ago and gone now (CertCentral's `404 not_found`, providers.md §2.4):
+        // there is nothing left to retry.
+        if reply.status == 404 {
+            return Ok(Observed::new(Verdict::Blocked(format!(
+                "automation {id} is no longer there (404 since the list showed it)"
+            ))));
+        }
         let body = reply
             .json()
             .filter(|_| reply.status == 200)
