@@ -116,3 +116,53 @@ fn a_source_of_another_provider_type_names_the_types_it_offers() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A list that keeps failing fails the plan (exit 1, naming the provider): thousands of single
+/// reads would not help a server that cannot list, and "could not find out" is never "blocked".
+#[test]
+fn a_failing_bulk_list_fails_the_plan() {
+    let dir = examples_copy("src-list-503");
+    std::fs::write(
+        dir.join("scenario.yaml"),
+        "venafi_tpp:\n  generate: [{count: 8, parent: '\\VED\\Policy\\L', name: 'c{n}'}]\n  faults:\n    errors: [{status: 503, rate: 1.0, endpoints: ['GET /vedsdk/certificates/']}]\n",
+    )
+    .expect("scenario");
+    std::fs::write(
+        dir.join("hand.yaml"),
+        "version: 1\nname: hand\nproviders:\n  tpp:\n    type: venafi_tpp\n    url: https://tpp.example.com\n    auth: {client_id: redrive, username: svc-redrive, password: {env: TPP_PASSWORD}}\njobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: \"{{ range(1, 9) | list }}\"\n    with: {certificate_dn: '\\VED\\Policy\\L\\c{{ item }}'}\n",
+    )
+    .expect("runbook");
+    let out = redrive(
+        &dir,
+        &[
+            "plan",
+            "--sandbox",
+            "--scenario",
+            "scenario.yaml",
+            "hand.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("provider `tpp`") && text(&out).contains("503"),
+        "{}",
+        text(&out)
+    );
+    // Without the lists, the same world plans: each target is read on its own.
+    let out = redrive(
+        &dir,
+        &[
+            "plan",
+            "--sandbox",
+            "--scenario",
+            "scenario.yaml",
+            "--no-bulk-reads",
+            "hand.yaml",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("Plan: 8 to run"), "{}", text(&out));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -170,24 +170,22 @@ async fn listed(
         if works.is_empty() {
             continue;
         }
-        if client.observe_many(&works).is_none() {
-            continue;
-        }
         let mut attempt = 0;
         let seen = loop {
             attempt += 1;
             let Some(list) = client.observe_many(&works) else {
-                break Ok(Vec::new());
+                break None;
             };
             match list.await {
                 Err(e) if attempt < READ_ATTEMPTS && e.is_transient() => {
                     tokio::time::sleep(READ_PAUSE * attempt).await;
                 }
-                other => break other,
+                other => break Some(other),
             }
         };
         match seen {
-            Ok(seen) => {
+            None => {}
+            Some(Ok(seen)) => {
                 for (i, observed) in index.into_iter().zip(seen) {
                     if let Some(o) = observed {
                         out[i] = Some(Ok(Seen::from(o)));
@@ -195,7 +193,7 @@ async fn listed(
                     }
                 }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 let e = e.to_string();
                 for i in index {
                     out[i] = Some(Err(e.clone()));
