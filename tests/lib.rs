@@ -16,6 +16,7 @@ mod markdown;
 mod mutations;
 mod paths;
 mod pg_cluster;
+mod pg_leases;
 mod plan;
 mod postgres;
 mod progress;

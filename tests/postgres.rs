@@ -560,3 +560,79 @@ fn a_database_migrated_by_a_newer_redrive_is_refused() {
     );
     assert!(all.contains("never downgrades"), "{all}");
 }
+
+/// Group commit: 20,000 `sent` records from 64 writers at once share a few hundred commits, and
+/// every one is read back. Prints appends/s for PostgreSQL and for the local journal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_group_commits_a_burst_and_reads_every_record_back() {
+    use redrive::state::{Journal, LocalStore, Record, State, Store as _};
+    let Some(db) = database("burst") else { return };
+    const RECORDS: usize = 20_000;
+    const WRITERS: usize = 64;
+    async fn burst(journal: &Journal) -> f64 {
+        let clock = std::time::Instant::now();
+        let mut writers = tokio::task::JoinSet::new();
+        for w in 0..WRITERS {
+            let journal = journal.clone();
+            writers.spawn(async move {
+                for i in (w..RECORDS).step_by(WRITERS) {
+                    let record = Record {
+                        at: "2026-12-01T00:00:00Z".into(),
+                        run: "r1".into(),
+                        action: format!("a{i}"),
+                        job: "j".into(),
+                        target: format!("t{i}"),
+                        state: State::Sent,
+                        attempt: 1,
+                        http_status: None,
+                        detail: String::new(),
+                    };
+                    journal
+                        .submit(&record)
+                        .expect("queued")
+                        .wait()
+                        .await
+                        .expect("durable");
+                }
+            });
+        }
+        while let Some(w) = writers.join_next().await {
+            w.expect("writer");
+        }
+        RECORDS as f64 / clock.elapsed().as_secs_f64()
+    }
+    let shared = {
+        let dsn = redrive::state::postgres::Dsn::parse(&db.dsn()).expect("dsn");
+        tokio::task::spawn_blocking(move || {
+            redrive::state::postgres::PgStore::connect(&dsn, "burst", "the burst test")
+                .expect("connect")
+        })
+        .await
+        .expect("connected")
+    };
+    let journal = shared.journal().expect("journal");
+    let pg_rate = burst(&journal).await;
+    let syncs = journal.syncs();
+    assert!(
+        syncs < (RECORDS / 8) as u64,
+        "{RECORDS} records took {syncs} commits"
+    );
+    let history = tokio::task::spawn_blocking(move || shared.history().expect("history"))
+        .await
+        .expect("read");
+    assert_eq!(history.actions.len(), RECORDS);
+    assert!(history.damaged.is_empty());
+
+    let dir = temp_dir("pg-burst-local");
+    let local = LocalStore::new(&dir, "burst")
+        .journal()
+        .expect("local journal");
+    let local_rate = burst(&local).await;
+    #[expect(clippy::print_stderr, reason = "the figures for BENCHMARKS.md")]
+    {
+        eprintln!(
+            "journal, {RECORDS} synced appends from {WRITERS} writers: PostgreSQL {pg_rate:.0}/s in {syncs} commits, local {local_rate:.0}/s in {} syncs",
+            local.syncs()
+        );
+    }
+}

@@ -116,6 +116,9 @@ pub enum StateError {
         found: i32,
         supported: i32,
     },
+    /// A cooperative run of this id exists for another plan.
+    #[error("the run {run} in {location} was started from another plan")]
+    PlanMismatch { run: String, location: String },
     /// A setting (an environment variable) is malformed.
     #[error("`{name}`: {why}")]
     Setting { name: &'static str, why: String },
@@ -136,6 +139,9 @@ impl StateError {
             Self::TooNew { .. } => Some(
                 "a newer redrive migrated this database: use that version (or newer) here too; redrive never downgrades a schema",
             ),
+            Self::PlanMismatch { .. } => {
+                Some("every runner of one cooperative apply must be given the same saved plan")
+            }
             Self::Io { .. } | Self::Setting { .. } => None,
         }
     }

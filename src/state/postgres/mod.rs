@@ -10,7 +10,7 @@
 mod bridge;
 mod dsn;
 mod journal;
-// pub mod lease;
+pub mod lease;
 mod lock;
 mod schema;
 mod tokens;
