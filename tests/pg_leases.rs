@@ -192,3 +192,71 @@ async fn the_shared_rate_window_never_lets_more_than_count_start_in_a_period() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_whose_lock_was_taken_over_can_write_no_more_journal_records() {
+    use redrive::state::{Record, State, Store as _};
+    let Some(db) = database("fence") else { return };
+    let record = |action: &str| Record {
+        at: "2026-12-01T00:00:00Z".into(),
+        run: "r".into(),
+        action: action.into(),
+        job: "j".into(),
+        target: "t".into(),
+        state: State::Sent,
+        attempt: 1,
+        http_status: None,
+        detail: String::new(),
+    };
+    let a = store(&db).await;
+    let (a, lock_a) = tokio::task::spawn_blocking(move || {
+        let lock = a.lock().expect("A locks");
+        (a, lock)
+    })
+    .await
+    .expect("locked");
+    let journal_a = a.journal().expect("journal");
+    journal_a
+        .append(&record("x1"))
+        .await
+        .expect("A writes while it holds the lock");
+    // A stalls past its lease (as a stopped VM would): the row says it expired.
+    db.query("UPDATE redrive.locks SET expires_at = now() - interval '1 second'");
+    let b = store(&db).await;
+    let (b, note, lock_b) = tokio::task::spawn_blocking(move || {
+        let lock = b.lock().expect("B takes the expired lock over");
+        let note = b.take_recovered();
+        (b, note, lock)
+    })
+    .await
+    .expect("taken over");
+    assert!(
+        note.is_some_and(|n| n.contains("lease test")),
+        "the takeover names the old holder"
+    );
+    let err = journal_a.append(&record("x2")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("taken over by another runner"),
+        "{err}"
+    );
+    b.journal()
+        .expect("journal")
+        .append(&record("x3"))
+        .await
+        .expect("B writes");
+    let actions: Vec<String> = db
+        .query("SELECT action FROM redrive.journal ORDER BY seq")
+        .into_iter()
+        .filter_map(|r| r[0].clone())
+        .collect();
+    assert_eq!(actions, ["x1", "x3"]);
+    // A's lock, dropped late, does not delete B's.
+    tokio::task::spawn_blocking(move || drop(lock_a))
+        .await
+        .expect("dropped");
+    assert_eq!(db.scalar("SELECT count(*) FROM redrive.locks"), "1");
+    tokio::task::spawn_blocking(move || drop(lock_b))
+        .await
+        .expect("dropped");
+    assert_eq!(db.scalar("SELECT count(*) FROM redrive.locks"), "0");
+}

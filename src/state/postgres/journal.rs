@@ -59,6 +59,7 @@ impl PgJournal {
             runner: runner_id(),
             fence,
             shared: shared.clone(),
+            unflushed: false,
         };
         bridge.spawn(writer.run(rx));
         Self {
@@ -134,10 +135,12 @@ struct Writer {
     runner: String,
     fence: Arc<Mutex<Option<String>>>,
     shared: Arc<Shared>,
+    /// An asynchronous commit may not be on disk yet: the next barrier must flush it.
+    unflushed: bool,
 }
 
 impl Writer {
-    async fn run(self, mut rx: mpsc::UnboundedReceiver<Pending>) {
+    async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Pending>) {
         // As in the file journal: lingering only pays during a burst.
         let mut burst = false;
         while let Some(first) = rx.recv().await {
@@ -166,13 +169,18 @@ impl Writer {
     }
 
     /// One transaction for the whole batch; its commit is the batch's sync.
-    async fn write(&self, batch: &[Pending]) -> Result<(), String> {
+    async fn write(&mut self, batch: &[Pending]) -> Result<(), String> {
         let records: Vec<&Record> = batch.iter().flat_map(|p| &p.records).collect();
-        if records.is_empty() {
-            // A barrier: everything before it was committed by earlier batches.
-            return Ok(());
-        }
         let waited = batch.iter().any(|p| p.done.is_some());
+        if records.is_empty() {
+            // A barrier: earlier batches are committed, but an asynchronous commit may still
+            // be in the WAL buffers.
+            return if waited && self.unflushed {
+                self.flush().await
+            } else {
+                Ok(())
+            };
+        }
         let fence = self
             .fence
             .lock()
@@ -203,10 +211,33 @@ impl Writer {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| crate::providers::redact::mask(&e).into_owned());
-        if result.is_ok() && waited {
-            self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+        if result.is_ok() {
+            if waited {
+                self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+            }
+            // A synchronous commit flushes the WAL up to it, earlier asynchronous ones included.
+            self.unflushed = !waited;
         }
         result
+    }
+
+    /// A synchronous commit of a transaction with an id: its commit record is flushed, and
+    /// with it every asynchronous commit before it (the WAL is written in order).
+    async fn flush(&mut self) -> Result<(), String> {
+        let work = async {
+            let mut client = self.pool.get().await.map_err(|e| e.to_string())?;
+            let tx = client.transaction().await.map_err(|e| e.to_string())?;
+            tx.batch_execute("SELECT txid_current()")
+                .await
+                .map_err(|e| e.to_string())?;
+            tx.commit().await.map_err(|e| e.to_string())
+        };
+        timed(&self.location, work)
+            .await
+            .map_err(|e| e.to_string())??;
+        self.unflushed = false;
+        self.shared.syncs.fetch_add(1, Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -93,6 +93,13 @@ impl PgStore {
         })
     }
 
+    /// The same store with another lease (`REDRIVE_STATE_LEASE` sets it for the CLI).
+    #[must_use]
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+
     /// What the lock recovered from a runner whose lease had expired, once.
     #[must_use]
     pub fn take_recovered(&self) -> Option<String> {
