@@ -266,11 +266,13 @@ fn watchdog(dir: &Path, data: &Path, bin: &Path, user: Option<&str>) {
         pid = std::process::id(),
         dir = dir.display()
     );
-    Command::new("setsid")
-        .args(["sh", "-c", &script])
+    // `--fork`: the watchdog is nobody's child, and this process waits for no one.
+    let started = Command::new("setsid")
+        .args(["--fork", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .expect("start the cluster's watchdog");
+    assert!(started.success(), "the cluster's watchdog did not start");
 }

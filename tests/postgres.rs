@@ -263,7 +263,7 @@ async fn a_second_apply_of_the_runbook_from_another_runner_exits_5_while_the_fir
 async fn after_kill_9_the_next_apply_takes_the_lock_over_once_its_lease_expired_and_reconciles() {
     let Some(db) = database("killed") else { return };
     let live = slow_reissue("pg-killed").await;
-    let mut child = spawn_apply(&live.dir, &db.dsn(), "4s");
+    let mut child = spawn_apply(&live.dir, &db.dsn(), "6s");
     until_sent(&live).await;
     child.kill().expect("kill -9");
     let _ = child.wait();
@@ -281,7 +281,7 @@ async fn after_kill_9_the_next_apply_takes_the_lock_over_once_its_lease_expired_
     let runner = fresh_checkout(&live, "pg-killed-2");
     let env = [
         ("REDRIVE_STATE", db.dsn()),
-        ("REDRIVE_STATE_LEASE", "4s".to_owned()),
+        ("REDRIVE_STATE_LEASE", "6s".to_owned()),
     ];
     let early = run_in(&runner, &["apply", "--auto-approve", "live.yaml"], &env).await;
     assert_eq!(early.status.code(), Some(5), "{}", text(&early));

@@ -154,9 +154,8 @@ impl Writer {
             burst = batch.len() > 1;
             let failed = match self.shared.broken.get() {
                 Some(earlier) => Some(format!("not written: an earlier write failed: {earlier}")),
-                None => self.write(&batch).await.err().map(|text| {
+                None => self.write(&batch).await.err().inspect(|text| {
                     let _ = self.shared.broken.set(text.clone());
-                    text
                 }),
             };
             for done in batch.into_iter().filter_map(|p| p.done) {
