@@ -3,7 +3,11 @@
 # sandbox with L ms of latency on the retry endpoint, by redrive (journal on) and by its peers
 # (curl --parallel, Hurl --parallel when installed). One line of figures per tool.
 #
-# usage: bench/run.sh N C L [redrive|curl|hurl ...]     e.g. bench/run.sh 10000 64 20
+# usage: bench/run.sh N C L [redrive|redrive_pg|curl|hurl ...]     e.g. bench/run.sh 10000 64 20
+#
+# redrive_pg is redrive with its state in PostgreSQL: BENCH_STATE=postgres://… names the
+# database (each run uses a runbook name of its own, so no history is shared between runs).
+# REDRIVE_BIN=path skips the build and runs that binary.
 #
 # Each tool gets a fresh sandbox (a separate `redrive sandbox` process), so every run sends the
 # same N retries to certificates in error. The sandbox counts the requests it received: the
@@ -18,8 +22,12 @@ tools=("$@")
 [ ${#tools[@]} -gt 0 ] || tools=(redrive curl hurl)
 
 root=$(cd "$(dirname "$0")/.." && pwd)
-cargo build --release --locked -q --manifest-path "$root/Cargo.toml"
-bin=$root/target/release/redrive
+if [ -n "${REDRIVE_BIN:-}" ]; then
+  bin=$REDRIVE_BIN
+else
+  cargo build --release --locked -q --manifest-path "$root/Cargo.toml"
+  bin=$root/target/release/redrive
+fi
 work=$(mktemp -d)
 sandbox_pid=
 cleanup() {
@@ -92,11 +100,12 @@ PY
 }
 
 run_redrive() {
+  local name=${1:-bench}
   start_sandbox
   seq 1 "$N" | sed 's/^/\\VED\\Policy\\Bench\\c/' >"$work/dns.txt"
   cat >"$work/bench.yaml" <<EOF
 version: 1
-name: bench
+name: $name
 inputs:
   dns: {file: dns.txt}
 providers:
@@ -116,9 +125,14 @@ EOF
   # The certificates are known to be in error: no read-only pass, straight to sending. Progress
   # is on: stderr is a file here, so it comes as plain lines, as on CI (BENCHMARKS.md has the
   # same run with bars drawn on a terminal).
-  TPP_PASSWORD=sandbox measure redrive "$bin" apply --auto-approve --refresh=false \
+  TPP_PASSWORD=sandbox measure "${2:-redrive}" "$bin" apply --auto-approve --refresh=false \
     --parallelism "$C" "$work/bench.yaml"
   stop_sandbox
+}
+
+run_redrive_pg() {
+  [ -n "${BENCH_STATE:-}" ] || { echo "redrive_pg needs BENCH_STATE=postgres://…" >&2; return 1; }
+  REDRIVE_STATE=$BENCH_STATE run_redrive "bench-$(date +%s%N)" redrive_pg
 }
 
 run_curl() {

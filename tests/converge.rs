@@ -12,7 +12,7 @@ const TASK: &str = "7b9e2c1a-3d4f-4e5a-8b6c-1d2e3f4a5b6c";
 
 /// One target of each non-idempotent provider (NCP reissue, VCF re-run, DigiCert bulk retry)
 /// and one convergent one (Venafi).
-async fn mixed(name: &str) -> Live {
+pub(crate) async fn mixed(name: &str) -> Live {
     live(
         name,
         &format!(
@@ -26,7 +26,7 @@ async fn mixed(name: &str) -> Live {
 }
 
 /// The mutations each non-idempotent provider has seen so far.
-fn mutations(live: &Live) -> [u64; 3] {
+pub(crate) fn mutations(live: &Live) -> [u64; 3] {
     ["ncloud", "vcf", "digicert"].map(|k| {
         provider_stats(live, k)["mutations"]
             .as_u64()

@@ -42,7 +42,8 @@ Examples:
     pub const STATUS: &str = "\
 Examples:
   redrive status runbooks/outage.yaml                    # exit 4 while anything is unfinished
-  redrive status --format json runbooks/outage.yaml";
+  redrive status --format json runbooks/outage.yaml
+  REDRIVE_STATE=postgres://redrive@db.internal/redrive redrive status runbooks/outage.yaml";
     pub const SANDBOX: &str = "\
 Examples:
   redrive sandbox
@@ -131,6 +132,10 @@ pub enum Command {
         /// Where the journal lives; `.redrive/` beside the runbook by default.
         #[arg(long, value_name = "DIR")]
         state_dir: Option<PathBuf>,
+        /// The shared state: a PostgreSQL DSN (`postgres://USER:PASSWORD@HOST:PORT/DB`); wins
+        /// over `REDRIVE_STATE` and the runbook's `state:`, never printed
+        #[arg(long, value_name = "DSN", conflicts_with = "state_dir")]
+        state: Option<String>,
         /// The journal of rehearsals (`apply --sandbox`)
         #[arg(long)]
         sandbox: bool,
@@ -239,6 +244,10 @@ pub struct PlanArgs {
     /// Where the journal and tokens live (default: `.redrive/` beside the runbook)
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The shared state: a PostgreSQL DSN (`postgres://USER:PASSWORD@HOST:PORT/DB`); wins over
+    /// `REDRIVE_STATE` and the runbook's `state:`, never printed
+    #[arg(long, value_name = "DSN", conflicts_with = "state_dir")]
+    pub state: Option<String>,
     /// Start the rehearsal's simulated world (and its journal) from the scenario again
     #[arg(long, requires = "sandbox")]
     pub sandbox_reset: bool,
@@ -276,6 +285,10 @@ pub struct ApplyArgs {
     /// Where the journal and the lock live; `.redrive/` beside the runbook by default.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The shared state: a PostgreSQL DSN (`postgres://USER:PASSWORD@HOST:PORT/DB`); wins over
+    /// `REDRIVE_STATE` and the runbook's `state:`, never printed
+    #[arg(long, value_name = "DSN", conflicts_with = "state_dir")]
+    pub state: Option<String>,
     /// Write a JSON report.
     #[arg(long, value_name = "FILE")]
     pub report_json: Option<PathBuf>,

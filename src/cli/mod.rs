@@ -70,9 +70,19 @@ fn run_parsed(args: Args, printer: &mut Printer) -> ExitStatus {
         Command::Status {
             file,
             state_dir,
+            state,
             sandbox,
             format,
-        } => commands::status::run(&file, state_dir.as_deref(), sandbox, format, printer),
+        } => commands::status::run(
+            &file,
+            &commands::state::Where {
+                dir: state_dir.as_deref(),
+                shared: state.as_deref(),
+            },
+            sandbox,
+            format,
+            printer,
+        ),
         Command::Sandbox {
             scenario,
             port,
@@ -108,15 +118,13 @@ fn report(e: &anyhow::Error, printer: &mut Printer) -> ExitStatus {
     }
     let (status, hint) = if let Some(p) = e.downcast_ref::<PrepareError>() {
         (ExitStatus::Failure, p.hint())
-    } else if let Some(StateError::Locked { .. } | StateError::Busy { .. }) =
-        e.downcast_ref::<StateError>()
-    {
-        (
-            ExitStatus::Stale,
-            Some(
-                "wait for the other apply to finish; a lock left by a process that died is released with it",
-            ),
-        )
+    } else if let Some(s) = e.downcast_ref::<StateError>() {
+        let status = if s.is_locked() {
+            ExitStatus::Stale
+        } else {
+            ExitStatus::Failure
+        };
+        (status, s.hint())
     } else {
         (ExitStatus::Failure, None)
     };

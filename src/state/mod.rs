@@ -1,10 +1,12 @@
 //! The state seam: what earlier applies did (the journal), who is applying now (the lock) and the
 //! tokens a provider rotated (the token store). Plan reads history through it, apply writes
-//! through it; [`local`] keeps it in files beside the runbook.
+//! through it; [`local`] keeps it in files beside the runbook, [`postgres`] in a database that
+//! every runner shares.
 
 pub mod identity;
 pub mod journal;
 pub mod local;
+pub mod postgres;
 pub mod tokens;
 mod writer;
 
@@ -87,6 +89,71 @@ pub enum StateError {
         path: std::path::PathBuf,
         error: std::io::Error,
     },
+    /// The shared state's lock is held by a live runner (its lease is being renewed).
+    #[error(
+        "another apply of this runbook is running ({holder}): its lock in {location} is leased until {until}"
+    )]
+    Leased {
+        holder: String,
+        location: String,
+        until: String,
+    },
+    /// The shared state cannot be reached or used. `location` is the redacted
+    /// `postgres://host:port/db`; nothing here carries the password.
+    #[error("the state database {location}: cannot {what}: {error}")]
+    Database {
+        location: String,
+        what: String,
+        error: String,
+        hint: &'static str,
+    },
+    /// The database was brought to a schema this binary does not know.
+    #[error(
+        "the state database {location} has schema version {found}, newer than this redrive knows ({supported})"
+    )]
+    TooNew {
+        location: String,
+        found: i32,
+        supported: i32,
+    },
+    /// A cooperative run of this id exists for another plan.
+    #[error("the run {run} in {location} was started from another plan")]
+    PlanMismatch { run: String, location: String },
+    /// A setting (an environment variable) is malformed.
+    #[error("`{name}`: {why}")]
+    Setting { name: &'static str, why: String },
+}
+
+impl StateError {
+    /// What to do about it, for the line after the error.
+    #[must_use]
+    pub fn hint(&self) -> Option<&'static str> {
+        match self {
+            Self::Locked { .. } | Self::Busy { .. } => Some(
+                "wait for the other apply to finish; a lock left by a process that died is released with it",
+            ),
+            Self::Leased { .. } => Some(
+                "wait for the other apply to finish; a lock left by a runner that died is taken over once its lease expires (`REDRIVE_STATE_LEASE`, 30s by default)",
+            ),
+            Self::Database { hint, .. } => Some(hint),
+            Self::TooNew { .. } => Some(
+                "a newer redrive migrated this database: use that version (or newer) here too; redrive never downgrades a schema",
+            ),
+            Self::PlanMismatch { .. } => {
+                Some("every runner of one cooperative apply must be given the same saved plan")
+            }
+            Self::Io { .. } | Self::Setting { .. } => None,
+        }
+    }
+
+    /// Whether another apply holds the state (exit 5).
+    #[must_use]
+    pub fn is_locked(&self) -> bool {
+        matches!(
+            self,
+            Self::Locked { .. } | Self::Busy { .. } | Self::Leased { .. }
+        )
+    }
 }
 
 /// What earlier applies did to one action.

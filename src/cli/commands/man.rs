@@ -142,6 +142,14 @@ const ENVIRONMENT: &[(&str, &str)] = &[
         "When to use colour: auto, always or never (as --color).",
     ),
     ("NO_COLOR", "Set to anything: no colour."),
+    (
+        "REDRIVE_STATE",
+        "The shared state of plan, apply and status: a PostgreSQL DSN (postgres://USER:PASSWORD@HOST:PORT/DB). --state and --state-dir win over it; it wins over the runbook's state: block.",
+    ),
+    (
+        "REDRIVE_STATE_LEASE",
+        "How long the shared state's apply lock outlives a runner that stopped renewing it (30s by default, 500ms to 1h).",
+    ),
     ("TERM", "dumb: plain progress lines instead of bars."),
     (
         "GITHUB_STEP_SUMMARY",

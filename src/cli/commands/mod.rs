@@ -6,6 +6,7 @@ pub mod plan;
 pub mod render;
 pub mod sandbox;
 pub mod schema;
+pub mod state;
 pub mod status;
 pub mod validate;
 
@@ -16,8 +17,7 @@ use anyhow::Context as _;
 use crate::exit::ExitStatus;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::runbook::{self, Runbook};
-use crate::state::tokens::MemoryTokens;
-use crate::state::{History, LocalStore, Store as _};
+use crate::state::History;
 use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 
@@ -64,42 +64,30 @@ pub(crate) fn check_targets(
     Ok(None)
 }
 
-/// The state of a runbook: `--state-dir`, or `.redrive/` beside it. Rehearsals keep theirs in
-/// `sandbox/` inside it, so a rehearsal's history never decides a real plan.
-pub(crate) fn store(rb: &Runbook, state_dir: Option<&Path>, sandbox: bool) -> LocalStore {
-    let dir = state_dir.map_or_else(|| rb.dir().join(".redrive"), Path::to_owned);
-    if sandbox {
-        LocalStore::new(&dir.join("sandbox"), &rb.manifest.name)
-            .with_tokens(std::sync::Arc::new(MemoryTokens::default()))
-    } else {
-        LocalStore::new(&dir, &rb.manifest.name)
-    }
-}
-
 /// The runbook's history, after a rehearsal that starts over (`--sandbox-reset`, or another
 /// scenario) has dropped its old world and journal; damaged journal lines are reported.
 pub(crate) fn history(
     rb: &Runbook,
-    store: &LocalStore,
+    store: &state::Chosen,
     scenario: Option<&crate::sandbox::Scenario>,
     reset: bool,
     printer: &mut Printer,
 ) -> anyhow::Result<History> {
     if let Some(s) = scenario
-        && let Some(note) =
-            crate::cli::rehearsal::fresh_start(store.dir(), &rb.manifest.name, s, reset)?
+        && let Some(dir) = store.dir()
+        && let Some(note) = crate::cli::rehearsal::fresh_start(dir, &rb.manifest.name, s, reset)?
     {
         printer.note(&note)?;
     }
-    let history = store.history()?;
+    let history = store.store().history()?;
     warn_damaged(&history, store, printer)?;
     Ok(history)
 }
 
-/// Says how many journal lines were damaged and skipped.
+/// Says how many journal lines (or rows) were damaged and skipped.
 pub(crate) fn warn_damaged(
     history: &History,
-    store: &LocalStore,
+    store: &state::Chosen,
     printer: &mut Printer,
 ) -> std::io::Result<()> {
     if history.damaged.is_empty() {
@@ -111,10 +99,14 @@ pub(crate) fn warn_damaged(
         .take(5)
         .map(ToString::to_string)
         .collect();
+    let (what, unit) = match store {
+        state::Chosen::Local(_) => ("damaged line(s)", "line"),
+        state::Chosen::Shared(_) => ("row(s) in a state this redrive does not know", "seq"),
+    };
     printer.note(&format!(
-        "warning: {} damaged line(s) in the journal {} were skipped (line {}{})\n",
+        "warning: {} {what} in the journal {} were skipped ({unit} {}{})\n",
         history.damaged.len(),
-        store.journal_path().display(),
+        store.journal(),
         shown.join(", "),
         if history.damaged.len() > 5 {
             ", …"

@@ -6,7 +6,6 @@ use anyhow::Context as _;
 use crate::exit::ExitStatus;
 use crate::plan::prepare::{self, Options, Prepared};
 use crate::plan::{file, markdown};
-use crate::state::Store as _;
 use crate::ui::printer::Printer;
 
 pub use crate::cli::args::PlanFormat;
@@ -40,7 +39,15 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     } else {
         None
     };
-    let store = super::store(&rb, request.state_dir.as_deref(), request.sandbox);
+    let store = super::state::choose(
+        &rb,
+        super::state::Where {
+            dir: request.state_dir.as_deref(),
+            shared: request.state.as_deref(),
+        },
+        request.sandbox,
+        printer,
+    )?;
     let history = super::history(
         &rb,
         &store,
@@ -49,11 +56,13 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         printer,
     )?;
     let runtime = super::runtime()?;
-    let world = crate::cli::rehearsal::world_path(store.dir());
     let (prepared, warning) = runtime.block_on(async {
-        let rehearsal = match &scenario {
-            Some(s) => Some(crate::cli::rehearsal::start(&rb, s, &world).await?),
-            None => None,
+        let rehearsal = match (&scenario, store.dir()) {
+            (Some(s), Some(dir)) => {
+                let world = crate::cli::rehearsal::world_path(dir);
+                Some(crate::cli::rehearsal::start(&rb, s, &world).await?)
+            }
+            _ => None,
         };
         let prepared = prepare::prepare(
             &rb,
@@ -64,7 +73,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
                 sandbox: rehearsal.as_ref().map(|(_, e)| e),
                 history: &history,
                 replace: &request.replace,
-                tokens: store.tokens(),
+                tokens: store.store().tokens(),
                 approved: None,
                 vars: &vars,
                 progress: Some(&crate::ui::reads::Reads::new(false)),

@@ -9,7 +9,7 @@ use std::path::Path;
 use crate::cli::args::DiagnosticFormat;
 use crate::exit::ExitStatus;
 use crate::report::status::{FORMAT_VERSION, JobStatus, NotDone, StatusJson};
-use crate::state::{Past, State, Store as _};
+use crate::state::{Past, State};
 use crate::ui::printer::Printer;
 
 fn label(state: State) -> &'static str {
@@ -125,7 +125,7 @@ fn reason(p: &Past) -> String {
 
 pub fn run(
     file: &Path,
-    state_dir: Option<&Path>,
+    wanted: &super::state::Where<'_>,
     sandbox: bool,
     format: DiagnosticFormat,
     printer: &mut Printer,
@@ -133,15 +133,15 @@ pub fn run(
     let Some(rb) = super::load_runbook(file, printer)? else {
         return Ok(ExitStatus::Invalid);
     };
-    let store = super::store(&rb, state_dir, sandbox);
-    let history = store.history()?;
-    let path = store.journal_path();
+    let store = super::state::choose(&rb, *wanted, sandbox, printer)?;
+    let history = store.store().history()?;
+    let path = store.journal();
     let json = format == DiagnosticFormat::Json;
     let mut doc = StatusJson {
         format_version: FORMAT_VERSION,
         name: rb.manifest.name.clone(),
         runbook: rb.path().display().to_string(),
-        journal: path.display().to_string(),
+        journal: path.clone(),
         last_change: None,
         damaged_lines: history.damaged.len(),
         jobs: Vec::new(),
@@ -155,8 +155,7 @@ pub fn run(
         }
         printer.note(&format!(
             "No journal yet for `{}` ({}): nothing was applied.\n",
-            rb.manifest.name,
-            path.display()
+            rb.manifest.name, path
         ))?;
         return Ok(ExitStatus::Success);
     }
@@ -165,7 +164,7 @@ pub fn run(
     let mut out = format!(
         "Journal of `{}` ({}): {} action(s), last change {last_at}\n",
         rb.manifest.name,
-        path.display(),
+        path,
         pasts.len(),
     );
     if !history.damaged.is_empty() {

@@ -7,6 +7,7 @@ mod provider;
 mod schema_impls;
 mod secret;
 mod source;
+mod state;
 mod work;
 
 use indexmap::IndexMap;
@@ -20,6 +21,7 @@ pub use provider::*;
 pub use schema_impls::TemplateString;
 pub use secret::*;
 pub use source::*;
+pub use state::StateSpec;
 pub use work::{ParamsError, Work};
 
 /// A runbook: providers, optional inputs and sources, and the jobs to run against them.
@@ -53,6 +55,10 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z_][A-Za-z0-9_]*$" }))]
     pub sources: IndexMap<String, Source>,
+    /// Where the state lives: a shared PostgreSQL database instead of `.redrive/` beside the
+    /// runbook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<StateSpec>,
     #[serde(default)]
     pub defaults: Defaults,
     #[schemars(length(min = 1))]

@@ -30,7 +30,7 @@ use crate::report::events::{Body, JsonLines};
 use crate::report::html::Recorder;
 use crate::report::outputs::{Kind, Outputs};
 use crate::report::{Summary, Tally};
-use crate::state::{History, LocalStore, Store as _};
+use crate::state::History;
 use crate::ui::printer::Printer;
 use crate::ui::progress::{Bars, Plain};
 
@@ -104,9 +104,23 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     } else {
         None
     };
-    let store = super::store(&rb, request.state_dir.as_deref(), sandbox);
+    let store = super::state::choose(
+        &rb,
+        super::state::Where {
+            dir: request.state_dir.as_deref(),
+            shared: request.state.as_deref(),
+        },
+        sandbox,
+        printer,
+    )?;
     // Held until apply ends: a second apply of the same runbook waits its turn.
-    let _lock = store.lock()?;
+    let _lock = store.store().lock()?;
+    // A shared lock left by a runner that died was taken over: say whose.
+    if let super::state::Chosen::Shared(shared) = &store
+        && let Some(note) = shared.take_recovered()
+    {
+        printer.note(&note)?;
+    }
     // And a copy of the runbook elsewhere, with a journal of its own, waits too.
     let _identity = identity_lock(&rb, &store, sandbox)?;
     let history = super::history(
@@ -132,13 +146,13 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
 /// rendered base URLs, or for a rehearsal its name and state directory.
 fn identity_lock(
     rb: &Runbook,
-    store: &LocalStore,
+    store: &super::state::Chosen,
     sandbox: bool,
 ) -> Result<Box<dyn crate::state::Lock>, crate::state::StateError> {
     use crate::state::identity::{self, Identity};
     let name = &rb.manifest.name;
-    let id = if sandbox {
-        Identity::rehearsal(name, store.dir())
+    let id = if let (true, Some(dir)) = (sandbox, store.dir()) {
+        Identity::rehearsal(name, dir)
     } else {
         let cx = rb.context();
         let endpoints: Vec<String> = rb
@@ -161,7 +175,7 @@ fn identity_lock(
         std::fs::canonicalize(rb.path())
             .unwrap_or_else(|_| rb.path().to_owned())
             .display(),
-        store.location(),
+        store.store().location(),
         jiff::Timestamp::now()
     );
     identity::lock(&id, &holder)
@@ -174,7 +188,7 @@ struct Setup<'a> {
     vars: &'a indexmap::IndexMap<String, serde_json::Value>,
     saved: Option<Plan>,
     scenario: Option<&'a crate::sandbox::Scenario>,
-    store: &'a LocalStore,
+    store: &'a super::state::Chosen,
     history: &'a History,
 }
 
@@ -224,10 +238,12 @@ async fn apply(
             return Ok(ExitStatus::Failure);
         }
     };
-    let world = crate::cli::rehearsal::world_path(setup.store.dir());
-    let rehearsal = match setup.scenario {
-        Some(s) => Some(crate::cli::rehearsal::start(setup.rb, s, &world).await?),
-        None => None,
+    let rehearsal = match (setup.scenario, setup.store.dir()) {
+        (Some(s), Some(dir)) => {
+            let world = crate::cli::rehearsal::world_path(dir);
+            Some(crate::cli::rehearsal::start(setup.rb, s, &world).await?)
+        }
+        _ => None,
     };
     let endpoints = rehearsal.as_ref().map(|(_, e)| e);
     // `--format json`: events on stdout instead of the plan and the results.
@@ -274,7 +290,7 @@ async fn reviewed(
             sandbox: endpoints,
             history: setup.history,
             replace: &request.replace,
-            tokens: setup.store.tokens(),
+            tokens: setup.store.store().tokens(),
             approved: approved.as_ref(),
             vars: setup.vars,
             progress: Some(&crate::ui::reads::Reads::new(request.quiet)),
@@ -370,7 +386,7 @@ async fn send(
         limiters,
     } = prepared;
     let plan = plan.without_previews();
-    let journal = setup.store.journal()?;
+    let journal = setup.store.store().journal()?;
     let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
     let (stop_tx, stop) = watch::channel(false);
     let (sink, recorder) = sinks(request, &plan, outputs, json.as_ref());

@@ -1,0 +1,363 @@
+//! Step 2 of issue 18, the cooperative apply's primitives (docs/state.md), not yet wired into
+//! apply: the actions of one run (one saved plan) as rows of `redrive.leases`, claimed by any
+//! number of runners with `SELECT … FOR UPDATE SKIP LOCKED` under a lease on the server's
+//! clock; and `redrive.rate_events`, a sliding log that holds a provider's limit across runners.
+//!
+//! Every change a runner makes to a lease is conditioned on still owning it, so a runner that
+//! stalled past its lease and was taken over cannot finish, release or mark what is no longer
+//! its own. A claim says whose expired lease it took over and whether a request had gone out
+//! under it: such an action is reconciled by observation first, never resent blindly.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::PgStore;
+use super::bridge::{Bridge, database, timed};
+use crate::state::StateError;
+
+/// One runner's handle on the leases of one run.
+#[derive(Debug, Clone)]
+pub struct Leases {
+    bridge: Arc<Bridge>,
+    key: String,
+    run: String,
+    owner: String,
+    lease_ms: f64,
+}
+
+/// An action this runner now holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub action: String,
+    pub job: String,
+    pub position: i32,
+    /// The runner whose lease had expired, when this claim took it over.
+    pub taken_over_from: Option<String>,
+    /// A request for it was sent under an earlier lease: observe before sending anything.
+    pub sent_before: bool,
+}
+
+impl Leases {
+    /// `owner` names this runner (host/pid and a nonce); `lease` is how long a claim outlives a
+    /// runner that stopped renewing it.
+    #[must_use]
+    pub fn new(store: &PgStore, run: &str, owner: &str, lease: Duration) -> Self {
+        Self {
+            bridge: store.bridge().clone(),
+            key: store.key().to_owned(),
+            run: run.to_owned(),
+            owner: owner.to_owned(),
+            lease_ms: lease.as_secs_f64() * 1000.0,
+        }
+    }
+
+    /// Runs `work` with a connection on the store's runtime, with its timeout and error.
+    async fn on_store<T, F, Fut>(&self, what: &'static str, work: F) -> Result<T, StateError>
+    where
+        T: Send + 'static,
+        F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<T, tokio_postgres::Error>> + Send + 'static,
+    {
+        let location = self.bridge.location().to_owned();
+        let pool = self.bridge.pool().clone();
+        let joined = self
+            .bridge
+            .spawn(async move {
+                let doing = database(&location, what);
+                let client = timed(&location, pool.get())
+                    .await?
+                    .map_err(|e| doing.at(&e))?;
+                timed(&location, work(client))
+                    .await?
+                    .map_err(|e| doing.at(&e))
+            })
+            .await;
+        joined.unwrap_or_else(|e| {
+            Err(StateError::Setting {
+                name: "the state runtime",
+                why: e.to_string(),
+            })
+        })
+    }
+
+    /// Creates the run with its actions in plan order (`(id, job)`), or joins it: every runner
+    /// of one apply seeds the same plan, and the first one's rows stand.
+    ///
+    /// # Errors
+    /// [`StateError::PlanMismatch`] when the run exists for another plan; database errors.
+    pub async fn seed(
+        &self,
+        plan_digest: &str,
+        actions: &[(String, String)],
+    ) -> Result<(), StateError> {
+        let (key, run, digest) = (self.key.clone(), self.run.clone(), plan_digest.to_owned());
+        let ids: Vec<String> = actions.iter().map(|(id, _)| id.clone()).collect();
+        let jobs: Vec<String> = actions.iter().map(|(_, job)| job.clone()).collect();
+        let count = i32::try_from(actions.len()).unwrap_or(i32::MAX);
+        let existing = self
+            .on_store("seed the run's leases", move |mut client| async move {
+                let tx = client.transaction().await?;
+                tx.execute(
+                    "INSERT INTO redrive.runs (state_key, run, plan_digest, actions)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (state_key, run) DO NOTHING",
+                    &[&key, &run, &digest, &count],
+                )
+                .await?;
+                let row = tx
+                    .query_one(
+                        "SELECT plan_digest FROM redrive.runs WHERE state_key = $1 AND run = $2",
+                        &[&key, &run],
+                    )
+                    .await?;
+                let existing: String = row.get(0);
+                if existing == digest {
+                    tx.execute(
+                        "INSERT INTO redrive.leases (state_key, run, action, job, position)
+                         SELECT $1, $2, u.action, u.job, (u.n - 1)::int4
+                         FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS u(action, job, n)
+                         ON CONFLICT DO NOTHING",
+                        &[&key, &run, &ids, &jobs],
+                    )
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(existing)
+            })
+            .await?;
+        if existing != plan_digest {
+            return Err(StateError::PlanMismatch {
+                run: self.run.clone(),
+                location: self.bridge.location().to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Claims up to `max` actions, in plan order, that are pending or whose lease expired.
+    /// Rows another runner is claiming at this moment are skipped, not waited for.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn claim(&self, max: usize) -> Result<Vec<Claim>, StateError> {
+        let (key, run, owner, lease) = (
+            self.key.clone(),
+            self.run.clone(),
+            self.owner.clone(),
+            self.lease_ms,
+        );
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.on_store("claim actions", move |client| async move {
+            let rows = client
+                .query(
+                    "WITH picked AS (
+                         SELECT action, owner AS previous, status = 'leased' AS expired
+                         FROM redrive.leases
+                         WHERE state_key = $1 AND run = $2
+                           AND (status = 'pending' OR (status = 'leased' AND lease_until < now()))
+                         ORDER BY position
+                         LIMIT $4
+                         FOR UPDATE SKIP LOCKED)
+                     UPDATE redrive.leases l
+                     SET status = 'leased', owner = $3, claims = l.claims + 1,
+                         lease_until = now() + $5::float8 * interval '1 millisecond'
+                     FROM picked
+                     WHERE l.state_key = $1 AND l.run = $2 AND l.action = picked.action
+                     RETURNING l.action, l.job, l.position,
+                               CASE WHEN picked.expired THEN picked.previous END, l.sent",
+                    &[&key, &run, &owner, &max, &lease],
+                )
+                .await?;
+            let mut claims: Vec<Claim> = rows
+                .iter()
+                .map(|r| Claim {
+                    action: r.get(0),
+                    job: r.get(1),
+                    position: r.get(2),
+                    taken_over_from: r.get(3),
+                    sent_before: r.get(4),
+                })
+                .collect();
+            // UPDATE … RETURNING does not keep the CTE's order.
+            claims.sort_by_key(|c| c.position);
+            Ok(claims)
+        })
+        .await
+    }
+
+    /// Renews the leases of `actions`; returns the ones this runner no longer holds (taken over
+    /// after it missed its lease): stop working on those.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn renew(&self, actions: &[String]) -> Result<Vec<String>, StateError> {
+        let (key, run, owner, lease) = (
+            self.key.clone(),
+            self.run.clone(),
+            self.owner.clone(),
+            self.lease_ms,
+        );
+        let actions = actions.to_vec();
+        self.on_store("renew leases", move |client| async move {
+            let rows = client
+                .query(
+                    "UPDATE redrive.leases
+                     SET lease_until = now() + $5::float8 * interval '1 millisecond'
+                     WHERE state_key = $1 AND run = $2 AND owner = $3 AND status = 'leased'
+                       AND action = ANY($4)
+                     RETURNING action",
+                    &[&key, &run, &owner, &actions, &lease],
+                )
+                .await?;
+            let renewed: std::collections::HashSet<String> =
+                rows.iter().map(|r| r.get(0)).collect();
+            Ok(actions
+                .into_iter()
+                .filter(|a| !renewed.contains(a))
+                .collect())
+        })
+        .await
+    }
+
+    /// Records that a request for `action` is about to leave, under this runner's lease;
+    /// `false`: the lease is lost, so the request must not be sent.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn mark_sent(&self, action: &str) -> Result<bool, StateError> {
+        self.set(action, "mark an action sent", "sent = true")
+            .await
+            .map(|n| n == 1)
+    }
+
+    /// Marks `actions` final (their outcome is in the journal); returns how many were still
+    /// this runner's.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn finish(&self, actions: &[String]) -> Result<u64, StateError> {
+        self.set_all(
+            actions,
+            "finish actions",
+            "status = 'done', owner = NULL, lease_until = NULL",
+        )
+        .await
+    }
+
+    /// Gives `actions` back unfinished (an interrupted runner), for another runner to claim.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn release(&self, actions: &[String]) -> Result<u64, StateError> {
+        self.set_all(
+            actions,
+            "release actions",
+            "status = 'pending', owner = NULL, lease_until = NULL",
+        )
+        .await
+    }
+
+    async fn set(
+        &self,
+        action: &str,
+        what: &'static str,
+        assignment: &'static str,
+    ) -> Result<u64, StateError> {
+        self.set_all(&[action.to_owned()], what, assignment).await
+    }
+
+    /// Applies `assignment` to those of `actions` this runner still leases.
+    async fn set_all(
+        &self,
+        actions: &[String],
+        what: &'static str,
+        assignment: &'static str,
+    ) -> Result<u64, StateError> {
+        let (key, run, owner) = (self.key.clone(), self.run.clone(), self.owner.clone());
+        let actions = actions.to_vec();
+        self.on_store(what, move |client| async move {
+            client
+                .execute(
+                    &format!(
+                        "UPDATE redrive.leases SET {assignment}
+                         WHERE state_key = $1 AND run = $2 AND owner = $3 AND status = 'leased'
+                           AND action = ANY($4)"
+                    ),
+                    &[&key, &run, &owner, &actions],
+                )
+                .await
+        })
+        .await
+    }
+
+    /// How many actions of the run are not final yet: every runner ends when it is 0.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn open(&self) -> Result<u64, StateError> {
+        let (key, run) = (self.key.clone(), self.run.clone());
+        self.on_store("count open actions", move |client| async move {
+            let row = client
+                .query_one(
+                    "SELECT count(*) FROM redrive.leases
+                     WHERE state_key = $1 AND run = $2 AND status <> 'done'",
+                    &[&key, &run],
+                )
+                .await?;
+            Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or_default())
+        })
+        .await
+    }
+
+    /// Takes one slot of `limiter`'s window (at most `count` starts in any `period`, over every
+    /// runner); `None`: taken, `Some(wait)`: full, try again after `wait`. Serialized per
+    /// limiter with a transaction-scoped advisory lock, so two runners never both take the last
+    /// slot.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn take_slot(
+        &self,
+        limiter: &str,
+        count: u32,
+        period: Duration,
+    ) -> Result<Option<Duration>, StateError> {
+        let (limiter, owner) = (limiter.to_owned(), self.owner.clone());
+        let period_ms = period.as_secs_f64() * 1000.0;
+        let count = i64::from(count);
+        self.on_store("take a rate-limit slot", move |mut client| async move {
+            let tx = client.transaction().await?;
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&limiter])
+                .await?;
+            tx.execute(
+                "DELETE FROM redrive.rate_events
+                 WHERE limiter = $1 AND at < clock_timestamp() - $2::float8 * interval '1 millisecond'",
+                &[&limiter, &period_ms],
+            )
+            .await?;
+            // The oldest start still inside the window, when it is full: a slot frees when it
+            // leaves the window.
+            let row = tx
+                .query_one(
+                    "SELECT count(*),
+                            (extract(epoch FROM (min(at) + $2::float8 * interval '1 millisecond' - clock_timestamp())) * 1000)::float8
+                     FROM redrive.rate_events WHERE limiter = $1",
+                    &[&limiter, &period_ms],
+                )
+                .await?;
+            let (used, wait_ms): (i64, Option<f64>) = (row.get(0), row.get(1));
+            let wait = if used < count {
+                tx.execute(
+                    "INSERT INTO redrive.rate_events (limiter, at, runner) VALUES ($1, clock_timestamp(), $2)",
+                    &[&limiter, &owner],
+                )
+                .await?;
+                None
+            } else {
+                Some(Duration::from_secs_f64((wait_ms.unwrap_or(0.0).max(1.0)) / 1000.0))
+            };
+            tx.commit().await?;
+            Ok(wait)
+        })
+        .await
+    }
+}
