@@ -4,6 +4,7 @@ mod apply;
 mod architecture;
 mod bulk;
 mod converge;
+mod coop;
 mod docs;
 mod events;
 mod examples;
