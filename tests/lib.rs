@@ -21,6 +21,7 @@ mod pg_cluster;
 mod pg_leases;
 mod plan;
 mod postgres;
+mod processes;
 mod progress;
 mod providers;
 mod readme;
