@@ -29,7 +29,7 @@ work=$(mktemp -d)
 sandbox_pid=
 cleanup() {
   [ -n "$sandbox_pid" ] && kill "$sandbox_pid" 2>/dev/null && wait "$sandbox_pid" 2>/dev/null
-  rm -rf "$work"
+  [ -n "${KEEP:-}" ] || rm -rf "$work"; [ -z "${KEEP:-}" ] || echo "kept $work" >&2
 }
 trap cleanup EXIT
 
@@ -120,5 +120,5 @@ PY
   stop_sandbox
 }
 
-run "$R" "$C"
+[ -n "${ONLY_ONE:-}" ] || run "$R" "$C"
 run 1 "$((R * C))"

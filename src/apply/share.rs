@@ -31,6 +31,8 @@ pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, StateError>> + Se
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub action: String,
+    /// Its place among the job's runnable actions (the wave ranges' unit).
+    pub index: usize,
     /// The runner whose expired lease this claim took over.
     pub taken_over_from: Option<String>,
     /// A request for it had been sent under an earlier lease: observe before sending.
@@ -143,38 +145,51 @@ pub(super) async fn run_wave(
     let (mut finished, mut released) = (Vec::new(), Vec::new());
     let mut flushed = Instant::now();
     let mut claim_after = Instant::now();
+    let mut cursor = range.start;
     // Bounded waiting for other runners: as long as one action may take, and a lease more.
     let patience = info.policy.retry.deadline + info.policy.wait.timeout + poll_every * 50;
     let (mut last_open, mut moved) = (u64::MAX, Instant::now());
     loop {
         let held = members.len();
         if !engine.stopping() && held < hold / 2 + 1 && Instant::now() >= claim_after {
-            match share.claim(&info.id, range.clone(), hold - held).await {
-                Ok(claims) => {
-                    if claims.len() < hold - held {
-                        claim_after = Instant::now() + poll_every;
-                    }
-                    let (start, ended) =
-                        sort_claims(engine, coop, info, slots, out, &index, claims);
-                    // Held back: ended already, their leases end with the rest.
-                    finished.extend(ended);
-                    for s in start {
-                        match s {
-                            Start::Units(units) => queue.extend(units),
-                            Start::TakeOver(k, claimed) => {
-                                let Some(m) = take_member(engine, info, slots, out, k) else {
-                                    continue;
-                                };
-                                let (engine, info) = (engine.clone(), info.clone());
-                                let share = share.clone();
-                                tasks.spawn(async move {
-                                    take_over(&engine, &info, share.as_ref(), m, claimed).await
-                                });
-                            }
-                        }
+            // From past the last claim: the rows behind it are leased or done, and scanning
+            // them again on every claim would cost more as the run goes on. Only when that
+            // finds too few is the whole wave swept (expired leases, released actions).
+            let want = hold - held;
+            let mut claims = share
+                .claim(&info.id, cursor.max(range.start)..range.end, want)
+                .await
+                .unwrap_or_default();
+            if claims.len() < want {
+                let more = share
+                    .claim(&info.id, range.clone(), want - claims.len())
+                    .await
+                    .unwrap_or_default();
+                if claims.len() + more.len() < want {
+                    claim_after = Instant::now() + poll_every;
+                }
+                claims.extend(more);
+            }
+            if let Some(last) = claims.iter().map(|c| c.index).max() {
+                cursor = cursor.max(last + 1);
+            }
+            let (start, ended) = sort_claims(engine, coop, info, slots, out, &index, claims);
+            // Held back: ended already, their leases end with the rest.
+            finished.extend(ended);
+            for s in start {
+                match s {
+                    Start::Units(units) => queue.extend(units),
+                    Start::TakeOver(k, claimed) => {
+                        let Some(m) = take_member(engine, info, slots, out, k) else {
+                            continue;
+                        };
+                        let (engine, info) = (engine.clone(), info.clone());
+                        let share = share.clone();
+                        tasks.spawn(async move {
+                            take_over(&engine, &info, share.as_ref(), m, claimed).await
+                        });
                     }
                 }
-                Err(_) => claim_after = Instant::now() + poll_every,
             }
             for &k in queue.iter().flatten() {
                 if let Some(m) = take_member(engine, info, slots, out, k) {

@@ -169,7 +169,7 @@ impl Leases {
             let rows = client
                 .query(
                     "WITH picked AS (
-                         SELECT action, owner AS previous, status = 'leased' AS expired
+                         SELECT ctid AS row, owner AS previous, status = 'leased' AS expired
                          FROM redrive.leases
                          WHERE state_key = $1 AND run = $2
                            AND (status = 'pending' OR (status = 'leased' AND lease_until < now()))
@@ -182,7 +182,9 @@ impl Leases {
                      SET status = 'leased', owner = $3, claims = l.claims + 1,
                          lease_until = now() + $5::float8 * interval '1 millisecond'
                      FROM picked
-                     WHERE l.state_key = $1 AND l.run = $2 AND l.action = picked.action
+                     -- By the row's address: a join on the key made the planner hash the
+                     -- whole table (every run's rows) on every claim.
+                     WHERE l.ctid = picked.row
                      RETURNING l.action, l.job, l.position,
                                CASE WHEN picked.expired THEN picked.previous END, l.sent",
                     &[

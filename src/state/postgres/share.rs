@@ -158,6 +158,7 @@ fn renew(
 impl Share for PgShare {
     fn claim(&self, job: &str, wave: Range<usize>, max: usize) -> Answer<'_, Vec<Claimed>> {
         let positions = self.positions(job, &wave);
+        let base = self.bases.get(job).copied().unwrap_or_default();
         let job = job.to_owned();
         Box::pin(async move {
             let claims = self.leases.claim_in(Some(&job), positions, max).await?;
@@ -165,6 +166,8 @@ impl Share for PgShare {
             Ok(claims
                 .into_iter()
                 .map(|c| Claimed {
+                    index: usize::try_from(c.position).unwrap_or_default()
+                        - base.min(usize::try_from(c.position).unwrap_or_default()),
                     action: c.action,
                     taken_over_from: c.taken_over_from,
                     sent_before: c.sent_before,
