@@ -155,3 +155,113 @@ pub fn stale_files(plan: &Plan) -> Vec<String> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ActionId, Decision, FileDigest, Plan, PlanAction, PlanJob, Summary};
+    use crate::providers::{Idempotency, RequestPreview};
+
+    fn action(n: u64) -> Box<PlanAction> {
+        Box::new(PlanAction {
+            id: ActionId(n),
+            index: Some(usize::try_from(n).expect("small")),
+            target: format!("t{n}"),
+            decision: Decision::Skip("done".into()),
+            idempotency: Idempotency::Convergent,
+            request: RequestPreview::default(),
+            observed: None,
+            params: serde_json::value::to_raw_value(&serde_json::json!({"n": n})).expect("JSON"),
+            previous: None,
+        })
+    }
+
+    fn plan(actions: &[usize]) -> Plan {
+        let jobs = actions
+            .iter()
+            .enumerate()
+            .map(|(j, &n)| PlanJob {
+                id: format!("j{j}"),
+                provider: "p".into(),
+                provider_type: "venafi_tpp".into(),
+                action: crate::manifest::model::ActionKind::RetryCertificate,
+                defined_at: "r.yaml:1:1".into(),
+                needs: Vec::new(),
+                filtered_by_when: 0,
+                actions: (0..n as u64).map(action).collect(),
+            })
+            .collect();
+        Plan {
+            format_version: super::super::FORMAT_VERSION,
+            tool: "redrive test".into(),
+            created_at: "now".into(),
+            runbook: FileDigest {
+                name: None,
+                path: "r.yaml".into(),
+                sha256: "00".into(),
+            },
+            name: "t".into(),
+            inputs: Vec::new(),
+            sandbox: false,
+            refreshed: false,
+            targets: Vec::new(),
+            pulled_in: Vec::new(),
+            vars: indexmap::IndexMap::new(),
+            summary: Summary::default(),
+            jobs,
+            previews: super::super::Previews::default(),
+        }
+    }
+
+    /// The streamed layout is the same document serde writes whole, for every shape of plan.
+    #[test]
+    fn the_streamed_plan_is_the_whole_document() {
+        for shape in [&[][..], &[0], &[3], &[2, 0, 1]] {
+            let plan = plan(shape);
+            let mut out = Vec::new();
+            super::write_json(&plan, &mut out).expect("written");
+            let text = String::from_utf8(out).expect("UTF-8");
+            let streamed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let whole = serde_json::to_value(&plan).expect("JSON");
+            assert_eq!(streamed, whole, "{shape:?}: {text}");
+            let actions: usize = shape.iter().sum();
+            // Each action is a line of its own.
+            let lines = text.lines().filter(|l| l.starts_with(r#"{"id":"00000000"#));
+            assert_eq!(lines.count(), actions, "{text}");
+        }
+    }
+
+    #[test]
+    fn ids_are_written_as_sixteen_hex_digits_and_read_only_so() {
+        let id = ActionId(0xc578_341e_cedd_3a63);
+        assert_eq!(id.to_string(), "c578341ecedd3a63");
+        assert_eq!("c578341ecedd3a63".parse::<ActionId>(), Ok(id));
+        for bad in [
+            "C578341ECEDD3A63",
+            "c578341ecedd3a6",
+            "c578341ecedd3a634",
+            "g578341ecedd3a63",
+        ] {
+            assert!(bad.parse::<ActionId>().is_err(), "{bad}");
+        }
+    }
+
+    /// A plan of another format is refused by its version, even when it does not parse as
+    /// this one.
+    #[test]
+    fn another_format_version_is_named() {
+        let dir = std::env::temp_dir().join(format!("redrive-planfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let path = dir.join("plan.json");
+        std::fs::write(&path, r#"{"format_version": 99, "actions": "elsewhere"}"#)
+            .expect("written");
+        let error = super::load(&path).expect_err("refused").to_string();
+        assert!(
+            error.contains("has plan format 99, this redrive reads format 1"),
+            "{error}"
+        );
+        std::fs::write(&path, r#"{"jobs": 1}"#).expect("written");
+        let error = super::load(&path).expect_err("refused").to_string();
+        assert!(error.contains("is not a redrive plan"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
