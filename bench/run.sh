@@ -19,7 +19,8 @@ tools=("$@")
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 cargo build --release --locked -q --manifest-path "$root/Cargo.toml"
-bin=$root/target/release/redrive
+# The binary cargo just built: $CARGO_TARGET_DIR when set, as cargo itself honours it.
+bin=${CARGO_TARGET_DIR:-$root/target}/release/redrive
 work=$(mktemp -d)
 sandbox_pid=
 cleanup() {
