@@ -202,10 +202,20 @@ fn render_job(
     let mut failures = 0usize;
     let total = items.as_ref().map_or(1, Vec::len);
     rendered.actions.reserve_exact(total);
-    // Each item moves into its action: a million items are not held twice.
-    let mut owned = items.map(Vec::into_iter);
+    // Each item moves into its action, from the end of the reversed list, whose buffer
+    // shrinks by halves as the actions grow: a million items are not held twice.
+    let mut owned = items.map(|mut list| {
+        list.reverse();
+        list
+    });
     for n in 0..total {
-        let this = owned.as_mut().and_then(Iterator::next);
+        let this = owned.as_mut().and_then(|list| {
+            let item = list.pop();
+            if list.capacity() > 4096 && list.len() < list.capacity() / 2 {
+                list.shrink_to_fit();
+            }
+            item
+        });
         let item = this.as_ref();
         let ctx = match item {
             Some(item) => {

@@ -63,7 +63,7 @@ pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
                 // A plan made here: the action with its preview, made for this line only.
                 std::borrow::Cow::Owned(request) => {
                     let shown = super::PlanAction {
-                        request,
+                        request: Some(Box::new(request)),
                         ..(**action).clone()
                     };
                     serde_json::to_writer(&mut *w, &shown)
@@ -168,7 +168,7 @@ mod tests {
             target: format!("t{n}"),
             decision: Decision::Skip("done".into()),
             idempotency: Idempotency::Convergent,
-            request: RequestPreview::default(),
+            request: Some(Box::new(RequestPreview::default())),
             observed: None,
             params: serde_json::value::to_raw_value(&serde_json::json!({"n": n})).expect("JSON"),
             previous: None,

@@ -229,7 +229,10 @@ pub struct PlanAction {
     pub target: String,
     pub decision: Decision,
     pub idempotency: Idempotency,
-    pub request: RequestPreview,
+    // Always written; absent in memory for a plan made here (see `Plan::request`): 8 bytes an
+    // action instead of 56.
+    #[schemars(with = "RequestPreview")]
+    pub request: Option<Box<RequestPreview>>,
     /// Facts the read-only check found (shown in the diff).
     // Kept as JSON text: a plan holds one set per action, and a small map costs several
     // times its text in memory.
@@ -293,9 +296,8 @@ impl Plan {
     #[must_use]
     pub fn without_previews(mut self) -> Self {
         self.previews = Previews::default();
-        let none = RequestPreview::default();
         for a in self.jobs.iter_mut().flat_map(|j| j.actions.iter_mut()) {
-            a.request = none.clone();
+            a.request = None;
             a.observed = None;
         }
         self
@@ -330,11 +332,10 @@ impl Plan {
         job: &PlanJob,
         action: &'a PlanAction,
     ) -> std::borrow::Cow<'a, RequestPreview> {
-        match &self.previews.0 {
-            Some(make) if action.request.method.is_empty() => {
-                std::borrow::Cow::Owned(make(job, action))
-            }
-            _ => std::borrow::Cow::Borrowed(&action.request),
+        match (&action.request, &self.previews.0) {
+            (Some(request), _) => std::borrow::Cow::Borrowed(&**request),
+            (None, Some(make)) => std::borrow::Cow::Owned(make(job, action)),
+            (None, None) => std::borrow::Cow::Owned(RequestPreview::default()),
         }
     }
 
