@@ -26,7 +26,8 @@ if [ -n "${REDRIVE_BIN:-}" ]; then
   bin=$REDRIVE_BIN
 else
   cargo build --release --locked -q --manifest-path "$root/Cargo.toml"
-  bin=$root/target/release/redrive
+  # The binary cargo just built: $CARGO_TARGET_DIR when set, as cargo itself honours it.
+  bin=${CARGO_TARGET_DIR:-$root/target}/release/redrive
 fi
 work=$(mktemp -d)
 sandbox_pid=

@@ -226,7 +226,9 @@ pub fn result(
     detail: &str,
 ) -> redrive::apply::ActionResult {
     redrive::apply::ActionResult {
-        id: format!("{job}/{target}"),
+        id: redrive::plan::resolve::action_id(job, "retry_certificate", target)
+            .parse()
+            .expect("an action id"),
         job: job.into(),
         target: target.to_owned(),
         state,

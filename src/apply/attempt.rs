@@ -364,7 +364,7 @@ fn pause(
     after: Option<Duration>,
     reason: &str,
 ) -> Duration {
-    let salt = crate::rng::hash(0, &[action.id.as_bytes()]);
+    let salt = crate::rng::hash(0, &[action.id.to_string().as_bytes()]);
     let delay = job.policy.retry.delay(attempt + 1, after, salt);
     engine.sink.emit(Event::Retrying {
         job: job.id.to_string(),

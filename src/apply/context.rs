@@ -110,7 +110,7 @@ impl Engine {
         Record {
             at: jiff::Timestamp::now().to_string(),
             run: self.run_id.clone(),
-            action: action.id.clone(),
+            action: action.id.to_string(),
             job: job.id.to_string(),
             target: action.target.clone(),
             state,
@@ -164,7 +164,7 @@ impl Engine {
             detail: detail.clone(),
         });
         ActionResult {
-            id: action.id.clone(),
+            id: action.id,
             job: job.id.clone(),
             target: action.target.clone(),
             state,

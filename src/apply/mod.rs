@@ -22,7 +22,7 @@ pub use crate::state::State;
 /// How one action ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActionResult {
-    pub id: String,
+    pub id: crate::plan::ActionId,
     // Shared by every result of a job: a run can have 100,000 of them.
     pub job: std::sync::Arc<str>,
     pub target: String,

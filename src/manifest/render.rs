@@ -57,7 +57,7 @@ impl Context {
     #[must_use]
     pub fn new(
         m: &Manifest,
-        inputs: &IndexMap<String, Value>,
+        inputs: &minijinja::Value,
         sources: Option<&IndexMap<String, Value>>,
     ) -> Self {
         let env: IndexMap<&str, String> = m
@@ -68,7 +68,7 @@ impl Context {
         let empty = IndexMap::new();
         let base = minijinja::context! {
             vars => template::value(&m.vars),
-            inputs => template::value(inputs),
+            inputs => inputs.clone(),
             env => template::value(&env),
             sources => template::value(sources.unwrap_or(&empty)),
         };
@@ -202,8 +202,21 @@ fn render_job(
     let mut failures = 0usize;
     let total = items.as_ref().map_or(1, Vec::len);
     rendered.actions.reserve_exact(total);
+    // Each item moves into its action, from the end of the reversed list, whose buffer
+    // shrinks by halves as the actions grow: a million items are not held twice.
+    let mut owned = items.map(|mut list| {
+        list.reverse();
+        list
+    });
     for n in 0..total {
-        let item = items.as_ref().map(|list| &list[n]);
+        let this = owned.as_mut().and_then(|list| {
+            let item = list.pop();
+            if list.capacity() > 4096 && list.len() < list.capacity() / 2 {
+                list.shrink_to_fit();
+            }
+            item
+        });
+        let item = this.as_ref();
         let ctx = match item {
             Some(item) => {
                 minijinja::context! { item => template::value(item), index => n, job => job_value.clone(), ..cx.base.clone() }
@@ -231,7 +244,7 @@ fn render_job(
         match result {
             Ok(params) => rendered.actions.push(Action {
                 index: item.map(|_| n),
-                item: item.cloned(),
+                item: this,
                 with: params,
             }),
             Err(d) => {

@@ -16,8 +16,9 @@ use super::{check, inputs, schema_check, secrets};
 pub struct Runbook {
     pub doc: Document,
     pub manifest: Manifest,
-    /// The loaded input files, by name.
-    pub inputs: IndexMap<String, Value>,
+    /// The loaded input files, by name, as templates read them: converted once (a million
+    /// lines are not converted again for every context), and not also kept as JSON values.
+    pub inputs: minijinja::Value,
 }
 
 impl Runbook {
@@ -151,6 +152,6 @@ fn from_document(doc: Document) -> Result<Runbook, Diagnostics> {
     Ok(Runbook {
         doc,
         manifest,
-        inputs,
+        inputs: super::template::value(&inputs),
     })
 }

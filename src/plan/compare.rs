@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::{Plan, PlanAction};
+use super::{ActionId, Plan, PlanAction, PlanJob};
+use crate::providers::RequestPreview;
 
 /// One way the saved plan and the runbook disagree.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,7 +57,15 @@ fn path_of(url: &str) -> &str {
         .unwrap_or(url)
 }
 
-fn fields(saved: &PlanAction, fresh: &PlanAction, rehearsal: bool) -> Option<&'static str> {
+/// An action with its request, as its plan shows it.
+struct Shown<'a> {
+    action: &'a PlanAction,
+    request: std::borrow::Cow<'a, RequestPreview>,
+}
+
+fn fields(saved: &Shown<'_>, fresh: &Shown<'_>, rehearsal: bool) -> Option<&'static str> {
+    let (a, b) = (&*saved.request, &*fresh.request);
+    let (saved, fresh) = (saved.action, fresh.action);
     if saved.target != fresh.target {
         return Some("target");
     }
@@ -66,7 +75,6 @@ fn fields(saved: &PlanAction, fresh: &PlanAction, rehearsal: bool) -> Option<&'s
     if saved.idempotency != fresh.idempotency {
         return Some("idempotency");
     }
-    let (a, b) = (&saved.request, &fresh.request);
     let same_url = if rehearsal {
         path_of(&a.url) == path_of(&b.url)
     } else {
@@ -88,27 +96,40 @@ fn fields(saved: &PlanAction, fresh: &PlanAction, rehearsal: bool) -> Option<&'s
 #[must_use]
 pub fn differences(saved: &Plan, fresh: &Plan) -> Vec<Difference> {
     let mut out = Vec::new();
-    let fresh_actions: HashMap<&str, &PlanAction> = fresh
+    let fresh_actions: HashMap<ActionId, (&PlanJob, &PlanAction)> = fresh
         .jobs
         .iter()
-        .flat_map(|j| &j.actions)
-        .map(|a| (a.id.as_str(), &**a))
+        .flat_map(|j| j.actions.iter().map(move |a| (a.id, (j, &**a))))
         .collect();
-    let mut seen: HashMap<&str, ()> = HashMap::new();
-    for a in saved.jobs.iter().flat_map(|j| &j.actions) {
-        if seen.insert(&a.id, ()).is_some() {
-            out.push(Difference::DuplicateId { id: a.id.clone() });
+    let mut seen: HashMap<ActionId, ()> = HashMap::new();
+    let saved_actions = saved
+        .jobs
+        .iter()
+        .flat_map(|j| j.actions.iter().map(move |a| (j, &**a)));
+    for (job, a) in saved_actions {
+        if seen.insert(a.id, ()).is_some() {
+            out.push(Difference::DuplicateId {
+                id: a.id.to_string(),
+            });
             continue;
         }
-        match fresh_actions.get(a.id.as_str()) {
+        match fresh_actions.get(&a.id) {
             None => out.push(Difference::Unknown {
-                id: a.id.clone(),
+                id: a.id.to_string(),
                 target: a.target.clone(),
             }),
-            Some(f) => {
-                if let Some(field) = fields(a, f, saved.sandbox && fresh.sandbox) {
+            Some(&(fresh_job, f)) => {
+                let mine = Shown {
+                    action: a,
+                    request: saved.request(job, a),
+                };
+                let theirs = Shown {
+                    action: f,
+                    request: fresh.request(fresh_job, f),
+                };
+                if let Some(field) = fields(&mine, &theirs, saved.sandbox && fresh.sandbox) {
                     out.push(Difference::Changed {
-                        id: a.id.clone(),
+                        id: a.id.to_string(),
                         target: f.target.clone(),
                         field,
                     });
@@ -116,10 +137,10 @@ pub fn differences(saved: &Plan, fresh: &Plan) -> Vec<Difference> {
             }
         }
     }
-    for (id, f) in &fresh_actions {
+    for (id, (_, f)) in &fresh_actions {
         if !seen.contains_key(id) {
             out.push(Difference::Missing {
-                id: (*id).to_owned(),
+                id: id.to_string(),
                 target: f.target.clone(),
             });
         }

@@ -3,12 +3,12 @@
 
 use serde_json::Value;
 
-use super::{PlanAction, PlanJob};
+use super::{Plan, PlanAction, PlanJob};
 
 /// The key parameters of an action, as its provider sums up the request.
 #[must_use]
-pub fn key_params(job: &PlanJob, action: &PlanAction) -> String {
-    crate::providers::registry::summary(&job.provider_type, &action.request)
+pub fn key_params(plan: &Plan, job: &PlanJob, action: &PlanAction) -> String {
+    crate::providers::registry::summary(&job.provider_type, &plan.request(job, action))
 }
 
 /// The observed facts as `name=value` pairs.

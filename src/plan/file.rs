@@ -1,6 +1,7 @@
 //! Saved plans: the plan as JSON plus the digests that tell whether it went stale. A saved plan
 //! holds no secret values (requests show references), so it is safe to commit.
 
+use std::io::Write;
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -31,15 +32,69 @@ pub fn file_digest(name: Option<&str>, path: &Path) -> std::io::Result<FileDiges
     })
 }
 
-/// Writes the plan as pretty JSON (atomically: a temporary file renamed over the target).
+/// Writes the plan as JSON, one action a line, as it goes: a plan of a million actions is never
+/// held as one string. The document is the one `plan --format json` prints and the schema
+/// describes; only its layout is this one, which keeps a saved plan small (no indentation
+/// repeated a million times) and makes a review diff show one line per changed action.
+///
+/// # Errors
+/// The writer's.
+pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
+    // The plan's and each job's fields without their list, as serde writes them (so the
+    // attributes on the types stay the one description of the format): `jobs` is the plan's
+    // last field and `actions` a job's, so they end the text and the list is written in place.
+    let head = serde_json::to_string(&plan.head()).map_err(std::io::Error::other)?;
+    let head = head
+        .strip_suffix("[]}")
+        .expect("`jobs` is the plan's last field");
+    w.write_all(head.as_bytes())?;
+    w.write_all(b"[")?;
+    for (j, job) in plan.jobs.iter().enumerate() {
+        let text = serde_json::to_string(&job.head()).map_err(std::io::Error::other)?;
+        let text = text
+            .strip_suffix("[]}")
+            .expect("`actions` is a job's last field");
+        w.write_all(if j == 0 { b"\n" } else { b",\n" })?;
+        w.write_all(text.as_bytes())?;
+        w.write_all(b"[")?;
+        for (k, action) in job.actions.iter().enumerate() {
+            w.write_all(if k == 0 { b"\n" } else { b",\n" })?;
+            let result = match plan.request(job, action) {
+                // A plan made here: the action with its preview, made for this line only.
+                std::borrow::Cow::Owned(request) => {
+                    let shown = super::PlanAction {
+                        request: Some(Box::new(request)),
+                        ..(**action).clone()
+                    };
+                    serde_json::to_writer(&mut *w, &shown)
+                }
+                std::borrow::Cow::Borrowed(_) => serde_json::to_writer(&mut *w, action),
+            };
+            result.map_err(std::io::Error::other)?;
+        }
+        w.write_all(if job.actions.is_empty() {
+            b"]}"
+        } else {
+            b"\n]}"
+        })?;
+    }
+    w.write_all(if plan.jobs.is_empty() {
+        b"]}\n"
+    } else {
+        b"\n]}\n"
+    })
+}
+
+/// Writes the plan (atomically: a temporary file renamed over the target), as [`write_json`].
 ///
 /// # Errors
 /// When the file cannot be written.
 pub fn save(plan: &Plan, path: &Path) -> std::io::Result<()> {
-    let mut text = serde_json::to_string_pretty(plan).map_err(std::io::Error::other)?;
-    text.push('\n');
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
+    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
+    write_json(plan, &mut w)?;
+    w.into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?;
     std::fs::rename(&tmp, path)
 }
 
@@ -48,19 +103,40 @@ pub fn save(plan: &Plan, path: &Path) -> std::io::Result<()> {
 /// # Errors
 /// When the file cannot be read or is not a plan of this format.
 pub fn load(path: &Path) -> anyhow::Result<Plan> {
-    let text = std::fs::read_to_string(path)
+    let file = std::fs::File::open(path)
         .map_err(|e| anyhow::anyhow!("cannot read the plan {}: {e}", path.display()))?;
-    let plan: Plan = serde_json::from_str(&text)
-        .map_err(|e| anyhow::anyhow!("{} is not a redrive plan: {e}", path.display()))?;
-    if plan.format_version != super::FORMAT_VERSION {
-        anyhow::bail!(
-            "{} has plan format {}, this redrive reads format {}",
+    // Read as it is parsed: the text of a large plan is not held beside the plan.
+    let parsed: Result<Plan, _> =
+        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, file));
+    let version = match &parsed {
+        Ok(plan) => Some(plan.format_version),
+        // Another format may not parse as this one: its version tells why.
+        Err(_) => format_version(path),
+    };
+    match (parsed, version) {
+        (_, Some(v)) if v != super::FORMAT_VERSION => anyhow::bail!(
+            "{} has plan format {v}, this redrive reads format {}\nhint: plan again with this redrive (`redrive plan RUNBOOK --out PLAN`) and review the new plan",
             path.display(),
-            plan.format_version,
             super::FORMAT_VERSION
-        );
+        ),
+        (Ok(plan), _) => Ok(plan),
+        (Err(e), _) => Err(anyhow::anyhow!(
+            "{} is not a redrive plan: {e}",
+            path.display()
+        )),
     }
-    Ok(plan)
+}
+
+/// The `format_version` of a JSON document, whatever else it holds.
+fn format_version(path: &Path) -> Option<u32> {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        format_version: u32,
+    }
+    let file = std::fs::File::open(path).ok()?;
+    let v: Versioned =
+        serde_json::from_reader(std::io::BufReader::with_capacity(1 << 16, file)).ok()?;
+    Some(v.format_version)
 }
 
 /// What differs from when the plan was made, one line per file (empty: the plan is current).
@@ -78,4 +154,114 @@ pub fn stale_files(plan: &Plan) -> Vec<String> {
             )),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ActionId, Decision, FileDigest, Plan, PlanAction, PlanJob, Summary};
+    use crate::providers::{Idempotency, RequestPreview};
+
+    fn action(n: u64) -> Box<PlanAction> {
+        Box::new(PlanAction {
+            id: ActionId(n),
+            index: Some(usize::try_from(n).expect("small")),
+            target: format!("t{n}"),
+            decision: Decision::Skip("done".into()),
+            idempotency: Idempotency::Convergent,
+            request: Some(Box::new(RequestPreview::default())),
+            observed: None,
+            params: serde_json::value::to_raw_value(&serde_json::json!({"n": n})).expect("JSON"),
+            previous: None,
+        })
+    }
+
+    fn plan(actions: &[usize]) -> Plan {
+        let jobs = actions
+            .iter()
+            .enumerate()
+            .map(|(j, &n)| PlanJob {
+                id: format!("j{j}"),
+                provider: "p".into(),
+                provider_type: "venafi_tpp".into(),
+                action: crate::manifest::model::ActionKind::RetryCertificate,
+                defined_at: "r.yaml:1:1".into(),
+                needs: Vec::new(),
+                filtered_by_when: 0,
+                actions: (0..n as u64).map(action).collect(),
+            })
+            .collect();
+        Plan {
+            format_version: super::super::FORMAT_VERSION,
+            tool: "redrive test".into(),
+            created_at: "now".into(),
+            runbook: FileDigest {
+                name: None,
+                path: "r.yaml".into(),
+                sha256: "00".into(),
+            },
+            name: "t".into(),
+            inputs: Vec::new(),
+            sandbox: false,
+            refreshed: false,
+            targets: Vec::new(),
+            pulled_in: Vec::new(),
+            vars: indexmap::IndexMap::new(),
+            summary: Summary::default(),
+            jobs,
+            previews: super::super::Previews::default(),
+        }
+    }
+
+    /// The streamed layout is the same document serde writes whole, for every shape of plan.
+    #[test]
+    fn the_streamed_plan_is_the_whole_document() {
+        for shape in [&[][..], &[0], &[3], &[2, 0, 1]] {
+            let plan = plan(shape);
+            let mut out = Vec::new();
+            super::write_json(&plan, &mut out).expect("written");
+            let text = String::from_utf8(out).expect("UTF-8");
+            let streamed: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+            let whole = serde_json::to_value(&plan).expect("JSON");
+            assert_eq!(streamed, whole, "{shape:?}: {text}");
+            let actions: usize = shape.iter().sum();
+            // Each action is a line of its own.
+            let lines = text.lines().filter(|l| l.starts_with(r#"{"id":"00000000"#));
+            assert_eq!(lines.count(), actions, "{text}");
+        }
+    }
+
+    #[test]
+    fn ids_are_written_as_sixteen_hex_digits_and_read_only_so() {
+        let id = ActionId(0xc578_341e_cedd_3a63);
+        assert_eq!(id.to_string(), "c578341ecedd3a63");
+        assert_eq!("c578341ecedd3a63".parse::<ActionId>(), Ok(id));
+        for bad in [
+            "C578341ECEDD3A63",
+            "c578341ecedd3a6",
+            "c578341ecedd3a634",
+            "g578341ecedd3a63",
+        ] {
+            assert!(bad.parse::<ActionId>().is_err(), "{bad}");
+        }
+    }
+
+    /// A plan of another format is refused by its version, even when it does not parse as
+    /// this one.
+    #[test]
+    fn another_format_version_is_named() {
+        let dir = std::env::temp_dir().join(format!("redrive-planfile-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a folder");
+        let path = dir.join("plan.json");
+        std::fs::write(&path, r#"{"format_version": 99, "actions": "elsewhere"}"#)
+            .expect("written");
+        let error = super::load(&path).expect_err("refused").to_string();
+        assert!(
+            error.contains("has plan format 99, this redrive reads format 1"),
+            "{error}"
+        );
+        std::fs::write(&path, r#"{"jobs": 1}"#).expect("written");
+        let error = super::load(&path).expect_err("refused").to_string();
+        assert!(error.contains("is not a redrive plan"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -27,7 +27,13 @@ pub fn expand(jobs: &mut [RenderedJob], target: impl Fn(usize, &Work) -> String)
         .sum();
     let mut items = Vec::with_capacity(total);
     for (j, job) in jobs.iter_mut().enumerate() {
-        for action in std::mem::take(&mut job.actions) {
+        // Taken from the end of the reversed list, whose buffer shrinks by halves as the items
+        // grow: the rendered actions and the items are not both held whole (at a million
+        // actions that was the plan's peak).
+        let mut actions = std::mem::take(&mut job.actions);
+        actions.reverse();
+        while let Some(action) = actions.pop() {
+            shrink_drained(&mut actions);
             let works = action.with.into_works();
             let bulk = works.len() > 1 || matches!(works.first(), Some(Work::Bulk { .. }));
             for (i, work) in works.into_iter().enumerate() {
@@ -48,4 +54,12 @@ pub fn expand(jobs: &mut [RenderedJob], target: impl Fn(usize, &Work) -> String)
         }
     }
     items
+}
+
+/// Gives back half of a vector's room once it is less than half full, for vectors consumed
+/// from the end: a large one is freed as it goes, copying each element at most once more.
+pub fn shrink_drained<T>(v: &mut Vec<T>) {
+    if v.capacity() > 4096 && v.len() < v.capacity() / 2 {
+        v.shrink_to_fit();
+    }
 }

@@ -111,7 +111,7 @@ fn counts(job: &PlanJob) -> (usize, usize, usize) {
         })
 }
 
-fn row(job: &PlanJob, a: &PlanAction) -> String {
+fn row(plan: &Plan, job: &PlanJob, a: &PlanAction) -> String {
     let sign = match a.decision {
         Decision::Run => "➕",
         Decision::Skip(_) => "🟰",
@@ -131,7 +131,7 @@ fn row(job: &PlanJob, a: &PlanAction) -> String {
     format!(
         "| {sign} | {} | {} | {} |\n",
         code(&a.target),
-        text(&key_params(job, a)),
+        text(&key_params(plan, job, a)),
         text(&why)
     )
 }
@@ -151,11 +151,11 @@ const MORE_ROW: usize = 120;
 
 /// A job's folded table within `budget` bytes: the first rows that fit, then one row saying how
 /// many more there are. `None` when not even the head fits.
-fn details(job: &PlanJob, budget: usize, full_size: usize) -> Option<String> {
+fn details(plan: &Plan, job: &PlanJob, budget: usize, full_size: usize) -> Option<String> {
     let mut out = details_head(job);
     if full_size <= budget {
         for a in &job.actions {
-            out.push_str(&row(job, a));
+            out.push_str(&row(plan, job, a));
         }
         out.push_str(DETAILS_END);
         return Some(out);
@@ -164,7 +164,7 @@ fn details(job: &PlanJob, budget: usize, full_size: usize) -> Option<String> {
         return None;
     }
     for (shown, a) in job.actions.iter().enumerate() {
-        let r = row(job, a);
+        let r = row(plan, job, a);
         let rest = job.actions.len() - shown;
         // The last row needs no room for the "more" row after it.
         let reserve = if rest == 1 { 0 } else { MORE_ROW };
@@ -182,9 +182,13 @@ fn details(job: &PlanJob, budget: usize, full_size: usize) -> Option<String> {
 }
 
 /// The full size of a job's table, to share the room between jobs.
-fn full_size(job: &PlanJob) -> usize {
+fn full_size(plan: &Plan, job: &PlanJob) -> usize {
     details_head(job).len()
-        + job.actions.iter().map(|a| row(job, a).len()).sum::<usize>()
+        + job
+            .actions
+            .iter()
+            .map(|a| row(plan, job, a).len())
+            .sum::<usize>()
         + DETAILS_END.len()
 }
 
@@ -234,7 +238,7 @@ pub fn render(plan: &Plan, limit: usize) -> String {
     let mut room = limit.saturating_sub(MARGIN).saturating_sub(head.len());
     // Shares: smallest tables first, each taking what it needs up to an equal share of what
     // is left.
-    let sizes: Vec<usize> = plan.jobs.iter().map(full_size).collect();
+    let sizes: Vec<usize> = plan.jobs.iter().map(|j| full_size(plan, j)).collect();
     let mut order: Vec<usize> = (0..plan.jobs.len()).collect();
     order.sort_by_key(|&i| sizes[i]);
     let mut shares = vec![0; plan.jobs.len()];
@@ -247,7 +251,7 @@ pub fn render(plan: &Plan, limit: usize) -> String {
     let mut left_out = 0;
     let mut cut = 0;
     for ((job, share), size) in plan.jobs.iter().zip(shares).zip(sizes) {
-        match details(job, share, size) {
+        match details(plan, job, share, size) {
             Some(d) => {
                 cut += usize::from(share < size);
                 body.push_str(&d);

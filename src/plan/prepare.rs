@@ -32,7 +32,7 @@ pub struct Options<'a> {
     /// Where providers keep rotated tokens.
     pub tokens: Arc<dyn TokenStore>,
     /// Applying a saved plan: only the actions it approved (by id) may run.
-    pub approved: Option<&'a std::collections::HashSet<String>>,
+    pub approved: Option<&'a std::collections::HashSet<super::ActionId>>,
     /// Vars set on the command line, already merged into the runbook; recorded in the plan.
     pub vars: &'a IndexMap<String, serde_json::Value>,
     /// Where to tell how far the read-only checks got.
@@ -286,8 +286,15 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         },
         approved: options.approved,
     };
-    let plan = resolve::resolve(meta, &rb.manifest, &jobs, all, reads, &rules, |item| {
+    let mut plan = resolve::resolve(meta, &rb.manifest, &jobs, all, reads, &rules, |item| {
         clients[&providers[item.job]].preview(&item.what)
+    });
+    let shown = clients.clone();
+    plan.previews = super::Previews::new(move |job, action| {
+        // The parameters were rendered and checked by this process: they fit their action.
+        crate::manifest::model::Work::from_params(job.action, action.params_value())
+            .map(|work| shown[&job.provider].preview(&work).0)
+            .unwrap_or_default()
     });
     Ok(Prepared {
         plan,

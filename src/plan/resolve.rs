@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 
 use super::items::Item;
 use super::observe::Read;
-use super::{Decision, FORMAT_VERSION, FileDigest, Plan, PlanAction, PlanJob, Summary};
+use super::{ActionId, Decision, FORMAT_VERSION, FileDigest, Plan, PlanAction, PlanJob, Summary};
 use crate::manifest::model::Manifest;
 use crate::manifest::render::RenderedJob;
 use crate::providers::{Idempotency, RequestPreview, Verdict};
@@ -45,7 +45,7 @@ pub struct Rules<'a> {
     /// simulates, so generic `http` actions are held back).
     pub simulated: &'a dyn Fn(usize) -> bool,
     /// Applying a saved plan: an action it did not approve is not run, whatever it needs now.
-    pub approved: Option<&'a std::collections::HashSet<String>>,
+    pub approved: Option<&'a std::collections::HashSet<ActionId>>,
 }
 
 /// The stable id of an action: the same provider, action and target give the same id.
@@ -188,9 +188,15 @@ pub fn resolve(
     let mut seen: HashMap<u64, usize> = HashMap::with_capacity(items.len());
     let mut summary = Summary::default();
     let mut reads = reads.into_iter();
-    // Both inputs are consumed as the plan grows, so what they hold is freed on the way.
-    for item in items {
-        let (request, idempotency) = preview(&item);
+    // Both inputs are consumed as the plan grows, so what they hold is freed on the way; the
+    // items from the end of a reversed vector, whose buffer (56 bytes an item) then shrinks by
+    // halves instead of staying whole until the last action is built.
+    let mut items = items;
+    items.reverse();
+    // Previews are made when the plan is shown (`Plan::previews`), not held by each action.
+    while let Some(item) = items.pop() {
+        super::items::shrink_drained(&mut items);
+        let idempotency = preview(&item).1;
         let (decision, observed, was_read) = decide(reads.next());
         let identity = item.what.identity();
         let Item {
@@ -206,8 +212,10 @@ pub fn resolve(
             &target,
             identity.as_deref(),
         );
-        let id = format!("{digest:016x}");
-        let replaced = rules.replace.iter().any(|r| *r == id || *r == job.id);
+        let id = super::ActionId(digest);
+        // The text only for the lookups by text; the action keeps the number.
+        let id_text = id.to_string();
+        let replaced = rules.replace.iter().any(|r| *r == id_text || *r == job.id);
         let (decision, previous) = if replaced {
             (
                 decision,
@@ -219,12 +227,12 @@ pub fn resolve(
                 decision,
                 was_read,
                 idempotency,
-                rules.history.get(&id),
+                rules.history.get(&id_text),
                 (rules.new_need)(j),
                 &|at| (rules.took_effect)(j, facts, at),
             )
         };
-        let mut decision = overridden(decision, rules, j, &id);
+        let mut decision = overridden(decision, rules, j, id);
         match seen.get(&digest) {
             Some(&first) => {
                 decision = Decision::Blocked(format!(
@@ -247,9 +255,9 @@ pub fn resolve(
             target,
             decision,
             idempotency,
-            request,
+            request: None,
             observed,
-            params: serde_json::value::to_raw_value(&what.params()).expect("parameters serialize"),
+            params: what.params_raw(),
             previous,
         }));
     }
@@ -267,12 +275,13 @@ pub fn resolve(
         vars: meta.vars,
         summary,
         jobs: plan_jobs,
+        previews: super::Previews::default(),
     }
 }
 
 /// What the run's circumstances say over the decision: a rehearsal holds back what the sandbox
 /// does not simulate, and a saved plan runs only what it approved.
-fn overridden(decision: Decision, rules: &Rules<'_>, job: usize, id: &str) -> Decision {
+fn overridden(decision: Decision, rules: &Rules<'_>, job: usize, id: ActionId) -> Decision {
     if decision == Decision::Run && !(rules.simulated)(job) {
         // A generic request would go to the real endpoint from a rehearsal.
         return Decision::Blocked(
@@ -283,13 +292,13 @@ fn overridden(decision: Decision, rules: &Rules<'_>, job: usize, id: &str) -> De
         return decision;
     };
     match decision {
-        Decision::Run if !approved.contains(id) => {
+        Decision::Run if !approved.contains(&id) => {
             Decision::Skip("not run in the reviewed plan; plan again to include it".into())
         }
-        Decision::Skip(why) if approved.contains(id) => {
+        Decision::Skip(why) if approved.contains(&id) => {
             Decision::Skip(format!("changed since the plan: {why}"))
         }
-        Decision::Blocked(why) if approved.contains(id) => {
+        Decision::Blocked(why) if approved.contains(&id) => {
             Decision::Blocked(format!("changed since the plan: {why}"))
         }
         other => other,

@@ -38,6 +38,7 @@ pub fn render(plan: &Plan, color: bool) -> String {
 /// One action's line: its sign, target, key parameters, reason and facts.
 fn action_line(
     out: &mut String,
+    plan: &Plan,
     job: &PlanJob,
     action: &PlanAction,
     paint: &dyn Fn(&str, &str) -> String,
@@ -47,7 +48,7 @@ fn action_line(
         (d, _) => sign(d),
     };
     let _ = write!(out, "  {} {}", paint(code, mark), action.target);
-    let params = key_params(job, action);
+    let params = key_params(plan, job, action);
     if !params.is_empty() {
         let _ = write!(out, "  {params}");
     }
@@ -152,7 +153,7 @@ pub fn render_to(
             let _ = writeln!(out, "  {}", paint(DIM, "(no actions)"));
         }
         for action in &job.actions {
-            action_line(&mut out, job, action, &paint);
+            action_line(&mut out, plan, job, action, &paint);
             if out.len() >= CHUNK {
                 sink(&out)?;
                 out.clear();

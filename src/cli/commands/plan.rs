@@ -103,7 +103,11 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
             let color = printer.color();
             crate::ui::diff::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
         }
-        PlanFormat::Json => printer.data(&format!("{}\n", serde_json::to_string_pretty(&plan)?))?,
+        PlanFormat::Json => {
+            let mut out = printer.data_writer();
+            file::write_json(&plan, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
         PlanFormat::Markdown => {
             printer.data(&markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT))?;
         }

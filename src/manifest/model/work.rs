@@ -88,6 +88,17 @@ impl Work {
         }
     }
 
+    /// [`Work::params`] as compact JSON text, without building the value first for a single
+    /// action (the plan keeps the text).
+    #[must_use]
+    pub fn params_raw(&self) -> Box<serde_json::value::RawValue> {
+        let raw = match self {
+            Self::Single(p) => serde_json::value::to_raw_value(p),
+            Self::Bulk { .. } => serde_json::value::to_raw_value(&self.params()),
+        };
+        raw.expect("parameters serialize")
+    }
+
     /// The single action's parameters, if it is one.
     #[must_use]
     pub fn single(&self) -> Option<&ActionParams> {

@@ -22,6 +22,15 @@ pub fn normalize_status(status: &str) -> String {
 }
 
 impl Vcf {
+    /// `GET /v1/credentials/tasks`: the spec's `getCredentialsTasks` takes only `limit`, no
+    /// page, so one request without it answers with every task.
+    pub(super) async fn credentials_task_list(&self) -> Result<Value, ProviderError> {
+        let reply = self.get("v1/credentials/tasks").await?;
+        reply.json().filter(|_| reply.status == 200).ok_or_else(|| {
+            ProviderError::unexpected(&self.name, "GET /v1/credentials/tasks", &reply)
+        })
+    }
+
     /// Every element of a `PageOf…` list, page after page as `pageMetadata` tells: the next page
     /// is the one after the page the server says it sent, so 0- and 1-based numbering both work,
     /// and a page that adds no new id ends it.
@@ -88,14 +97,7 @@ impl Vcf {
                     .iter()
                     .any(|w| normalize_status(w) == normalize_status(value))
         };
-        // The spec's `getCredentialsTasks` takes only `limit`, no page: one request, all tasks.
-        let reply = self.get("v1/credentials/tasks").await?;
-        let page = reply
-            .json()
-            .filter(|_| reply.status == 200)
-            .ok_or_else(|| {
-                ProviderError::unexpected(&self.name, "GET /v1/credentials/tasks", &reply)
-            })?;
+        let page = self.credentials_task_list().await?;
         Ok(page["elements"]
             .as_array()
             .into_iter()

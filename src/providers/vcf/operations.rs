@@ -11,13 +11,7 @@ impl Vcf {
     /// # Errors
     /// A transport or auth failure, or an answer that cannot be read.
     pub async fn running_operation(&self, own: &str) -> Result<Option<String>, ProviderError> {
-        let reply = self.get("v1/credentials/tasks?limit=100").await?;
-        let page = reply
-            .json()
-            .filter(|_| reply.status == 200)
-            .ok_or_else(|| {
-                ProviderError::unexpected(&self.name, "GET /v1/credentials/tasks", &reply)
-            })?;
+        let page = self.credentials_task_list().await?;
         let running = page["elements"].as_array().into_iter().flatten().find(|t| {
             let status = normalize_status(t["status"].as_str().unwrap_or_default());
             matches!(status.as_str(), "PENDING" | "IN_PROGRESS") && t["id"].as_str() != Some(own)

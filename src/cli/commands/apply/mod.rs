@@ -259,12 +259,12 @@ async fn reviewed(
     printer: &mut Printer,
 ) -> anyhow::Result<Result<Prepared, ExitStatus>> {
     let saved = setup.saved.as_ref();
-    let approved: Option<HashSet<String>> = saved.map(|p| {
+    let approved: Option<HashSet<crate::plan::ActionId>> = saved.map(|p| {
         p.jobs
             .iter()
             .flat_map(|j| &j.actions)
             .filter(|a| a.decision == crate::plan::Decision::Run)
-            .map(|a| a.id.clone())
+            .map(|a| a.id)
             .collect()
     });
     let prepared = prepare::prepare(
