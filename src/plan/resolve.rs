@@ -1,7 +1,8 @@
 //! Turns rendered jobs, their items and what the providers said into the immutable [`Plan`]:
 //! stable ids, decisions and the summary. Pure: no I/O, no clock (the caller passes the time).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -208,8 +209,10 @@ pub struct Resolver<'r, F> {
     // Boxed as in `PlanJob::actions`, which these become.
     #[allow(clippy::vec_box)]
     actions: Vec<Vec<Box<PlanAction>>>,
-    // Digest to job: a target listed twice must not be sent twice.
-    seen: HashMap<u64, u32>,
+    // Per job, the digests of its actions: a target listed twice must not be sent twice. Sets
+    // of bare digests (8 bytes a slot, not 16 for digest and job); a duplicate's first job is
+    // found by asking each job's set in turn, and a runbook has few jobs.
+    seen: Vec<HashSet<u64, BuildHasherDefault<DigestHasher>>>,
     summary: Summary,
     rules: &'r Rules<'r>,
     idempotency: F,
@@ -228,8 +231,8 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             .collect();
         Self {
             actions: heads.iter().map(|_| Vec::new()).collect(),
+            seen: heads.iter().map(|_| HashSet::default()).collect(),
             heads,
-            seen: HashMap::new(),
             summary: Summary::default(),
             rules,
             idempotency,
@@ -240,7 +243,7 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
     /// actions would keep up to twice the room).
     pub fn reserve(&mut self, j: usize, n: usize) {
         self.actions[j].reserve_exact(n);
-        self.seen.reserve(n);
+        self.seen[j].reserve(n);
     }
 
     /// Decides one item, with what its read-only check found.
@@ -278,14 +281,13 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             )
         };
         let mut decision = overridden(decision, rules, j, id);
-        let job = u32::try_from(j).expect("fewer than 2^32 jobs");
-        if let Some(&first) = self.seen.get(&digest) {
+        if let Some(first) = self.seen.iter().position(|set| set.contains(&digest)) {
             decision = Decision::Blocked(format!(
                 "the same target is already planned (job `{}`, id {id})",
-                self.heads[first as usize].0
+                self.heads[first].0
             ));
         } else {
-            self.seen.insert(digest, job);
+            self.seen[j].insert(digest);
         }
         match decision {
             Decision::Run => self.summary.run += 1,
@@ -328,6 +330,28 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             jobs: plan_jobs,
             previews: super::Previews::default(),
         }
+    }
+}
+
+/// Hashes an action digest as itself: it is already the start of a SHA-256, as evenly spread
+/// as any hash of it would be, and a million of them need not be hashed again.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here; anything else is folded in, still correct.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
