@@ -104,6 +104,34 @@ pub fn render(
     cx: &Context,
     only: &[String],
 ) -> Result<Vec<RenderedJob>, Diagnostics> {
+    let mut actions: Vec<Vec<Action>> = Vec::new();
+    let mut jobs = render_each(doc, m, cx, only, true, &mut |j, action| {
+        if actions.len() <= j {
+            actions.resize_with(j + 1, Vec::new);
+        }
+        actions[j].push(action);
+    })?;
+    for (job, actions) in jobs.iter_mut().zip(actions) {
+        job.actions = actions;
+    }
+    Ok(jobs)
+}
+
+/// Renders the selected jobs like [`render`], but hands each action to `sink` (with the
+/// position of its job in the returned list) as soon as it is rendered: a plan of a million
+/// actions never holds them all in rendered form. The returned jobs have no actions. With
+/// `keep_items` false the actions carry no `for_each` item (only `redrive render` shows it).
+///
+/// # Errors
+/// As [`render`]; `sink` may then have seen actions of jobs that failed.
+pub fn render_each(
+    doc: &Document,
+    m: &Manifest,
+    cx: &Context,
+    only: &[String],
+    keep_items: bool,
+    sink: &mut dyn FnMut(usize, Action),
+) -> Result<Vec<RenderedJob>, Diagnostics> {
     let env = template::environment();
     let mut out = Vec::new();
     let mut problems = Diagnostics::default();
@@ -111,7 +139,9 @@ pub fn render(
         if !only.is_empty() && !only.contains(&job.id) {
             continue;
         }
-        match render_job(doc, &env, i, job, cx) {
+        let position = out.len();
+        let mut to_sink = |action: Action| sink(position, action);
+        match render_job(doc, &env, i, job, cx, keep_items, &mut to_sink) {
             Ok(j) => out.push(j),
             Err(mut d) => problems.0.append(&mut d.0),
         }
@@ -151,6 +181,8 @@ fn render_job(
     i: usize,
     job: &Job,
     cx: &Context,
+    keep_items: bool,
+    sink: &mut dyn FnMut(Action),
 ) -> Result<RenderedJob, Diagnostics> {
     let base = format!("/jobs/{i}");
     let mut rendered = unrendered(doc, job, &base);
@@ -200,35 +232,37 @@ fn render_job(
     let literal_false = matches!(job.when, Some(When::Literal(false)));
     let job_value = template::value(&serde_json::json!({ "id": job.id, "provider": job.provider }));
     let mut failures = 0usize;
-    let total = items.as_ref().map_or(1, Vec::len);
-    rendered.actions.reserve_exact(total);
-    // Each item moves into its action, from the end of the reversed list, whose buffer
-    // shrinks by halves as the actions grow: a million items are not held twice.
-    let mut owned = items.map(|mut list| {
-        list.reverse();
-        list
-    });
+    let total = items.as_ref().map_or(1, Listed::len);
+    let mut items = items;
     for n in 0..total {
-        let this = owned.as_mut().and_then(|list| {
-            let item = list.pop();
-            if list.capacity() > 4096 && list.len() < list.capacity() / 2 {
-                list.shrink_to_fit();
-            }
-            item
-        });
-        let item = this.as_ref();
-        let ctx = match item {
+        // The item as templates read it, and as JSON when the runbook wrote it literally.
+        let (item, literal) = match items.as_mut().and_then(Listed::next) {
+            Some((v, json)) => (Some(v), json),
+            None => (None, None),
+        };
+        let ctx = match &item {
             Some(item) => {
-                minijinja::context! { item => template::value(item), index => n, job => job_value.clone(), ..cx.base.clone() }
+                minijinja::context! { item => item.clone(), index => n, job => job_value.clone(), ..cx.base.clone() }
             }
             None => minijinja::context! { job => job_value.clone(), ..cx.base.clone() },
+        };
+        // As JSON only where it is shown: a diagnostic, or `redrive render`'s output.
+        let shown = |item: &Option<minijinja::Value>| {
+            literal.clone().or_else(|| {
+                item.as_ref()
+                    .map(|v| serde_json::to_value(v).unwrap_or(Value::Null))
+            })
         };
         let keep = match keeps(literal_false, when.as_ref(), &ctx) {
             Ok(keep) => keep,
             Err(e) => {
                 failures += 1;
                 if failures <= MAX_ITEM_ERRORS {
-                    problems.push(with_item(when_failed(doc, &base, &e), n, item));
+                    problems.push(with_item(
+                        when_failed(doc, &base, &e),
+                        n,
+                        shown(&item).as_ref(),
+                    ));
                 }
                 continue;
             }
@@ -242,15 +276,15 @@ fn render_job(
             .map_err(|e| template_diagnostic(doc, "template-render", &with_ptr, &e))
             .and_then(|value| typed(doc, job, &with_ptr, value));
         match result {
-            Ok(params) => rendered.actions.push(Action {
-                index: item.map(|_| n),
-                item: this,
+            Ok(params) => sink(Action {
+                index: item.as_ref().map(|_| n),
+                item: if keep_items { shown(&item) } else { None },
                 with: params,
             }),
             Err(d) => {
                 failures += 1;
                 if failures <= MAX_ITEM_ERRORS {
-                    problems.push(with_item(d, n, item));
+                    problems.push(with_item(d, n, shown(&item).as_ref()));
                 }
             }
         }
@@ -265,35 +299,70 @@ fn render_job(
     }
 }
 
-/// The items of `for_each`: the literal list, or what its template yields.
+/// The items of `for_each`: a literal list as written, or a template's list taken as the
+/// value it evaluates to (`{{ inputs.NAME }}` is the input's own list: each item a reference
+/// count, not a copy converted to JSON and back).
+enum Listed {
+    Literal(std::vec::IntoIter<Value>),
+    Template(usize, minijinja::value::ValueIter),
+}
+
+impl Listed {
+    fn len(&self) -> usize {
+        match self {
+            Self::Literal(list) => list.len(),
+            Self::Template(n, _) => *n,
+        }
+    }
+
+    /// The next item as templates read it, and as written when it was literal.
+    fn next(&mut self) -> Option<(minijinja::Value, Option<Value>)> {
+        match self {
+            Self::Literal(list) => list.next().map(|v| (template::value(&v), Some(v))),
+            Self::Template(_, list) => list.next().map(|v| (v, None)),
+        }
+    }
+}
+
 fn items(
     doc: &Document,
     job: &Job,
     compiled: Option<&Compiled<'_, '_>>,
     ptr: &str,
     cx: &Context,
-) -> Result<Option<Vec<Value>>, Diagnostics> {
+) -> Result<Option<Listed>, Diagnostics> {
+    let template = |list: minijinja::Value| {
+        let n = list.len().unwrap_or(0);
+        list.try_iter().ok().map(|iter| Listed::Template(n, iter))
+    };
     Ok(match (&job.for_each, compiled) {
         (None, _) | (Some(ForEach::Template(_)), None) => None,
-        (Some(ForEach::List(list)), _) => Some(list.clone()),
-        (Some(ForEach::Template(_)), Some(compiled)) => match compiled.render(&cx.base) {
-            Ok(Value::Array(items)) => Some(items),
-            Ok(other) => {
-                return Err(Diagnostic::error(
-                    "for-each-type",
-                    format!(
-                        "`for_each` of job `{}` must yield a list, but it yielded {}",
-                        job.id,
-                        describe(&other)
-                    ),
-                )
-                .at(&doc.file, doc.value_span(ptr), "not a list")
-                .pointer(ptr)
-                .help("write `for_each: \"{{ inputs.NAME }}\"` for an input file, or a YAML list")
-                .into());
+        (Some(ForEach::List(list)), _) => Some(Listed::Literal(list.clone().into_iter())),
+        (Some(ForEach::Template(_)), Some(compiled)) => {
+            if let Some(listed) = compiled.evaluate_seq(&cx.base).and_then(template) {
+                return Ok(Some(listed));
             }
-            Err(e) => return Err(template_diagnostic(doc, "template-render", ptr, &e).into()),
-        },
+            match compiled.render(&cx.base) {
+                Ok(Value::Array(items)) => Some(Listed::Literal(items.into_iter())),
+                Ok(other) => {
+                    return Err(Diagnostic::error(
+                        "for-each-type",
+                        format!(
+                            "`for_each` of job `{}` must yield a list, but it yielded {}",
+                            job.id,
+                            describe(&other)
+                        ),
+                    )
+                    .at(&doc.file, doc.value_span(ptr), "not a list")
+                    .pointer(ptr)
+                    .help(
+                        "write `for_each: \"{{ inputs.NAME }}\"` for an input file, or a YAML list",
+                    )
+                    .into());
+                }
+                Err(e) => return Err(template_diagnostic(doc, "template-render", ptr, &e).into()),
+            }
+        }
     })
 }
 

@@ -38,6 +38,24 @@ impl Runbook {
             d
         })
     }
+
+    /// Renders like [`Runbook::render`], handing each action to `sink` as it is rendered (see
+    /// [`render::render_each`]); the actions carry no `for_each` item.
+    ///
+    /// # Errors
+    /// As [`Runbook::render`].
+    pub fn render_each(
+        &self,
+        sources: Option<&IndexMap<String, Value>>,
+        only: &[String],
+        sink: &mut dyn FnMut(usize, render::Action),
+    ) -> Result<Vec<RenderedJob>, Diagnostics> {
+        let cx = Context::new(&self.manifest, &self.inputs, sources);
+        render::render_each(&self.doc, &self.manifest, &cx, only, false, sink).map_err(|mut d| {
+            d.sort();
+            d
+        })
+    }
 }
 
 impl Runbook {

@@ -173,6 +173,20 @@ impl<'env, 'src> Compiled<'env, 'src> {
         }
     }
 
+    /// The list a single `{{ expression }}` evaluates to, as the template value itself (no
+    /// copy of its items); `None` for anything else, which [`Compiled::render`] then renders
+    /// or reports.
+    #[must_use]
+    pub fn evaluate_seq(&self, ctx: &minijinja::Value) -> Option<minijinja::Value> {
+        match self {
+            Self::String(Piece::Expr(e, _), _) => e
+                .eval(ctx.clone())
+                .ok()
+                .filter(|v| v.kind() == minijinja::value::ValueKind::Seq),
+            _ => None,
+        }
+    }
+
     /// Renders with `ctx`.
     ///
     /// # Errors

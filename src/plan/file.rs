@@ -13,8 +13,19 @@ use super::{FileDigest, Plan};
 /// # Errors
 /// When the file cannot be read.
 pub fn digest(path: &Path) -> std::io::Result<String> {
-    let bytes = std::fs::read(path)?;
-    Ok(Sha256::digest(&bytes)
+    // Read in blocks: an input of a million lines is not held whole to be hashed.
+    let mut hasher = Sha256::new();
+    let mut file = std::fs::File::open(path)?;
+    let mut block = vec![0u8; 1 << 16];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut block)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&block[..n]);
+    }
+    Ok(hasher
+        .finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect())
@@ -60,13 +71,10 @@ pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
         for (k, action) in job.actions.iter().enumerate() {
             w.write_all(if k == 0 { b"\n" } else { b",\n" })?;
             let result = match plan.request(job, action) {
-                // A plan made here: the action with its preview, made for this line only.
+                // A plan made here: the action with its preview, made for this line only (the
+                // action is borrowed, not copied with it).
                 std::borrow::Cow::Owned(request) => {
-                    let shown = super::PlanAction {
-                        request: Some(Box::new(request)),
-                        ..(**action).clone()
-                    };
-                    serde_json::to_writer(&mut *w, &shown)
+                    serde_json::to_writer(&mut *w, &Shown::new(action, &request))
                 }
                 std::borrow::Cow::Borrowed(_) => serde_json::to_writer(&mut *w, action),
             };
@@ -83,6 +91,40 @@ pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
     } else {
         b"\n]}\n"
     })
+}
+
+/// An action as written, with a request preview it does not hold: the fields of
+/// [`super::PlanAction`] in its order and with its attributes (a test holds them equal).
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    id: super::ActionId,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<usize>,
+    target: &'a str,
+    decision: &'a super::Decision,
+    idempotency: crate::providers::Idempotency,
+    request: &'a crate::providers::RequestPreview,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    observed: Option<&'a serde_json::value::RawValue>,
+    params: &'a serde_json::value::RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    previous: Option<&'a str>,
+}
+
+impl<'a> Shown<'a> {
+    fn new(a: &'a super::PlanAction, request: &'a crate::providers::RequestPreview) -> Self {
+        Self {
+            id: a.id,
+            index: a.index,
+            target: &a.target,
+            decision: &a.decision,
+            idempotency: a.idempotency,
+            request,
+            observed: a.observed.as_deref(),
+            params: &a.params,
+            previous: a.previous.as_deref(),
+        }
+    }
 }
 
 /// Writes the plan (atomically: a temporary file renamed over the target), as [`write_json`].
@@ -227,6 +269,41 @@ mod tests {
             // Each action is a line of its own.
             let lines = text.lines().filter(|l| l.starts_with(r#"{"id":"00000000"#));
             assert_eq!(lines.count(), actions, "{text}");
+        }
+    }
+
+    /// A plan made here holds no previews: each line is the action with its preview made for
+    /// it, field for field what the action would serialize as with the preview in it.
+    #[test]
+    fn a_line_with_a_preview_made_for_it_is_the_action_with_it() {
+        let mut plan = plan(&[3]);
+        let preview = RequestPreview {
+            method: "POST".into(),
+            ..RequestPreview::default()
+        };
+        for (n, a) in plan.jobs[0].actions.iter_mut().enumerate() {
+            a.request = None;
+            if n == 1 {
+                a.observed = Some(
+                    serde_json::value::to_raw_value(&serde_json::json!({"s": 1})).expect("JSON"),
+                );
+                a.previous = Some("failed before".into());
+                a.index = None;
+                a.decision = Decision::Run;
+            }
+        }
+        let made = preview.clone();
+        plan.previews = super::super::Previews::new(move |_, _| made.clone());
+        let mut out = Vec::new();
+        super::write_json(&plan, &mut out).expect("written");
+        let streamed: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        for (n, a) in plan.jobs[0].actions.iter().enumerate() {
+            let whole = PlanAction {
+                request: Some(Box::new(preview.clone())),
+                ..(**a).clone()
+            };
+            let whole = serde_json::to_value(&whole).expect("JSON");
+            assert_eq!(streamed["jobs"][0]["actions"][n], whole, "{n}");
         }
     }
 

@@ -2,7 +2,7 @@
 //! (apply batches them again), each with the target text its id is derived from.
 
 use crate::manifest::model::Work;
-use crate::manifest::render::RenderedJob;
+use crate::manifest::render::{Action, RenderedJob};
 
 /// One thing to observe and maybe send.
 #[derive(Debug, Clone)]
@@ -34,26 +34,38 @@ pub fn expand(jobs: &mut [RenderedJob], target: impl Fn(usize, &Work) -> String)
         actions.reverse();
         while let Some(action) = actions.pop() {
             shrink_drained(&mut actions);
-            let works = action.with.into_works();
-            let bulk = works.len() > 1 || matches!(works.first(), Some(Work::Bulk { .. }));
-            for (i, work) in works.into_iter().enumerate() {
-                // A bulk action's targets are numbered within it (and within the `for_each`
-                // item it came from).
-                let index = if bulk {
-                    Some(action.index.map_or(i, |outer| outer * 100_000 + i))
-                } else {
-                    action.index
-                };
-                items.push(Item {
-                    job: j,
-                    index,
-                    target: target(j, &work),
-                    what: Box::new(work),
-                });
-            }
+            works(j, action, &|work| target(j, work), &mut |item| {
+                items.push(item)
+            });
         }
     }
     items
+}
+
+/// The items of one rendered action of job `j`, handed to `out` in order.
+pub fn works(
+    j: usize,
+    action: Action,
+    target: &dyn Fn(&Work) -> String,
+    out: &mut dyn FnMut(Item),
+) {
+    let works = action.with.into_works();
+    let bulk = works.len() > 1 || matches!(works.first(), Some(Work::Bulk { .. }));
+    for (i, work) in works.into_iter().enumerate() {
+        // A bulk action's targets are numbered within it (and within the `for_each` item it
+        // came from).
+        let index = if bulk {
+            Some(action.index.map_or(i, |outer| outer * 100_000 + i))
+        } else {
+            action.index
+        };
+        out(Item {
+            job: j,
+            index,
+            target: target(&work),
+            what: Box::new(work),
+        });
+    }
 }
 
 /// Gives back half of a vector's room once it is less than half full, for vectors consumed

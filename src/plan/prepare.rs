@@ -12,7 +12,7 @@ use crate::limits::Limiter;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
-use crate::providers::{self, Client, ProviderError, SandboxEndpoints};
+use crate::providers::{self, Client, Idempotency, ProviderError, SandboxEndpoints};
 use crate::state::{History, TokenStore};
 
 /// What to plan, and against what.
@@ -230,45 +230,14 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         )
     };
     let (targets, pulled_in) = with_needs(&rb.manifest, options.targets);
-    let mut jobs = rb
-        .render(sources.as_ref(), &targets)
-        .map_err(PrepareError::Render)?;
-    let providers: Vec<String> = jobs.iter().map(|j| j.provider.clone()).collect();
-    let all = Arc::new(items::expand(&mut jobs, |j, work| {
-        clients[&providers[j]].target(work)
-    }));
-    let reads = if options.refresh {
-        let (items, clients) = (all.clone(), clients.clone());
-        observe::check(
-            items,
-            &providers,
-            clients,
-            limiters.clone(),
-            observe::Reads {
-                bulk: options.bulk_reads,
-                progress: options.progress,
-            },
-        )
-        .await
-    } else {
-        Vec::new()
-    };
-    let unreadable = unreadable(&reads, &all, &providers);
-    if !unreadable.is_empty() {
-        return Err(PrepareError::Unreadable(unreadable));
-    }
-    let meta = resolve::Meta {
-        created_at: jiff::Timestamp::now().to_string(),
-        runbook: digest(None, rb.path(), "the runbook")?,
-        inputs: pinned_files(rb, &all)?,
-        sandbox: options.sandbox.is_some(),
-        refreshed: options.refresh,
-        targets: options.targets.to_vec(),
-        pulled_in,
-        vars: options.vars.clone(),
-    };
-    // The observation tasks are done: the items are ours alone again.
-    let all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
+    // The jobs `render_each` yields, in its order: the selected ones, in runbook order.
+    let heads: Vec<&crate::manifest::model::Job> = rb
+        .manifest
+        .jobs
+        .iter()
+        .filter(|j| targets.is_empty() || targets.contains(&j.id))
+        .collect();
+    let providers: Vec<String> = heads.iter().map(|j| j.provider.clone()).collect();
     let rules = resolve::Rules {
         history: options.history,
         replace: options.replace,
@@ -286,9 +255,95 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         },
         approved: options.approved,
     };
-    let mut plan = resolve::resolve(meta, &rb.manifest, &jobs, all, reads, &rules, |item| {
-        clients[&providers[item.job]].preview(&item.what)
-    });
+    // Every provider but the generic one gives one idempotency class per action, whatever its
+    // parameters: asked once per job, not by building a request preview for each action.
+    let mut classes: Vec<Option<Idempotency>> = vec![None; heads.len()];
+    let idempotency = |item: &items::Item| {
+        let ask = || clients[&providers[item.job]].preview(&item.what).1;
+        if item.what.http().is_some() {
+            return ask();
+        }
+        *classes[item.job].get_or_insert_with(ask)
+    };
+    let mut resolver = resolve::Resolver::new(
+        heads
+            .iter()
+            .map(|j| (j.id.as_str(), j.provider.as_str(), j.action)),
+        &rules,
+        idempotency,
+    );
+    // CSR files the actions read: pinned with the inputs.
+    let mut files: Vec<String> = Vec::new();
+    let mut note_file = |item: &items::Item| {
+        if let Some(f) = item
+            .what
+            .file()
+            .filter(|f| !files.iter().any(|seen| seen == f))
+        {
+            files.push(f.to_owned());
+        }
+    };
+    let target =
+        |j: usize, work: &crate::manifest::model::Work| clients[&providers[j]].target(work);
+    let jobs = if options.refresh {
+        // The reads need every item at once; the plan is resolved once they are back.
+        let mut all = Vec::new();
+        let jobs = rb
+            .render_each(sources.as_ref(), &targets, &mut |j, action| {
+                items::works(j, action, &|w| target(j, w), &mut |item| {
+                    note_file(&item);
+                    all.push(item);
+                });
+            })
+            .map_err(PrepareError::Render)?;
+        let all = Arc::new(all);
+        let reads = observe::check(
+            all.clone(),
+            &providers,
+            clients.clone(),
+            limiters.clone(),
+            observe::Reads {
+                bulk: options.bulk_reads,
+                progress: options.progress,
+            },
+        )
+        .await;
+        let unreadable = unreadable(&reads, &all, &providers);
+        if !unreadable.is_empty() {
+            return Err(PrepareError::Unreadable(unreadable));
+        }
+        // The observation tasks are done: the items are ours alone again.
+        let mut all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
+        all.reverse();
+        let mut reads = reads.into_iter();
+        while let Some(item) = all.pop() {
+            items::shrink_drained(&mut all);
+            resolver.push(item, reads.next());
+        }
+        jobs
+    } else {
+        // Nothing to read: each action is resolved as it is rendered, and what it was made
+        // from is freed at once.
+        rb.render_each(sources.as_ref(), &targets, &mut |j, action| {
+            items::works(j, action, &|w| target(j, w), &mut |item| {
+                note_file(&item);
+                resolver.push(item, None);
+            });
+        })
+        .map_err(PrepareError::Render)?
+    };
+    debug_assert!(jobs.iter().map(|j| &j.id).eq(heads.iter().map(|j| &j.id)));
+    let meta = resolve::Meta {
+        created_at: jiff::Timestamp::now().to_string(),
+        runbook: digest(None, rb.path(), "the runbook")?,
+        inputs: pinned_files(rb, &files)?,
+        sandbox: options.sandbox.is_some(),
+        refreshed: options.refresh,
+        targets: options.targets.to_vec(),
+        pulled_in,
+        vars: options.vars.clone(),
+    };
+    let mut plan = resolver.finish(meta, &rb.manifest, &jobs);
     let shown = clients.clone();
     plan.previews = super::Previews::new(move |job, action| {
         // The parameters were rendered and checked by this process: they fit their action.
@@ -335,7 +390,7 @@ fn digest(name: Option<&str>, path: &Path, what: &str) -> Result<FileDigest, Pre
 
 /// Every file the plan was rendered from besides the runbook: inputs, CSR files and CA bundles.
 /// A saved plan is refused when any of them changed.
-fn pinned_files(rb: &Runbook, all: &[items::Item]) -> Result<Vec<FileDigest>, PrepareError> {
+fn pinned_files(rb: &Runbook, files: &[String]) -> Result<Vec<FileDigest>, PrepareError> {
     let mut out = Vec::new();
     for (name, spec) in &rb.manifest.inputs {
         let path = rb.dir().join(&spec.file);
@@ -348,7 +403,6 @@ fn pinned_files(rb: &Runbook, all: &[items::Item]) -> Result<Vec<FileDigest>, Pr
             out.push(digest(Some(&label), &path, &label)?);
         }
     }
-    let files = all.iter().filter_map(|i| i.what.file());
     for file in files {
         let path = rb.dir().join(file);
         if out.iter().any(|f| Path::new(&f.path) == path) {

@@ -1,7 +1,8 @@
 //! Turns rendered jobs, their items and what the providers said into the immutable [`Plan`]:
 //! stable ids, decisions and the summary. Pure: no I/O, no clock (the caller passes the time).
 
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -175,29 +176,81 @@ pub fn resolve(
     rules: &Rules<'_>,
     preview: impl Fn(&Item) -> (RequestPreview, Idempotency),
 ) -> Plan {
-    let mut plan_jobs = plan_jobs(manifest, jobs);
-    // Exact sizes: a growing vector of 100,000 actions would keep up to twice the room.
-    let mut per_job = vec![0usize; plan_jobs.len()];
+    let mut resolver = Resolver::new(
+        jobs.iter()
+            .map(|j| (j.id.as_str(), j.provider.as_str(), j.action)),
+        rules,
+        |item: &Item| preview(item).1,
+    );
+    let mut per_job = vec![0usize; jobs.len()];
     for item in &items {
         per_job[item.job] += 1;
     }
-    for (job, n) in plan_jobs.iter_mut().zip(per_job) {
-        job.actions.reserve_exact(n);
+    for (j, n) in per_job.into_iter().enumerate() {
+        resolver.reserve(j, n);
     }
-    // Digest to job: a target listed twice must not be sent twice.
-    let mut seen: HashMap<u64, usize> = HashMap::with_capacity(items.len());
-    let mut summary = Summary::default();
     let mut reads = reads.into_iter();
-    // Both inputs are consumed as the plan grows, so what they hold is freed on the way; the
-    // items from the end of a reversed vector, whose buffer (56 bytes an item) then shrinks by
-    // halves instead of staying whole until the last action is built.
+    // The items from the end of a reversed vector, whose buffer (56 bytes an item) then
+    // shrinks by halves instead of staying whole until the last action is built.
     let mut items = items;
     items.reverse();
-    // Previews are made when the plan is shown (`Plan::previews`), not held by each action.
     while let Some(item) = items.pop() {
         super::items::shrink_drained(&mut items);
-        let idempotency = preview(&item).1;
-        let (decision, observed, was_read) = decide(reads.next());
+        resolver.push(item, reads.next());
+    }
+    resolver.finish(meta, manifest, jobs)
+}
+
+/// Resolves actions one at a time as they are rendered (or observed), so that what they were
+/// made from is freed on the way: a plan of a million actions holds only its own actions.
+pub struct Resolver<'r, F> {
+    /// Per job: id, provider and action name, for ids and the duplicate note.
+    heads: Vec<(String, String, &'static str)>,
+    // Boxed as in `PlanJob::actions`, which these become.
+    #[allow(clippy::vec_box)]
+    actions: Vec<Vec<Box<PlanAction>>>,
+    // Per job, the digests of its actions: a target listed twice must not be sent twice. Sets
+    // of bare digests (8 bytes a slot, not 16 for digest and job); a duplicate's first job is
+    // found by asking each job's set in turn, and a runbook has few jobs.
+    seen: Vec<HashSet<u64, BuildHasherDefault<DigestHasher>>>,
+    summary: Summary,
+    rules: &'r Rules<'r>,
+    idempotency: F,
+}
+
+impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
+    /// For jobs given by id, provider and action, in the order of the rendered jobs.
+    pub fn new<'j>(
+        jobs: impl IntoIterator<Item = (&'j str, &'j str, crate::manifest::model::ActionKind)>,
+        rules: &'r Rules<'r>,
+        idempotency: F,
+    ) -> Self {
+        let heads: Vec<_> = jobs
+            .into_iter()
+            .map(|(id, provider, action)| (id.to_owned(), provider.to_owned(), action.name()))
+            .collect();
+        Self {
+            actions: heads.iter().map(|_| Vec::new()).collect(),
+            seen: heads.iter().map(|_| HashSet::default()).collect(),
+            heads,
+            summary: Summary::default(),
+            rules,
+            idempotency,
+        }
+    }
+
+    /// Room for this many more actions of job `j` (exact: a growing vector of a million
+    /// actions would keep up to twice the room).
+    pub fn reserve(&mut self, j: usize, n: usize) {
+        self.actions[j].reserve_exact(n);
+        self.seen[j].reserve(n);
+    }
+
+    /// Decides one item, with what its read-only check found.
+    pub fn push(&mut self, item: Item, read: Option<Read>) {
+        let rules = self.rules;
+        let idempotency = (self.idempotency)(&item);
+        let (decision, observed, was_read) = decide(read);
         let identity = item.what.identity();
         let Item {
             job: j,
@@ -205,17 +258,12 @@ pub fn resolve(
             target,
             what,
         } = item;
-        let job = &mut plan_jobs[j];
-        let digest = identity_digest(
-            &job.provider,
-            job.action.name(),
-            &target,
-            identity.as_deref(),
-        );
+        let (job_id, provider, action) = &self.heads[j];
+        let digest = identity_digest(provider, action, &target, identity.as_deref());
         let id = super::ActionId(digest);
         // The text only for the lookups by text; the action keeps the number.
         let id_text = id.to_string();
-        let replaced = rules.replace.iter().any(|r| *r == id_text || *r == job.id);
+        let replaced = rules.replace.iter().any(|r| *r == id_text || r == job_id);
         let (decision, previous) = if replaced {
             (
                 decision,
@@ -233,23 +281,20 @@ pub fn resolve(
             )
         };
         let mut decision = overridden(decision, rules, j, id);
-        match seen.get(&digest) {
-            Some(&first) => {
-                decision = Decision::Blocked(format!(
-                    "the same target is already planned (job `{}`, id {id})",
-                    jobs[first].id
-                ));
-            }
-            None => {
-                seen.insert(digest, j);
-            }
+        if let Some(first) = self.seen.iter().position(|set| set.contains(&digest)) {
+            decision = Decision::Blocked(format!(
+                "the same target is already planned (job `{}`, id {id})",
+                self.heads[first].0
+            ));
+        } else {
+            self.seen[j].insert(digest);
         }
         match decision {
-            Decision::Run => summary.run += 1,
-            Decision::Skip(_) => summary.unchanged += 1,
-            Decision::Blocked(_) => summary.blocked += 1,
+            Decision::Run => self.summary.run += 1,
+            Decision::Skip(_) => self.summary.unchanged += 1,
+            Decision::Blocked(_) => self.summary.blocked += 1,
         }
-        job.actions.push(Box::new(PlanAction {
+        self.actions[j].push(Box::new(PlanAction {
             id,
             index,
             target,
@@ -261,21 +306,52 @@ pub fn resolve(
             previous,
         }));
     }
-    Plan {
-        format_version: FORMAT_VERSION,
-        tool: format!("redrive {}", env!("CARGO_PKG_VERSION")),
-        created_at: meta.created_at,
-        name: manifest.name.clone(),
-        runbook: meta.runbook,
-        inputs: meta.inputs,
-        sandbox: meta.sandbox,
-        refreshed: meta.refreshed,
-        targets: meta.targets,
-        pulled_in: meta.pulled_in,
-        vars: meta.vars,
-        summary,
-        jobs: plan_jobs,
-        previews: super::Previews::default(),
+
+    /// The plan, with the rendered jobs' metadata (the ones given to [`Resolver::new`]).
+    #[must_use]
+    pub fn finish(self, meta: Meta, manifest: &Manifest, jobs: &[RenderedJob]) -> Plan {
+        let mut plan_jobs = plan_jobs(manifest, jobs);
+        for (job, actions) in plan_jobs.iter_mut().zip(self.actions) {
+            job.actions = actions;
+        }
+        Plan {
+            format_version: FORMAT_VERSION,
+            tool: format!("redrive {}", env!("CARGO_PKG_VERSION")),
+            created_at: meta.created_at,
+            name: manifest.name.clone(),
+            runbook: meta.runbook,
+            inputs: meta.inputs,
+            sandbox: meta.sandbox,
+            refreshed: meta.refreshed,
+            targets: meta.targets,
+            pulled_in: meta.pulled_in,
+            vars: meta.vars,
+            summary: self.summary,
+            jobs: plan_jobs,
+            previews: super::Previews::default(),
+        }
+    }
+}
+
+/// Hashes an action digest as itself: it is already the start of a SHA-256, as evenly spread
+/// as any hash of it would be, and a million of them need not be hashed again.
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only `u64`s are hashed here; anything else is folded in, still correct.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
