@@ -86,7 +86,7 @@ pub(super) async fn before_send(
     if !actions.iter().any(|a| must_mark(a.idempotency)) {
         return None;
     }
-    let ids = actions.iter().map(|a| a.id.clone()).collect();
+    let ids = actions.iter().map(|a| a.id.to_string()).collect();
     match coop.share.mark_sent(ids).await {
         Ok(true) => None,
         Ok(false) => Some((
@@ -123,7 +123,7 @@ pub(super) async fn run_wave(
     let client = &engine.clients[&info.provider];
     let index: HashMap<String, usize> = wave
         .iter()
-        .filter_map(|&k| slots[k].as_ref().map(|a| (a.id.clone(), k)))
+        .filter_map(|&k| slots[k].as_ref().map(|a| (a.id.to_string(), k)))
         .collect();
     let batch = wave
         .first()
@@ -230,9 +230,9 @@ pub(super) async fn run_wave(
                     for (k, result) in results {
                         // An interrupted runner gives back what it did not send.
                         if engine.stopping() && result.state == State::Skipped && result.attempts == 0 {
-                            released.push(result.id.clone());
+                            released.push(result.id.to_string());
                         } else {
-                            finished.push(result.id.clone());
+                            finished.push(result.id.to_string());
                         }
                         out[k] = Some(result);
                     }
@@ -249,7 +249,7 @@ pub(super) async fn run_wave(
         }
     }
     // Claimed but never started (interrupted): back to the pool.
-    released.extend(members.into_values().map(|m| m.action.id.clone()));
+    released.extend(members.into_values().map(|m| m.action.id.to_string()));
     flush(engine, share.as_ref(), &mut finished, &mut released).await;
     others(engine, share.as_ref(), info, slots, out, wave).await;
     let failed = wave
@@ -356,7 +356,7 @@ async fn take_over(
 ) -> Vec<(usize, ActionResult)> {
     let started = Instant::now();
     let sent_at = share
-        .sent_at(member.action.id.clone())
+        .sent_at(member.action.id.to_string())
         .await
         .ok()
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())
@@ -426,14 +426,14 @@ async fn others(
     }
     let ids = missing
         .iter()
-        .filter_map(|&k| slots[k].as_ref().map(|a| a.id.clone()))
+        .filter_map(|&k| slots[k].as_ref().map(|a| a.id.to_string()))
         .collect();
     let finals = share.finals(ids).await.unwrap_or_default();
     for k in missing {
         let Some(action) = slots[k].take() else {
             continue;
         };
-        let result = match finals.get(&action.id) {
+        let result = match finals.get(&action.id.to_string()) {
             Some(r) => ActionResult {
                 id: action.id.clone(),
                 job: info.id.clone(),

@@ -13,7 +13,7 @@ use sha2::Digest as _;
 use crate::apply::share::Cooperation;
 use crate::manifest::runbook::Runbook;
 use crate::plan::prepare::Limiters;
-use crate::plan::{Decision, Plan};
+use crate::plan::{ActionId, Decision, Plan};
 use crate::state::StateError;
 use crate::state::postgres::share::PgShare;
 use crate::state::postgres::{Joined, PgStore};
@@ -67,15 +67,15 @@ pub async fn cooperation(
         .iter()
         .map(|j| {
             let ids = j.actions.iter().filter(|a| a.decision == Decision::Run);
-            (j.id.clone(), ids.map(|a| a.id.clone()).collect())
+            (j.id.clone(), ids.map(|a| a.id.to_string()).collect())
         })
         .collect();
     let share = PgShare::join(store, &run.joined.run, &run.digest, &jobs).await?;
-    let fresh_decisions: HashMap<&str, &Decision> = fresh
+    let fresh_decisions: HashMap<ActionId, &Decision> = fresh
         .jobs
         .iter()
         .flat_map(|j| &j.actions)
-        .map(|a| (a.id.as_str(), &a.decision))
+        .map(|a| (a.id, &a.decision))
         .collect();
     let held_back = saved
         .jobs
@@ -83,8 +83,8 @@ pub async fn cooperation(
         .flat_map(|j| &j.actions)
         .filter(|a| a.decision == Decision::Run)
         .filter_map(|a| {
-            let now = fresh_decisions.get(a.id.as_str())?;
-            (**now != Decision::Run).then(|| (a.id.clone(), (*now).clone()))
+            let now = fresh_decisions.get(&a.id)?;
+            (**now != Decision::Run).then(|| (a.id.to_string(), (*now).clone()))
         })
         .collect();
     share_windows(rb, &share, limiters);
