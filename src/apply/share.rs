@@ -435,7 +435,7 @@ async fn others(
         };
         let result = match finals.get(&action.id.to_string()) {
             Some(r) => ActionResult {
-                id: action.id.clone(),
+                id: action.id,
                 job: info.id.clone(),
                 target: r.target.clone(),
                 state: r.state,
@@ -465,7 +465,7 @@ async fn others(
 /// and a record here would stand for another runner's work.
 pub(super) fn unsent(info: &JobInfo, action: &PlanAction, why: &str) -> ActionResult {
     ActionResult {
-        id: action.id.clone(),
+        id: action.id,
         job: info.id.clone(),
         target: action.target.clone(),
         state: State::Unknown,
