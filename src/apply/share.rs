@@ -108,8 +108,6 @@ enum Start {
 
 /// One wave of a job in a cooperative run; fills `out` for every action of the wave (its own
 /// results and the other runners'), returns how many failed over all runners.
-// The same pieces as `Engine::run_wave`, plus the range that names the wave to other runners.
-#[allow(clippy::too_many_lines)]
 pub(super) async fn run_wave(
     engine: &Arc<Engine>,
     coop: &Cooperation,
@@ -435,7 +433,7 @@ async fn others(
         };
         let result = match finals.get(&action.id.to_string()) {
             Some(r) => ActionResult {
-                id: action.id.clone(),
+                id: action.id,
                 job: info.id.clone(),
                 target: r.target.clone(),
                 state: r.state,
@@ -465,7 +463,7 @@ async fn others(
 /// and a record here would stand for another runner's work.
 pub(super) fn unsent(info: &JobInfo, action: &PlanAction, why: &str) -> ActionResult {
     ActionResult {
-        id: action.id.clone(),
+        id: action.id,
         job: info.id.clone(),
         target: action.target.clone(),
         state: State::Unknown,
