@@ -208,7 +208,7 @@ impl Engine {
                     out[k] = Some(match &self.share {
                         // Every runner stops at the same wave; other runners may still hold
                         // actions of this one, so nothing is journaled for the rest.
-                        Some(_) => super::share::unsent(&info, &action, &why),
+                        Some(_) => super::share::unsent(&info, &action, State::Skipped, &why),
                         None => self.skip(&info, &action, why.clone()),
                     });
                 }

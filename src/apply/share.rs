@@ -108,8 +108,6 @@ enum Start {
 
 /// One wave of a job in a cooperative run; fills `out` for every action of the wave (its own
 /// results and the other runners'), returns how many failed over all runners.
-// The same pieces as `Engine::run_wave`, plus the range that names the wave to other runners.
-#[allow(clippy::too_many_lines)]
 pub(super) async fn run_wave(
     engine: &Arc<Engine>,
     coop: &Cooperation,
@@ -448,6 +446,7 @@ async fn others(
             None => unsent(
                 info,
                 &action,
+                State::Unknown,
                 "not final in the shared state: another runner still holds it, or it was interrupted; apply the plan again to finish it",
             ),
         };
@@ -463,12 +462,12 @@ async fn others(
 
 /// A result for an action this runner leaves to others, not journaled: the journal is shared,
 /// and a record here would stand for another runner's work.
-pub(super) fn unsent(info: &JobInfo, action: &PlanAction, why: &str) -> ActionResult {
+pub(super) fn unsent(info: &JobInfo, action: &PlanAction, state: State, why: &str) -> ActionResult {
     ActionResult {
         id: action.id,
         job: info.id.clone(),
         target: action.target.clone(),
-        state: State::Unknown,
+        state,
         attempts: 0,
         http_status: None,
         detail: why.to_owned(),

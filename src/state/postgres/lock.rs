@@ -162,6 +162,11 @@ pub fn acquire_run(
         let mut client = timed(&location, pool.get()).await?.map_err(|e| db.at(&e))?;
         let work = async {
             let tx = client.transaction().await?;
+            // Runners of one run start together: with no row yet there is nothing for
+            // `FOR UPDATE` to wait on, so takers of one runbook's lock queue here instead and
+            // each sees the row the one before it wrote.
+            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 2))", &[&k])
+                .await?;
             let before = tx
                 .query_opt(
                     "SELECT token, holder, expires_at::text, expires_at < now(), run
