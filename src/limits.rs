@@ -6,8 +6,10 @@
 //! 429 and shrinks again on success).
 
 use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -26,6 +28,25 @@ const SPACING_START: Duration = Duration::from_millis(50);
 const SPACING_CAP: Duration = Duration::from_secs(2);
 const SPACING_GROWTH: f64 = 1.5;
 const SPACING_DECAY: f64 = 0.9;
+
+/// The same windows held across processes (the cooperative apply's log in the shared state):
+/// `take` records one request start when every window has room (`None`), or says how long until
+/// one frees. Only limiters with windows get one, so unlimited providers never wait on it.
+pub trait SharedWindow: Send + Sync + std::fmt::Debug {
+    fn take(&self) -> Pin<Box<dyn Future<Output = Option<Duration>> + Send + '_>>;
+}
+
+/// One operation at a time across processes (VCF: one credential operation per SDDC Manager,
+/// whichever runner starts it): `hold` waits for it, and it is free again when the guard drops.
+pub trait SharedOperation: Send + Sync + std::fmt::Debug {
+    fn hold(&self) -> Pin<Box<dyn Future<Output = Box<dyn Send + Sync>> + Send + '_>>;
+}
+
+/// The permit of an exclusive operation, held until it has ended.
+pub struct Operation {
+    _local: OwnedSemaphorePermit,
+    _shared: Option<Box<dyn Send + Sync>>,
+}
 
 /// What a provider's documentation says, when the runbook says nothing.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +125,10 @@ pub struct Limiter {
     gate: Mutex<Gate>,
     throttled: AtomicU64,
     requests: AtomicU64,
+    /// Set once by a cooperative apply: admission also waits for the runners' shared window.
+    shared: OnceLock<Arc<dyn SharedWindow>>,
+    /// Likewise for exclusive operations.
+    shared_operations: OnceLock<Arc<dyn SharedOperation>>,
 }
 
 impl Limiter {
@@ -137,7 +162,33 @@ impl Limiter {
             }),
             throttled: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            shared: OnceLock::new(),
+            shared_operations: OnceLock::new(),
         }
+    }
+
+    /// The rolling windows, as `(count, span)` with the margin already added.
+    #[must_use]
+    pub fn windows(&self) -> Vec<(u32, Duration)> {
+        let gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = |w: &Window| u32::try_from(w.count).unwrap_or(u32::MAX);
+        gate.windows.iter().map(|w| (count(w), w.span)).collect()
+    }
+
+    /// Whether its operations run one at a time.
+    #[must_use]
+    pub fn exclusive(&self) -> bool {
+        self.operations.is_some()
+    }
+
+    /// Holds this limiter's exclusive operations across processes too; the first call wins.
+    pub fn share_operations(&self, operation: Arc<dyn SharedOperation>) {
+        let _ = self.shared_operations.set(operation);
+    }
+
+    /// Holds this limiter's windows across processes too; the first call wins.
+    pub fn share(&self, window: Arc<dyn SharedWindow>) {
+        let _ = self.shared.set(window);
     }
 
     /// No limits at all (a second endpoint of a provider, such as OTC's IAM).
@@ -169,16 +220,22 @@ impl Limiter {
 
     /// For a provider whose operations run one at a time: waits for the operation permit,
     /// held from the send until the operation has ended (its task polled to the end).
-    pub async fn operation(&self) -> Option<OwnedSemaphorePermit> {
-        match &self.operations {
-            Some(ops) => Some(
-                ops.clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed"),
-            ),
+    pub async fn operation(&self) -> Option<Operation> {
+        let ops = self.operations.as_ref()?;
+        let local = ops
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed");
+        // Local first: one waiter per process asks the other processes.
+        let shared = match self.shared_operations.get() {
+            Some(shared) => Some(shared.hold().await),
             None => None,
-        }
+        };
+        Some(Operation {
+            _local: local,
+            _shared: shared,
+        })
     }
 
     /// Waits until one more HTTP request may start under every window, the 429 pause and the
@@ -189,7 +246,7 @@ impl Limiter {
                 let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = Instant::now();
                 let wait = gate.wait(now);
-                if wait.is_zero() {
+                if wait.is_zero() && self.shared.get().is_none() {
                     for w in &mut gate.windows {
                         w.admit(now);
                     }
@@ -199,7 +256,26 @@ impl Limiter {
                 }
                 wait
             };
-            tokio::time::sleep(wait).await;
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            // The shared window is taken last, with the local gate free, and the start counted
+            // locally only once it is granted: the shared log never holds a start earlier than
+            // the request's own.
+            let shared = self.shared.get().expect("checked above");
+            if let Some(wait) = shared.take().await {
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            for w in &mut gate.windows {
+                w.admit(now);
+            }
+            gate.last_start = Some(now);
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            return;
         }
     }
 

@@ -238,6 +238,18 @@ async fn send(
     if engine.stopping() {
         return Err(interrupted());
     }
+    // A cooperative run records the send under this runner's leases first: a lost lease
+    // means another runner has the action now.
+    if engine.share.is_some() {
+        let actions: Vec<&PlanAction> = members.iter().map(|m| &*m.action).collect();
+        if let Some((state, detail)) = super::share::before_send(engine, &actions).await {
+            return Err(Stopped {
+                state,
+                attempts: attempt - 1,
+                detail,
+            });
+        }
+    }
     // The "planned" intent is already on disk. Records reach the disk in order, so the last
     // `sent` ticket covers the whole unit: nothing is sent that the journal cannot hold.
     let mut last = None;

@@ -57,6 +57,8 @@ pub struct Engine {
     /// Turns true at the first interrupt: nothing new is sent after it.
     pub stop: watch::Receiver<bool>,
     pub policies: HashMap<String, JobPolicy>,
+    /// A cooperative run (`share`): the actions are shared with other runners.
+    pub share: Option<Arc<super::share::Cooperation>>,
 }
 
 /// The parts of a plan job an action task needs.

@@ -33,7 +33,11 @@ impl Engine {
                 })
                 .collect(),
         });
-        self.journal_intents(&jobs).await?;
+        // Cooperating runners share one journal: the leases say what is not sent yet, and an
+        // intent written by a late runner would follow another's `sent`.
+        if self.share.is_none() {
+            self.journal_intents(&jobs).await?;
+        }
         let results = self.clone().schedule(jobs).await;
         // Appended to the first job's results rather than copied into a new vector: with one
         // job of 100,000 actions nothing is copied at all.
@@ -173,11 +177,19 @@ impl Engine {
                 waves: waves.len(),
                 actions: wave.len(),
             });
+            failures += match &self.share {
+                Some(coop) => {
+                    let range = from..end;
+                    super::share::run_wave(&self, coop, &info, &mut slots, &mut out, wave, range)
+                        .await
+                }
+                None => {
+                    self.clone()
+                        .run_wave(&info, &mut slots, &mut out, wave)
+                        .await
+                }
+            };
             from = end;
-            failures += self
-                .clone()
-                .run_wave(&info, &mut slots, &mut out, wave)
-                .await;
             let stopped = if self.stopping() {
                 Some("not sent: apply was interrupted".to_owned())
             } else {
@@ -193,7 +205,12 @@ impl Engine {
                 complete = false;
                 for &k in &runnable[from..] {
                     let action = slots[k].take().expect("each action ends once");
-                    out[k] = Some(self.skip(&info, &action, why.clone()));
+                    out[k] = Some(match &self.share {
+                        // Every runner stops at the same wave; other runners may still hold
+                        // actions of this one, so nothing is journaled for the rest.
+                        Some(_) => super::share::unsent(&info, &action, &why),
+                        None => self.skip(&info, &action, why.clone()),
+                    });
                 }
                 break;
             }

@@ -10,6 +10,7 @@ pub mod engine;
 pub mod events;
 mod poll;
 mod reconcile;
+pub mod share;
 pub mod waves;
 
 pub mod retry;

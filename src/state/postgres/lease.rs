@@ -52,7 +52,11 @@ impl Leases {
     }
 
     /// Runs `work` with a connection on the store's runtime, with its timeout and error.
-    async fn on_store<T, F, Fut>(&self, what: &'static str, work: F) -> Result<T, StateError>
+    pub(super) async fn on_store<T, F, Fut>(
+        &self,
+        what: &'static str,
+        work: F,
+    ) -> Result<T, StateError>
     where
         T: Send + 'static,
         F: FnOnce(deadpool_postgres::Object) -> Fut + Send + 'static,
@@ -139,21 +143,38 @@ impl Leases {
     /// # Errors
     /// Database errors.
     pub async fn claim(&self, max: usize) -> Result<Vec<Claim>, StateError> {
+        self.claim_in(None, 0..i32::MAX, max).await
+    }
+
+    /// [`claim`](Self::claim), only among the actions of `job` (when given) whose plan
+    /// positions lie in `positions`: one wave of one job.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn claim_in(
+        &self,
+        job: Option<&str>,
+        positions: std::ops::Range<i32>,
+        max: usize,
+    ) -> Result<Vec<Claim>, StateError> {
         let (key, run, owner, lease) = (
             self.key.clone(),
             self.run.clone(),
             self.owner.clone(),
             self.lease_ms,
         );
+        let job = job.map(str::to_owned);
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         self.on_store("claim actions", move |client| async move {
             let rows = client
                 .query(
                     "WITH picked AS (
-                         SELECT action, owner AS previous, status = 'leased' AS expired
+                         SELECT ctid AS row, owner AS previous, status = 'leased' AS expired
                          FROM redrive.leases
                          WHERE state_key = $1 AND run = $2
                            AND (status = 'pending' OR (status = 'leased' AND lease_until < now()))
+                           AND ($6::text IS NULL OR job = $6)
+                           AND position >= $7 AND position < $8
                          ORDER BY position
                          LIMIT $4
                          FOR UPDATE SKIP LOCKED)
@@ -161,10 +182,21 @@ impl Leases {
                      SET status = 'leased', owner = $3, claims = l.claims + 1,
                          lease_until = now() + $5::float8 * interval '1 millisecond'
                      FROM picked
-                     WHERE l.state_key = $1 AND l.run = $2 AND l.action = picked.action
+                     -- By the row's address: a join on the key made the planner hash the
+                     -- whole table (every run's rows) on every claim.
+                     WHERE l.ctid = picked.row
                      RETURNING l.action, l.job, l.position,
                                CASE WHEN picked.expired THEN picked.previous END, l.sent",
-                    &[&key, &run, &owner, &max, &lease],
+                    &[
+                        &key,
+                        &run,
+                        &owner,
+                        &max,
+                        &lease,
+                        &job,
+                        &positions.start,
+                        &positions.end,
+                    ],
                 )
                 .await?;
             let mut claims: Vec<Claim> = rows
@@ -227,6 +259,16 @@ impl Leases {
         self.set(action, "mark an action sent", "sent = true")
             .await
             .map(|n| n == 1)
+    }
+
+    /// [`mark_sent`](Self::mark_sent) for every action of one request (a batch); how many were
+    /// still this runner's.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn mark_all_sent(&self, actions: &[String]) -> Result<u64, StateError> {
+        self.set_all(actions, "mark actions sent", "sent = true")
+            .await
     }
 
     /// Marks `actions` final (their outcome is in the journal); returns how many were still
@@ -309,9 +351,7 @@ impl Leases {
     }
 
     /// Takes one slot of `limiter`'s window (at most `count` starts in any `period`, over every
-    /// runner); `None`: taken, `Some(wait)`: full, try again after `wait`. Serialized per
-    /// limiter with a transaction-scoped advisory lock, so two runners never both take the last
-    /// slot.
+    /// runner); `None`: taken, `Some(wait)`: full, try again after `wait`.
     ///
     /// # Errors
     /// Database errors.
@@ -321,9 +361,25 @@ impl Leases {
         count: u32,
         period: Duration,
     ) -> Result<Option<Duration>, StateError> {
+        self.take_slots(limiter, &[(count, period)]).await
+    }
+
+    /// Takes one slot in every window of `limiter` at once (DigiCert: 100 / 5 s and
+    /// 1000 / 5 min), or none: a start is recorded only when all have room, so a full window
+    /// never costs a slot of another. Serialized per limiter with a transaction-scoped
+    /// advisory lock, so two runners never both take the last slot.
+    ///
+    /// # Errors
+    /// Database errors.
+    pub async fn take_slots(
+        &self,
+        limiter: &str,
+        windows: &[(u32, Duration)],
+    ) -> Result<Option<Duration>, StateError> {
         let (limiter, owner) = (limiter.to_owned(), self.owner.clone());
-        let period_ms = period.as_secs_f64() * 1000.0;
-        let count = i64::from(count);
+        let counts: Vec<i64> = windows.iter().map(|w| i64::from(w.0)).collect();
+        let periods: Vec<f64> = windows.iter().map(|w| w.1.as_secs_f64() * 1000.0).collect();
+        let longest = periods.iter().copied().fold(0.0, f64::max);
         self.on_store("take a rate-limit slot", move |mut client| async move {
             let tx = client.transaction().await?;
             tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&limiter])
@@ -331,32 +387,41 @@ impl Leases {
             tx.execute(
                 "DELETE FROM redrive.rate_events
                  WHERE limiter = $1 AND at < clock_timestamp() - $2::float8 * interval '1 millisecond'",
-                &[&limiter, &period_ms],
+                &[&limiter, &longest],
             )
             .await?;
-            // The oldest start still inside the window, when it is full: a slot frees when it
-            // leaves the window.
-            let row = tx
-                .query_one(
-                    "SELECT count(*),
-                            (extract(epoch FROM (min(at) + $2::float8 * interval '1 millisecond' - clock_timestamp())) * 1000)::float8
-                     FROM redrive.rate_events WHERE limiter = $1",
-                    &[&limiter, &period_ms],
+            // Per window: the starts inside it, and when the COUNT-th newest leaves it (the
+            // slot that frees first when it is full).
+            let rows = tx
+                .query(
+                    "SELECT w.count, (SELECT count(*) FROM redrive.rate_events e
+                             WHERE e.limiter = $1
+                               AND e.at >= clock_timestamp() - w.period * interval '1 millisecond'),
+                            (SELECT extract(epoch FROM (e.at + w.period * interval '1 millisecond' - clock_timestamp())) * 1000
+                             FROM redrive.rate_events e WHERE e.limiter = $1
+                             ORDER BY e.at DESC OFFSET greatest(w.count - 1, 0) LIMIT 1)::float8
+                     FROM unnest($2::int8[], $3::float8[]) AS w(count, period)",
+                    &[&limiter, &counts, &periods],
                 )
                 .await?;
-            let (used, wait_ms): (i64, Option<f64>) = (row.get(0), row.get(1));
-            let wait = if used < count {
+            let mut wait: Option<f64> = None;
+            for row in &rows {
+                let (count, used, frees): (i64, i64, Option<f64>) =
+                    (row.get(0), row.get(1), row.get(2));
+                if used >= count {
+                    let ms = frees.unwrap_or(1.0).max(1.0);
+                    wait = Some(wait.map_or(ms, |w: f64| w.max(ms)));
+                }
+            }
+            if wait.is_none() {
                 tx.execute(
                     "INSERT INTO redrive.rate_events (limiter, at, runner) VALUES ($1, clock_timestamp(), $2)",
                     &[&limiter, &owner],
                 )
                 .await?;
-                None
-            } else {
-                Some(Duration::from_secs_f64((wait_ms.unwrap_or(0.0).max(1.0)) / 1000.0))
-            };
+            }
             tx.commit().await?;
-            Ok(wait)
+            Ok(wait.map(|ms| Duration::from_secs_f64(ms / 1000.0)))
         })
         .await
     }

@@ -21,9 +21,20 @@ pub struct LeaseLock {
     token: String,
     fence: Arc<Mutex<Option<String>>>,
     stop: Option<oneshot::Sender<()>>,
+    /// A cooperative run's lock is shared by its runners: the last to leave deletes it.
+    run: Option<String>,
 }
 
 impl Lock for LeaseLock {}
+
+/// How a runner came to hold a cooperative run's lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The run every holder of this lock works on (the journal's `run` of its records).
+    pub run: String,
+    /// Said when the lock was taken over from runners whose lease had expired.
+    pub recovered: Option<String>,
+}
 
 /// A token no other lock of any runner has: the holder's identity, the time and a digest.
 fn new_token() -> String {
@@ -74,7 +85,7 @@ pub fn acquire(
                      ON CONFLICT (state_key) DO UPDATE
                         SET token = EXCLUDED.token, holder = EXCLUDED.holder,
                             acquired_at = now(), heartbeat_at = now(),
-                            expires_at = EXCLUDED.expires_at
+                            expires_at = EXCLUDED.expires_at, run = NULL
                         WHERE l.expires_at < now()
                      RETURNING l.token",
                     &[&k, &t, &h, &(lease_ms as f64)],
@@ -116,8 +127,124 @@ pub fn acquire(
             token,
             fence,
             stop: Some(stop),
+            run: None,
         },
         recovered,
+    ))
+}
+
+/// Takes or joins the lock of `key` for the cooperative run of the saved plan `digest`: a live
+/// lock of a run of the same plan is joined (its token shared, so the journal fence lets every
+/// runner write), an expired one is taken over (its run continued when it was of this plan), a
+/// live lock of anything else is refused.
+///
+/// # Errors
+/// [`StateError::Leased`] while another apply holds it; database errors.
+pub fn acquire_run(
+    bridge: &Arc<Bridge>,
+    key: &str,
+    holder: &str,
+    lease: Duration,
+    fence: Arc<Mutex<Option<String>>>,
+    digest: &str,
+) -> Result<(LeaseLock, Joined), StateError> {
+    let fresh = new_token();
+    let lease_ms = lease.as_secs_f64() * 1000.0;
+    let pool = bridge.pool().clone();
+    let location = bridge.location().to_owned();
+    // A run is named by the plan and when it started: the same plan applied again after its run
+    // ended is a new run (its plan reads what the last one did).
+    let prefix = format!("coop-{}-", &digest[..digest.len().min(16)]);
+    let new_run = format!("{prefix}{}", jiff::Timestamp::now().as_millisecond());
+    let (k, h) = (key.to_owned(), holder.to_owned());
+    let (token, joined) = bridge.call(async move {
+        let db = database(&location, "take the apply lock");
+        let mut client = timed(&location, pool.get()).await?.map_err(|e| db.at(&e))?;
+        let work = async {
+            let tx = client.transaction().await?;
+            let before = tx
+                .query_opt(
+                    "SELECT token, holder, expires_at::text, expires_at < now(), run
+                     FROM redrive.locks WHERE state_key = $1 FOR UPDATE",
+                    &[&k],
+                )
+                .await?;
+            let ours = |run: &Option<String>| run.as_deref().is_some_and(|r| r.starts_with(&prefix));
+            let outcome = match &before {
+                None => {
+                    tx.execute(
+                        "INSERT INTO redrive.locks (state_key, token, holder, expires_at, run)
+                         VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond', $5)",
+                        &[&k, &fresh, &h, &lease_ms, &new_run],
+                    )
+                    .await?;
+                    Ok((fresh.clone(), new_run.clone(), None))
+                }
+                Some(row) => {
+                    let (token, old_holder, until, expired, run): (String, String, String, bool, Option<String>) =
+                        (row.get(0), row.get(1), row.get(2), row.get(3), row.get(4));
+                    if !expired && ours(&run) {
+                        // Joining: the row is renewed by every runner of the run.
+                        tx.execute(
+                            "UPDATE redrive.locks SET heartbeat_at = now(),
+                                 expires_at = now() + $2::float8 * interval '1 millisecond'
+                             WHERE state_key = $1",
+                            &[&k, &lease_ms],
+                        )
+                        .await?;
+                        Ok((token, run.unwrap_or_default(), None))
+                    } else if expired {
+                        let run = if ours(&run) { run.unwrap_or_default() } else { new_run.clone() };
+                        tx.execute(
+                            "UPDATE redrive.locks SET token = $2, holder = $3, acquired_at = now(),
+                                 heartbeat_at = now(), run = $5,
+                                 expires_at = now() + $4::float8 * interval '1 millisecond'
+                             WHERE state_key = $1",
+                            &[&k, &fresh, &h, &lease_ms, &run],
+                        )
+                        .await?;
+                        Ok((fresh.clone(), run, Some((old_holder, until))))
+                    } else {
+                        Err((old_holder, until))
+                    }
+                }
+            };
+            tx.commit().await?;
+            Ok::<_, tokio_postgres::Error>(outcome)
+        };
+        match timed(&location, work).await?.map_err(|e| db.at(&e))? {
+            Err((holder, until)) => Err(StateError::Leased {
+                holder,
+                location: location.clone(),
+                until,
+            }),
+            Ok((token, run, took)) => Ok((
+                token,
+                Joined {
+                    run,
+                    recovered: took.map(|(holder, until)| {
+                        format!(
+                            "Took over the apply lock of {holder} in {location}: its lease expired at {until} without a heartbeat (the runner died); its leased actions are taken over and reconciled first.\n"
+                        )
+                    }),
+                },
+            )),
+        }
+    })?;
+    *fence
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
+    let stop = heartbeat(bridge, key, &token, lease);
+    Ok((
+        LeaseLock {
+            bridge: bridge.clone(),
+            key: key.to_owned(),
+            token,
+            fence,
+            stop: Some(stop),
+            run: Some(joined.run.clone()),
+        },
+        joined,
     ))
 }
 
@@ -168,15 +295,20 @@ impl Drop for LeaseLock {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = None;
         let pool = self.bridge.pool().clone();
-        let (key, token) = (self.key.clone(), self.token.clone());
+        let (key, token, run) = (self.key.clone(), self.token.clone(), self.run.clone());
         // Bounded: an unreachable database leaves the row to expire, which is what a crash does.
         self.bridge.call(async move {
             let _ = tokio::time::timeout(Duration::from_secs(5), async {
                 if let Ok(client) = pool.get().await {
+                    // A shared lock stays while its run has open actions: other runners still
+                    // write under it (an interrupted runner leaves; the rest go on).
                     let _ = client
                         .execute(
-                            "DELETE FROM redrive.locks WHERE state_key = $1 AND token = $2",
-                            &[&key, &token],
+                            "DELETE FROM redrive.locks WHERE state_key = $1 AND token = $2
+                               AND ($3::text IS NULL OR NOT EXISTS (
+                                   SELECT 1 FROM redrive.leases
+                                   WHERE state_key = $1 AND run = $3 AND status <> 'done'))",
+                            &[&key, &token, &run],
                         )
                         .await;
                 }

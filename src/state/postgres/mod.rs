@@ -13,6 +13,7 @@ mod journal;
 pub mod lease;
 mod lock;
 mod schema;
+pub mod share;
 mod tokens;
 
 use std::sync::{Arc, Mutex};
@@ -20,6 +21,7 @@ use std::time::Duration;
 
 pub use bridge::Bridge;
 pub use dsn::Dsn;
+pub use lock::Joined;
 pub use schema::{SUPPORTED, Version};
 
 use super::{History, Journal, Lock, Record, State, StateError, Store, TokenStore};
@@ -115,6 +117,29 @@ impl PgStore {
         &self.bridge
     }
 
+    /// Takes or joins the lock of the cooperative run of the saved plan `digest`
+    /// (`lock::acquire_run`); held until the returned lock drops.
+    ///
+    /// # Errors
+    /// [`StateError::Leased`] while another apply holds the runbook; database errors.
+    pub fn join_run(&self, digest: &str) -> Result<(Box<dyn Lock>, Joined), StateError> {
+        let (held, joined) = lock::acquire_run(
+            &self.bridge,
+            &self.key,
+            &self.holder,
+            self.lease,
+            self.fence.clone(),
+            digest,
+        )?;
+        Ok((Box::new(held), joined))
+    }
+
+    /// How long a lock or a lease outlives a runner that stopped renewing it.
+    #[must_use]
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
     /// The runbook's key in the tables.
     #[must_use]
     pub fn key(&self) -> &str {
@@ -122,8 +147,18 @@ impl PgStore {
     }
 }
 
-impl Store for PgStore {
-    fn history(&self) -> Result<History, StateError> {
+impl PgStore {
+    /// The history without the records of the cooperative run `run`: what a runner joining
+    /// it plans from, as its first runner did. The run's own progress is in its leases, and
+    /// what it sent unanswered is taken over and reconciled there, not re-planned.
+    ///
+    /// # Errors
+    /// When the journal cannot be read.
+    pub fn history_before(&self, run: &str) -> Result<History, StateError> {
+        self.read_history(Some(run.to_owned()))
+    }
+
+    fn read_history(&self, skip_run: Option<String>) -> Result<History, StateError> {
         let pool = self.bridge.pool().clone();
         let key = self.key.clone();
         let location = self.bridge.location().to_owned();
@@ -134,8 +169,9 @@ impl Store for PgStore {
                 &location,
                 client.query(
                     "SELECT seq, at, run, action, job, target, state, attempt, http_status, detail
-                     FROM redrive.journal WHERE state_key = $1 ORDER BY seq",
-                    &[&key],
+                     FROM redrive.journal
+                     WHERE state_key = $1 AND ($2::text IS NULL OR run <> $2) ORDER BY seq",
+                    &[&key, &skip_run],
                 ),
             )
             .await?
@@ -166,6 +202,12 @@ impl Store for PgStore {
             }
             Ok(History::of(records, damaged))
         })
+    }
+}
+
+impl Store for PgStore {
+    fn history(&self) -> Result<History, StateError> {
+        self.read_history(None)
     }
 
     fn lock(&self) -> Result<Box<dyn Lock>, StateError> {

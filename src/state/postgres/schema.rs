@@ -16,10 +16,11 @@ pub type Version = i32;
 const MIGRATIONS: &[(Version, &str, &str)] = &[
     (1, "journal, locks and tokens", V1),
     (2, "cooperative apply: runs, leases and rate windows", V2),
+    (3, "cooperative apply: the run a lock is shared by", V3),
 ];
 
 /// The newest version this binary knows.
-pub const SUPPORTED: Version = 2;
+pub const SUPPORTED: Version = 3;
 
 /// An arbitrary constant key for `pg_advisory_xact_lock`: concurrent migrators wait for each
 /// other instead of racing to create the same objects.
@@ -103,6 +104,13 @@ CREATE TABLE redrive.rate_events (
     runner  text NOT NULL
 );
 CREATE INDEX rate_events_by_limiter ON redrive.rate_events (limiter, at);
+";
+
+/// The cooperative apply (docs/state.md, step 2): the lock row names the run its holders share.
+/// NULL is a plain apply, which nobody joins; runners given the same saved plan join a row whose
+/// run was started from that plan, and all of them renew it.
+const V3: &str = "
+ALTER TABLE redrive.locks ADD COLUMN run text;
 ";
 
 /// Brings the schema to [`SUPPORTED`], or says why it cannot.

@@ -2,6 +2,8 @@
 //! exactly what the runbook renders now), asks for confirmation, runs the plan with the journal
 //! on, prints the results in plan order and writes the reports.
 
+mod coop;
+mod identity;
 mod reports;
 mod signals;
 
@@ -113,23 +115,43 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         sandbox,
         printer,
     )?;
-    // Held until apply ends: a second apply of the same runbook waits its turn.
-    let _lock = store.store().lock()?;
+    // A saved plan with the shared state is a cooperative run: runners of that plan join it,
+    // anything else is refused while it lasts (exit 5).
+    let (_lock, run) = match (&store, &saved) {
+        (super::state::Chosen::Shared(shared), Some(_)) => {
+            let (lock, run) = coop::join(shared, coop::digest(&request.file)?)?;
+            if let Some(note) = &run.joined.recovered {
+                printer.note(note)?;
+            }
+            (lock, Some(run))
+        }
+        // Held until apply ends: a second apply of the same runbook waits its turn.
+        _ => (store.store().lock()?, None),
+    };
     // A shared lock left by a runner that died was taken over: say whose.
     if let super::state::Chosen::Shared(shared) = &store
         && let Some(note) = shared.take_recovered()
     {
         printer.note(&note)?;
     }
-    // And a copy of the runbook elsewhere, with a journal of its own, waits too.
-    let _identity = identity_lock(&rb, &store, sandbox)?;
-    let history = super::history(
-        &rb,
-        &store,
-        scenario.as_ref(),
-        request.sandbox_reset,
-        printer,
-    )?;
+    // And a copy of the runbook elsewhere, with a journal of its own, waits too; cooperating
+    // runners on one machine share the shared state's lock instead.
+    let _identity = match run {
+        Some(_) => None,
+        None => Some(identity::lock(&rb, &store, sandbox)?),
+    };
+    let history = match (&store, &run) {
+        (super::state::Chosen::Shared(shared), Some(run)) => {
+            shared.history_before(&run.joined.run)?
+        }
+        _ => super::history(
+            &rb,
+            &store,
+            scenario.as_ref(),
+            request.sandbox_reset,
+            printer,
+        )?,
+    };
     let runtime = super::runtime()?;
     let setup = Setup {
         rb: &rb,
@@ -138,47 +160,9 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         scenario: scenario.as_ref(),
         store: &store,
         history: &history,
+        run,
     };
     runtime.block_on(apply(request, setup, printer))
-}
-
-/// Takes the lock of the runbook's identity (`state::identity`): its name and its providers'
-/// rendered base URLs, or for a rehearsal its name and state directory.
-fn identity_lock(
-    rb: &Runbook,
-    store: &super::state::Chosen,
-    sandbox: bool,
-) -> Result<Box<dyn crate::state::Lock>, crate::state::StateError> {
-    use crate::state::identity::{self, Identity};
-    let name = &rb.manifest.name;
-    let id = if let (true, Some(dir)) = (sandbox, store.dir()) {
-        Identity::rehearsal(name, dir)
-    } else {
-        let cx = rb.context();
-        let endpoints: Vec<String> = rb
-            .manifest
-            .providers
-            .values()
-            .map(|p| {
-                let url = p.url.as_deref().map_or_else(
-                    || "(default)".to_owned(),
-                    |u| cx.render_text(u).unwrap_or_else(|_| u.to_owned()),
-                );
-                format!("{} {url}", p.kind.name())
-            })
-            .collect();
-        Identity::of(name, &endpoints)
-    };
-    let holder = format!(
-        "process {}, runbook {}, state {}, since {}",
-        std::process::id(),
-        std::fs::canonicalize(rb.path())
-            .unwrap_or_else(|_| rb.path().to_owned())
-            .display(),
-        store.store().location(),
-        jiff::Timestamp::now()
-    );
-    identity::lock(&id, &holder)
 }
 
 /// What `run` found out before the async part.
@@ -190,6 +174,8 @@ struct Setup<'a> {
     scenario: Option<&'a crate::sandbox::Scenario>,
     store: &'a super::state::Chosen,
     history: &'a History,
+    /// A cooperative run joined (a saved plan with the shared state).
+    run: Option<coop::Run>,
 }
 
 fn policies(manifest: &Manifest) -> HashMap<String, JobPolicy> {
@@ -312,7 +298,8 @@ async fn reviewed(
             crate::ui::diff::render_to(plan, color, &mut |chunk| printer.data(chunk))?;
         }
     }
-    if !plan.has_changes() {
+    // A cooperative runner that finds nothing left still waits for the others' results.
+    if !plan.has_changes() && setup.run.is_none() {
         printer.note("Nothing to send: every action is done, converged or blocked.\n")?;
         if let Some(json) = json {
             json.write(Body::Summary {
@@ -385,9 +372,19 @@ async fn send(
         clients,
         limiters,
     } = prepared;
-    let plan = plan.without_previews();
+    let (plan, share, run_id) = match (&setup.run, setup.store, &setup.saved) {
+        (Some(run), super::state::Chosen::Shared(shared), Some(saved)) => {
+            let (plan, coop) =
+                coop::cooperation(setup.rb, shared, run, saved, &plan, &limiters).await?;
+            (plan, Some(Arc::new(coop)), run.joined.run.clone())
+        }
+        _ => (
+            plan.without_previews(),
+            None,
+            format!("{}", jiff::Timestamp::now().as_millisecond()),
+        ),
+    };
     let journal = setup.store.store().journal()?;
-    let run_id = format!("{}", jiff::Timestamp::now().as_millisecond());
     let (stop_tx, stop) = watch::channel(false);
     let (sink, recorder) = sinks(request, &plan, outputs, json.as_ref());
     let engine = Arc::new(Engine {
@@ -399,6 +396,7 @@ async fn send(
         sink: sink.clone(),
         stop,
         policies: policies(&setup.rb.manifest),
+        share,
     });
     let started_at = jiff::Timestamp::now().to_string();
     let clock = Instant::now();
