@@ -233,3 +233,31 @@ fn sandbox_refuses_a_bad_scenario_with_its_location() {
     assert!(stderr.contains("procesing"), "{stderr}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn the_kubernetes_example_runs_cooperating_runners_on_one_state() {
+    let text = std::fs::read_to_string("examples/kubernetes/redrive-runners.yaml").unwrap();
+    let job: serde_json::Value = serde_saphyr::from_str(&text).unwrap();
+    let spec = &job["spec"];
+    assert_eq!(job["kind"], "Job");
+    assert_eq!(spec["completionMode"], "Indexed");
+    let runners = spec["parallelism"].as_u64().unwrap();
+    assert!(runners > 1 && spec["completions"].as_u64() == Some(runners));
+    let container = &spec["template"]["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    // Every pod applies the same saved plan: that is what makes them one cooperative run.
+    assert_eq!(args[0], "apply");
+    assert!(args[1].ends_with(".plan.json") && args.contains(&"--auto-approve"));
+    let env = container["env"].as_array().unwrap();
+    let state = env.iter().find(|e| e["name"] == "REDRIVE_STATE").unwrap();
+    assert!(
+        state["valueFrom"]["secretKeyRef"].is_object(),
+        "the DSN comes from a Secret"
+    );
+    assert!(!text.contains("postgres://redrive:") || text.contains("…@"));
+}
