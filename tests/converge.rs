@@ -154,12 +154,12 @@ async fn a_send_cut_off_by_kill_9_is_reconciled_before_anything_is_sent() {
     live.running.stop().await;
 }
 
-/// Venafi refresh tokens work once: the rotated pair is stored (owner-only) and the next run
-/// authenticates with it, not with the consumed seed token.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rotated_refresh_token_is_kept_for_the_next_run() {
+/// A sandbox with two Venafi certificates in error and a runbook (`live.yaml`) that holds seed
+/// tokens only: the access token is no good, the refresh token (returned, fresh from the
+/// sandbox) is.
+pub(crate) async fn seeded_tokens(name: &str) -> (super::apply::Live, String) {
     let live = live(
-        "tokens",
+        name,
         "venafi_tpp:\n  certificates: [{dn: '\\VED\\Policy\\A\\a.example.com'}, {dn: '\\VED\\Policy\\A\\b.example.com'}]\n",
         "jobs: []\n",
     )
@@ -179,7 +179,6 @@ async fn a_rotated_refresh_token_is_kept_for_the_next_run() {
         .as_str()
         .expect("a refresh token")
         .to_owned();
-    // A runbook with seed tokens only: the access token is no good, the refresh token is.
     let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
     let runbook = runbook
         .replace(
@@ -191,6 +190,14 @@ async fn a_rotated_refresh_token_is_kept_for_the_next_run() {
             "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: [a, b]\n    with: {certificate_dn: '\\VED\\Policy\\A\\{{ item }}.example.com'}\n",
         );
     std::fs::write(live.dir.join("live.yaml"), runbook).expect("runbook");
+    (live, refresh)
+}
+
+/// Venafi refresh tokens work once: the rotated pair is stored (owner-only) and the next run
+/// authenticates with it, not with the consumed seed token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_refresh_token_is_kept_for_the_next_run() {
+    let (live, refresh) = seeded_tokens("tokens").await;
     let env = [
         ("TPP_ACCESS", "not-a-token".to_owned()),
         ("TPP_REFRESH", refresh.clone()),

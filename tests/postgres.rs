@@ -317,38 +317,7 @@ async fn after_kill_9_the_next_apply_takes_the_lock_over_once_its_lease_expired_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rotated_venafi_refresh_token_survives_in_the_database_for_a_fresh_runner() {
     let Some(db) = database("tokens") else { return };
-    let live = live(
-        "pg-tokens",
-        "venafi_tpp:\n  certificates: [{dn: '\\VED\\Policy\\A\\a.example.com'}, {dn: '\\VED\\Policy\\A\\b.example.com'}]\n",
-        "jobs: []\n",
-    )
-    .await;
-    let base = live.running.url(redrive::sandbox::Kind::VenafiTpp);
-    redrive::providers::http::install_crypto();
-    let pair: Value = reqwest::Client::new()
-        .post(format!("{base}/vedauth/authorize/oauth"))
-        .json(&serde_json::json!({"client_id": "redrive", "username": "svc-redrive", "password": "sandbox", "scope": "certificate:manage"}))
-        .send()
-        .await
-        .expect("token")
-        .json()
-        .await
-        .expect("json");
-    let refresh = pair["refresh_token"]
-        .as_str()
-        .expect("a refresh token")
-        .to_owned();
-    let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
-    let runbook = runbook
-        .replace(
-            "auth: {client_id: redrive, username: svc-redrive, password: {env: TPP_PASSWORD}, scope: 'certificate:manage'}",
-            "auth: {client_id: redrive, access_token: {env: TPP_ACCESS}, refresh_token: {env: TPP_REFRESH}}",
-        )
-        .replace(
-            "jobs: []\n",
-            "jobs:\n  - id: retry\n    provider: tpp\n    action: retry_certificate\n    for_each: [a, b]\n    with: {certificate_dn: '\\VED\\Policy\\A\\{{ item }}.example.com'}\n",
-        );
-    std::fs::write(live.dir.join("live.yaml"), runbook).expect("runbook");
+    let (live, refresh) = crate::converge::seeded_tokens("pg-tokens").await;
     let env = [
         ("REDRIVE_STATE", db.dsn()),
         ("TPP_ACCESS", "not-a-token".to_owned()),
