@@ -99,15 +99,15 @@ pub async fn check(
     reads: Reads<'_>,
 ) -> Vec<Read> {
     let progress = reads.progress;
-    let mut done = 0;
     let mut out: Vec<Read> = vec![None; items.len()];
-    let settled = if reads.bulk {
+    // What the lists settled is done at once: one report, not one per item.
+    let mut done = if reads.bulk {
         listed(&items, providers, &clients, &mut out).await
     } else {
         0
     };
-    for _ in 0..settled {
-        done_count(&mut done, progress, items.len());
+    if let Some(p) = progress.filter(|_| done > 0) {
+        p.read(done, items.len());
     }
     // A window of tasks, not one per item: memory follows the concurrency, not the plan size.
     let mut tasks = tokio::task::JoinSet::new();
