@@ -51,6 +51,34 @@ pub fn file_digest(name: Option<&str>, path: &Path) -> std::io::Result<FileDiges
 /// # Errors
 /// The writer's.
 pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
+    write_json_with(plan, w, &mut |j, w| {
+        let job = &plan.jobs[j];
+        for (k, action) in job.actions.iter().enumerate() {
+            w.write_all(separator(k))?;
+            match plan.request(job, action) {
+                // A plan made here: the action with its preview, made for this line only (the
+                // action is borrowed, not copied with it).
+                std::borrow::Cow::Owned(request) => write_action(w, action, &request)?,
+                std::borrow::Cow::Borrowed(_) => {
+                    serde_json::to_writer(&mut *w, action).map_err(std::io::Error::other)?;
+                }
+            }
+        }
+        Ok(!job.actions.is_empty())
+    })
+}
+
+/// The document of [`write_json`] around the actions, which `actions` writes for each job in
+/// turn (each line after its [`separator`]), saying whether it wrote any: the plan's own, or
+/// lines written ahead of the summary (`plan` spools them).
+///
+/// # Errors
+/// The writer's, and `actions`'.
+pub fn write_json_with(
+    plan: &Plan,
+    w: &mut dyn Write,
+    actions: &mut dyn FnMut(usize, &mut dyn Write) -> std::io::Result<bool>,
+) -> std::io::Result<()> {
     // The plan's and each job's fields without their list, as serde writes them (so the
     // attributes on the types stay the one description of the format): `jobs` is the plan's
     // last field and `actions` a job's, so they end the text and the list is written in place.
@@ -68,29 +96,32 @@ pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
         w.write_all(if j == 0 { b"\n" } else { b",\n" })?;
         w.write_all(text.as_bytes())?;
         w.write_all(b"[")?;
-        for (k, action) in job.actions.iter().enumerate() {
-            w.write_all(if k == 0 { b"\n" } else { b",\n" })?;
-            let result = match plan.request(job, action) {
-                // A plan made here: the action with its preview, made for this line only (the
-                // action is borrowed, not copied with it).
-                std::borrow::Cow::Owned(request) => {
-                    serde_json::to_writer(&mut *w, &Shown::new(action, &request))
-                }
-                std::borrow::Cow::Borrowed(_) => serde_json::to_writer(&mut *w, action),
-            };
-            result.map_err(std::io::Error::other)?;
-        }
-        w.write_all(if job.actions.is_empty() {
-            b"]}"
-        } else {
-            b"\n]}"
-        })?;
+        let any = actions(j, w)?;
+        w.write_all(if any { b"\n]}" } else { b"]}" })?;
     }
     w.write_all(if plan.jobs.is_empty() {
         b"]}\n"
     } else {
         b"\n]}\n"
     })
+}
+
+/// What goes before the `k`th action line of a job.
+#[must_use]
+pub fn separator(k: usize) -> &'static [u8] {
+    if k == 0 { b"\n" } else { b",\n" }
+}
+
+/// One action's line of a plan made here, with the request it would send.
+///
+/// # Errors
+/// The writer's.
+pub fn write_action(
+    w: &mut dyn Write,
+    action: &super::PlanAction,
+    request: &crate::providers::RequestPreview,
+) -> std::io::Result<()> {
+    serde_json::to_writer(w, &Shown::new(action, request)).map_err(std::io::Error::other)
 }
 
 /// An action as written, with a request preview it does not hold: the fields of
@@ -132,9 +163,20 @@ impl<'a> Shown<'a> {
 /// # Errors
 /// When the file cannot be written.
 pub fn save(plan: &Plan, path: &Path) -> std::io::Result<()> {
+    save_with(path, &mut |w| write_json(plan, w))
+}
+
+/// Writes a file atomically: `write` fills a temporary file, which is renamed over `path`.
+///
+/// # Errors
+/// When the file cannot be written, and `write`'s.
+pub fn save_with(
+    path: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
-    write_json(plan, &mut w)?;
+    write(&mut w)?;
     w.into_inner()
         .map_err(std::io::IntoInnerError::into_error)?;
     std::fs::rename(&tmp, path)
@@ -200,59 +242,9 @@ pub fn stale_files(plan: &Plan) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{ActionId, Decision, FileDigest, Plan, PlanAction, PlanJob, Summary};
-    use crate::providers::{Idempotency, RequestPreview};
-
-    fn action(n: u64) -> Box<PlanAction> {
-        Box::new(PlanAction {
-            id: ActionId(n),
-            index: Some(usize::try_from(n).expect("small")),
-            target: format!("t{n}"),
-            decision: Decision::Skip("done".into()),
-            idempotency: Idempotency::Convergent,
-            request: Some(Box::new(RequestPreview::default())),
-            observed: None,
-            params: serde_json::value::to_raw_value(&serde_json::json!({"n": n})).expect("JSON"),
-            previous: None,
-        })
-    }
-
-    fn plan(actions: &[usize]) -> Plan {
-        let jobs = actions
-            .iter()
-            .enumerate()
-            .map(|(j, &n)| PlanJob {
-                id: format!("j{j}"),
-                provider: "p".into(),
-                provider_type: "venafi_tpp".into(),
-                action: crate::manifest::model::ActionKind::RetryCertificate,
-                defined_at: "r.yaml:1:1".into(),
-                needs: Vec::new(),
-                filtered_by_when: 0,
-                actions: (0..n as u64).map(action).collect(),
-            })
-            .collect();
-        Plan {
-            format_version: super::super::FORMAT_VERSION,
-            tool: "redrive test".into(),
-            created_at: "now".into(),
-            runbook: FileDigest {
-                name: None,
-                path: "r.yaml".into(),
-                sha256: "00".into(),
-            },
-            name: "t".into(),
-            inputs: Vec::new(),
-            sandbox: false,
-            refreshed: false,
-            targets: Vec::new(),
-            pulled_in: Vec::new(),
-            vars: indexmap::IndexMap::new(),
-            summary: Summary::default(),
-            jobs,
-            previews: super::super::Previews::default(),
-        }
-    }
+    use super::super::fixture::plan;
+    use super::super::{ActionId, Decision, PlanAction};
+    use crate::providers::RequestPreview;
 
     /// The streamed layout is the same document serde writes whole, for every shape of plan.
     #[test]

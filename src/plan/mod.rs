@@ -7,6 +7,8 @@
 pub mod compare;
 pub mod describe;
 pub mod file;
+#[cfg(test)]
+pub mod fixture;
 pub mod items;
 pub mod markdown;
 pub mod observe;

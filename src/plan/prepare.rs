@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::{FileDigest, Plan, file, items, observe, resolve};
+use super::{FileDigest, Plan, PlanAction, PlanJob, file, items, observe, resolve};
 use crate::limits::Limiter;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::model::Manifest;
 use crate::manifest::runbook::Runbook;
-use crate::providers::{self, Client, Idempotency, ProviderError, SandboxEndpoints};
+use crate::providers::{
+    self, Client, Idempotency, ProviderError, RequestPreview, SandboxEndpoints,
+};
 use crate::state::{History, TokenStore};
 
 /// What to plan, and against what.
@@ -37,6 +39,16 @@ pub struct Options<'a> {
     pub vars: &'a IndexMap<String, serde_json::Value>,
     /// Where to tell how far the read-only checks got.
     pub progress: Option<&'a dyn observe::Progress>,
+    /// Hand each action here as it is resolved instead of keeping it in the plan.
+    pub sink: Option<&'a mut dyn ActionSink>,
+}
+
+/// Where each resolved action goes when the caller writes the plan out as it is made instead
+/// of holding it (a plan of a million actions): the plan [`prepare`] then returns has its jobs
+/// without their actions, and its summary and job heads whole.
+pub trait ActionSink {
+    /// Action `action` of job `job` (whose head is `head`), and the request it would send.
+    fn action(&mut self, job: usize, head: &PlanJob, action: &PlanAction, request: &RequestPreview);
 }
 
 /// Every provider's client, by the runbook's name for it.
@@ -285,6 +297,18 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
     };
     let target =
         |j: usize, work: &crate::manifest::model::Work| clients[&providers[j]].target(work);
+    let mut sink = options.sink;
+    let job_heads = sink.as_ref().map(|_| job_heads(&rb.manifest, &heads));
+    // Kept in the plan, or handed on with its request (made from what it was rendered from,
+    // not parsed back from its parameters) and dropped.
+    let mut place = |item: items::Item, read: Option<observe::Read>| match (&mut sink, &job_heads) {
+        (Some(sink), Some(job_heads)) => {
+            let (j, action, what) = resolver.next(item, read);
+            let request = clients[&providers[j]].preview(&what).0;
+            sink.action(j, &job_heads[j], &action, &request);
+        }
+        _ => resolver.push(item, read),
+    };
     let jobs = if options.refresh {
         // The reads need every item at once; the plan is resolved once they are back.
         let mut all = Vec::new();
@@ -318,7 +342,7 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         let mut reads = reads.into_iter();
         while let Some(item) = all.pop() {
             items::shrink_drained(&mut all);
-            resolver.push(item, reads.next());
+            place(item, reads.next());
         }
         jobs
     } else {
@@ -327,7 +351,7 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         rb.render_each(sources.as_ref(), &targets, &mut |j, action| {
             items::works(j, action, &|w| target(j, w), &mut |item| {
                 note_file(&item);
-                resolver.push(item, None);
+                place(item, None);
             });
         })
         .map_err(PrepareError::Render)?
@@ -356,6 +380,28 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         clients,
         limiters,
     })
+}
+
+/// The heads of the jobs that will be planned, for an [`ActionSink`] (their `defined_at` and
+/// `filtered_by_when` are only known once they are rendered, and are in the plan's jobs).
+fn job_heads(manifest: &Manifest, heads: &[&crate::manifest::model::Job]) -> Vec<PlanJob> {
+    heads
+        .iter()
+        .map(|j| PlanJob {
+            id: j.id.clone(),
+            provider: j.provider.clone(),
+            provider_type: manifest
+                .providers
+                .get(&j.provider)
+                .map(|p| p.kind.to_string())
+                .unwrap_or_default(),
+            action: j.action,
+            defined_at: String::new(),
+            needs: j.needs.clone(),
+            filtered_by_when: 0,
+            actions: Vec::new(),
+        })
+        .collect()
 }
 
 /// The providers whose reads failed, each with its first error.

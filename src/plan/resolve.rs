@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use super::items::Item;
 use super::observe::Read;
 use super::{ActionId, Decision, FORMAT_VERSION, FileDigest, Plan, PlanAction, PlanJob, Summary};
-use crate::manifest::model::Manifest;
+use crate::manifest::model::{Manifest, Work};
 use crate::manifest::render::RenderedJob;
 use crate::providers::{Idempotency, RequestPreview, Verdict};
 use crate::state::{History, Past, State};
@@ -246,8 +246,15 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
         self.seen[j].reserve(n);
     }
 
-    /// Decides one item, with what its read-only check found.
+    /// Decides one item, with what its read-only check found, and keeps the action.
     pub fn push(&mut self, item: Item, read: Option<Read>) {
+        let (j, action, _) = self.next(item, read);
+        self.actions[j].push(Box::new(action));
+    }
+
+    /// Decides one item and hands it back instead of keeping it, with its job and what it was
+    /// rendered from (for a caller that writes each action out as it comes).
+    pub fn next(&mut self, item: Item, read: Option<Read>) -> (usize, PlanAction, Box<Work>) {
         let rules = self.rules;
         let idempotency = (self.idempotency)(&item);
         let (decision, observed, was_read) = decide(read);
@@ -294,7 +301,7 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             Decision::Skip(_) => self.summary.unchanged += 1,
             Decision::Blocked(_) => self.summary.blocked += 1,
         }
-        self.actions[j].push(Box::new(PlanAction {
+        let action = PlanAction {
             id,
             index,
             target,
@@ -304,7 +311,8 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             observed,
             params: what.params_raw(),
             previous,
-        }));
+        };
+        (j, action, what)
     }
 
     /// The plan, with the rendered jobs' metadata (the ones given to [`Resolver::new`]).

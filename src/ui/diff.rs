@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::plan::describe::{facts, key_params};
+use crate::plan::describe::facts;
 use crate::plan::{Decision, Plan, PlanAction, PlanJob};
-use crate::providers::Idempotency;
+use crate::providers::{Idempotency, RequestPreview};
 
 const GREEN: &str = "\x1b[32m";
 const RED: &str = "\x1b[31m";
@@ -35,20 +35,31 @@ pub fn render(plan: &Plan, color: bool) -> String {
     all
 }
 
-/// One action's line: its sign, target, key parameters, reason and facts.
-fn action_line(
+/// `text` in `code`'s colour when there is colour.
+fn paint(color: bool, code: &str, text: &str) -> String {
+    if color {
+        format!("{code}{text}{RESET}")
+    } else {
+        text.to_owned()
+    }
+}
+
+/// One action's line: its sign, target, key parameters (from `request`, the request it would
+/// send), reason and facts.
+pub fn action_line(
     out: &mut String,
-    plan: &Plan,
     job: &PlanJob,
     action: &PlanAction,
-    paint: &dyn Fn(&str, &str) -> String,
+    request: &RequestPreview,
+    color: bool,
 ) {
+    let paint = |code: &str, text: &str| paint(color, code, text);
     let (mark, code) = match (&action.decision, &action.previous) {
         (Decision::Run, Some(_)) => ("~", YELLOW),
         (d, _) => sign(d),
     };
     let _ = write!(out, "  {} {}", paint(code, mark), action.target);
-    let params = key_params(plan, job, action);
+    let params = crate::providers::registry::summary(&job.provider_type, request);
     if !params.is_empty() {
         let _ = write!(out, "  {params}");
     }
@@ -68,6 +79,66 @@ fn action_line(
     out.push('\n');
 }
 
+/// About this much text is handed to the sink at a time.
+pub const CHUNK: usize = 64 * 1024;
+
+/// Each job's action lines for [`render_with`]: the plan's own actions, or lines written
+/// ahead of the summary (`plan` spools them at a million actions).
+pub trait JobLines {
+    /// Whether job `j` has any actions, and whether any of them is not idempotent.
+    fn shape(&self, j: usize) -> (bool, bool);
+    /// Appends job `j`'s lines to `out`, handing `out` to `sink` (and clearing it) whenever it
+    /// passes [`CHUNK`].
+    ///
+    /// # Errors
+    /// The sink's, and reading lines written ahead.
+    fn write(
+        &mut self,
+        j: usize,
+        out: &mut String,
+        sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
+    ) -> std::io::Result<()>;
+}
+
+/// The lines of a plan's own actions.
+struct Held<'p> {
+    plan: &'p Plan,
+    color: bool,
+}
+
+impl JobLines for Held<'_> {
+    fn shape(&self, j: usize) -> (bool, bool) {
+        let actions = &self.plan.jobs[j].actions;
+        let non_idempotent = actions
+            .iter()
+            .any(|a| a.idempotency == Idempotency::NonIdempotent);
+        (!actions.is_empty(), non_idempotent)
+    }
+
+    fn write(
+        &mut self,
+        j: usize,
+        out: &mut String,
+        sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
+    ) -> std::io::Result<()> {
+        let job = &self.plan.jobs[j];
+        for action in &job.actions {
+            action_line(
+                out,
+                job,
+                action,
+                &self.plan.request(job, action),
+                self.color,
+            );
+            if out.len() >= CHUNK {
+                sink(out)?;
+                out.clear();
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Writes the diff to `sink` in chunks of about 64 KiB: a plan of 100,000 actions is printed
 /// without being held as one string.
 ///
@@ -78,14 +149,20 @@ pub fn render_to(
     color: bool,
     sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    const CHUNK: usize = 64 * 1024;
-    let paint = |code: &str, text: &str| {
-        if color {
-            format!("{code}{text}{RESET}")
-        } else {
-            text.to_owned()
-        }
-    };
+    render_with(plan, color, sink, &mut Held { plan, color })
+}
+
+/// The diff of [`render_to`] with each job's action lines from `lines`.
+///
+/// # Errors
+/// The sink's, and `lines`'.
+pub fn render_with(
+    plan: &Plan,
+    color: bool,
+    sink: &mut dyn FnMut(&str) -> std::io::Result<()>,
+    lines: &mut dyn JobLines,
+) -> std::io::Result<()> {
+    let paint = |code: &str, text: &str| paint(color, code, text);
     let mut out = String::new();
     let against = if plan.sandbox {
         "against the sandbox"
@@ -120,11 +197,8 @@ pub fn render_to(
                 .join(", ")
         );
     }
-    for job in &plan.jobs {
-        let non_idempotent = job
-            .actions
-            .iter()
-            .any(|a| a.idempotency == Idempotency::NonIdempotent);
+    for (j, job) in plan.jobs.iter().enumerate() {
+        let (any, non_idempotent) = lines.shape(j);
         let _ = write!(
             out,
             "\n{} · {} ({}) {} · {}",
@@ -149,16 +223,10 @@ pub fn render_to(
                 paint(DIM, &format!("after: {}", job.needs.join(", ")))
             );
         }
-        if job.actions.is_empty() {
+        if !any {
             let _ = writeln!(out, "  {}", paint(DIM, "(no actions)"));
         }
-        for action in &job.actions {
-            action_line(&mut out, plan, job, action, &paint);
-            if out.len() >= CHUNK {
-                sink(&out)?;
-                out.clear();
-            }
-        }
+        lines.write(j, &mut out, sink)?;
         if job.filtered_by_when > 0 {
             let _ = writeln!(
                 out,

@@ -280,6 +280,7 @@ async fn reviewed(
             approved: approved.as_ref(),
             vars: setup.vars,
             progress: Some(&crate::ui::reads::Reads::new(request.quiet)),
+            sink: None,
         },
     )
     .await?;

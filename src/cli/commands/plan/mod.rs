@@ -3,6 +3,8 @@
 
 use anyhow::Context as _;
 
+mod spool;
+
 use crate::exit::ExitStatus;
 use crate::plan::prepare::{self, Options, Prepared};
 use crate::plan::{file, markdown};
@@ -55,6 +57,19 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         request.sandbox_reset,
         printer,
     )?;
+    // A plan shown as text or JSON is written as it is made, never held (a Markdown comment
+    // shows a bounded part of each job and is made from the whole plan).
+    let mut spool = match request.format {
+        PlanFormat::Markdown => None,
+        PlanFormat::Json => Some(spool::Spool::new(&spool::Wanted {
+            json: true,
+            text: None,
+        })),
+        PlanFormat::Text => Some(spool::Spool::new(&spool::Wanted {
+            json: request.out.is_some(),
+            text: Some(printer.color()),
+        })),
+    };
     let runtime = super::runtime()?;
     let (prepared, warning) = runtime.block_on(async {
         let rehearsal = match (&scenario, store.dir()) {
@@ -77,6 +92,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
                 approved: None,
                 vars: &vars,
                 progress: Some(&crate::ui::reads::Reads::new(false)),
+                sink: spool.as_mut().map(|s| s as &mut dyn prepare::ActionSink),
             },
         )
         .await;
@@ -93,24 +109,29 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     if let Some(line) = super::apply::throttled_line(&super::apply::throttled(&limiters)) {
         printer.note(&line)?;
     }
+    if let Some(spool) = &mut spool {
+        spool
+            .finish()
+            .context("cannot spool the plan in the temporary folder")?;
+    }
     if let Some(out) = &request.out {
-        file::save(&plan, out)
-            .with_context(|| format!("cannot write the plan to {}", out.display()))?;
+        match &spool {
+            Some(spool) => file::save_with(out, &mut |w| spool.write_json(&plan, w)),
+            None => file::save(&plan, out),
+        }
+        .with_context(|| format!("cannot write the plan to {}", out.display()))?;
         printer.note(&format!("Saved the plan to {}.\n", out.display()))?;
     }
-    match request.format {
-        PlanFormat::Text => {
-            let color = printer.color();
-            crate::ui::diff::render_to(&plan, color, &mut |chunk| printer.data(chunk))?;
+    match &spool {
+        Some(spool) if matches!(request.format, PlanFormat::Text) => {
+            spool.write_text(&plan, &mut |chunk| printer.data(chunk))?;
         }
-        PlanFormat::Json => {
+        Some(spool) => {
             let mut out = printer.data_writer();
-            file::write_json(&plan, &mut out)?;
+            spool.write_json(&plan, &mut out)?;
             std::io::Write::flush(&mut out)?;
         }
-        PlanFormat::Markdown => {
-            printer.data(&markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT))?;
-        }
+        None => printer.data(&markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT))?,
     }
     Ok(if plan.has_changes() {
         ExitStatus::Changes
