@@ -268,8 +268,14 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
         let (job_id, provider, action) = &self.heads[j];
         let digest = identity_digest(provider, action, &target, identity.as_deref());
         let id = super::ActionId(digest);
-        // The text only for the lookups by text; the action keeps the number.
-        let id_text = id.to_string();
+        // The text only for the lookups by text (none on a first run without `--replace`);
+        // the action keeps the number.
+        let lookups = !rules.replace.is_empty() || !rules.history.actions.is_empty();
+        let id_text = if lookups {
+            id.to_string()
+        } else {
+            String::new()
+        };
         let replaced = rules.replace.iter().any(|r| *r == id_text || r == job_id);
         let (decision, previous) = if replaced {
             (
