@@ -298,7 +298,14 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
     let target =
         |j: usize, work: &crate::manifest::model::Work| clients[&providers[j]].target(work);
     let mut sink = options.sink;
-    let job_heads = sink.as_ref().map(|_| job_heads(&rb.manifest, &heads));
+    // The jobs' heads for the sink (their `defined_at` and `filtered_by_when` are only known
+    // once they are rendered, and are in the plan's jobs).
+    let job_heads: Option<Vec<PlanJob>> = sink.as_ref().map(|_| {
+        heads
+            .iter()
+            .map(|j| resolve::job_head(&rb.manifest, &j.id, &j.provider, j.action))
+            .collect()
+    });
     // Kept in the plan, or handed on with its request (made from what it was rendered from,
     // not parsed back from its parameters) and dropped.
     let mut place = |item: items::Item, read: Option<observe::Read>| match (&mut sink, &job_heads) {
@@ -380,28 +387,6 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         clients,
         limiters,
     })
-}
-
-/// The heads of the jobs that will be planned, for an [`ActionSink`] (their `defined_at` and
-/// `filtered_by_when` are only known once they are rendered, and are in the plan's jobs).
-fn job_heads(manifest: &Manifest, heads: &[&crate::manifest::model::Job]) -> Vec<PlanJob> {
-    heads
-        .iter()
-        .map(|j| PlanJob {
-            id: j.id.clone(),
-            provider: j.provider.clone(),
-            provider_type: manifest
-                .providers
-                .get(&j.provider)
-                .map(|p| p.kind.to_string())
-                .unwrap_or_default(),
-            action: j.action,
-            defined_at: String::new(),
-            needs: j.needs.clone(),
-            filtered_by_when: 0,
-            actions: Vec::new(),
-        })
-        .collect()
 }
 
 /// The providers whose reads failed, each with its first error.

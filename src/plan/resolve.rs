@@ -399,25 +399,41 @@ fn overridden(decision: Decision, rules: &Rules<'_>, job: usize, id: ActionId) -
 fn plan_jobs(manifest: &Manifest, jobs: &[RenderedJob]) -> Vec<PlanJob> {
     jobs.iter()
         .map(|j| PlanJob {
-            id: j.id.clone(),
-            provider: j.provider.clone(),
-            provider_type: manifest
-                .providers
-                .get(&j.provider)
-                .map(|p| p.kind.to_string())
-                .unwrap_or_default(),
-            action: j.action,
             defined_at: j.defined_at.clone(),
-            needs: manifest
-                .jobs
-                .iter()
-                .find(|m| m.id == j.id)
-                .map(|m| m.needs.clone())
-                .unwrap_or_default(),
             filtered_by_when: j.skipped_by_when,
-            actions: Vec::new(),
+            ..job_head(manifest, &j.id, &j.provider, j.action)
         })
         .collect()
+}
+
+/// A job of the plan as the runbook declares it, before it is rendered: no actions, no
+/// `defined_at` and nothing filtered out yet.
+#[must_use]
+pub fn job_head(
+    manifest: &Manifest,
+    id: &str,
+    provider: &str,
+    action: crate::manifest::model::ActionKind,
+) -> PlanJob {
+    PlanJob {
+        id: id.to_owned(),
+        provider: provider.to_owned(),
+        provider_type: manifest
+            .providers
+            .get(provider)
+            .map(|p| p.kind.to_string())
+            .unwrap_or_default(),
+        action,
+        defined_at: String::new(),
+        needs: manifest
+            .jobs
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| m.needs.clone())
+            .unwrap_or_default(),
+        filtered_by_when: 0,
+        actions: Vec::new(),
+    }
 }
 
 #[cfg(test)]

@@ -64,6 +64,25 @@ pub(crate) fn check_targets(
     Ok(None)
 }
 
+/// The rehearsal's scenario (`--scenario`, or the built-in one) when rehearsing; `Err(Invalid)`
+/// after saying why it cannot be loaded.
+pub(crate) fn scenario(
+    sandbox: bool,
+    path: Option<&Path>,
+    printer: &mut Printer,
+) -> std::io::Result<Result<Option<crate::sandbox::Scenario>, ExitStatus>> {
+    if !sandbox {
+        return Ok(Ok(None));
+    }
+    match crate::cli::rehearsal::scenario(path) {
+        Ok(s) => Ok(Ok(Some(s))),
+        Err(e) => {
+            printer.note(&format!("error: {e}\n"))?;
+            Ok(Err(ExitStatus::Invalid))
+        }
+    }
+}
+
 /// The runbook's history, after a rehearsal that starts over (`--sandbox-reset`, or another
 /// scenario) has dropped its old world and journal; damaged journal lines are reported.
 pub(crate) fn history(

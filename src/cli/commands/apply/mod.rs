@@ -95,16 +95,9 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         return Ok(status);
     }
     let sandbox = request.sandbox || saved.as_ref().is_some_and(|p| p.sandbox);
-    let scenario = if sandbox {
-        match crate::cli::rehearsal::scenario(request.scenario.as_deref()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                printer.note(&format!("error: {e}\n"))?;
-                return Ok(ExitStatus::Invalid);
-            }
-        }
-    } else {
-        None
+    let scenario = match super::scenario(sandbox, request.scenario.as_deref(), printer)? {
+        Ok(s) => s,
+        Err(status) => return Ok(status),
     };
     let store = super::state::choose(
         &rb,

@@ -30,16 +30,9 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     if let Some(status) = super::check_targets(&rb, &request.targets, printer)? {
         return Ok(status);
     }
-    let scenario = if request.sandbox {
-        match crate::cli::rehearsal::scenario(request.scenario.as_deref()) {
-            Ok(s) => Some(s),
-            Err(e) => {
-                printer.note(&format!("error: {e}\n"))?;
-                return Ok(ExitStatus::Invalid);
-            }
-        }
-    } else {
-        None
+    let scenario = match super::scenario(request.sandbox, request.scenario.as_deref(), printer)? {
+        Ok(s) => s,
+        Err(status) => return Ok(status),
     };
     let store = super::state::choose(
         &rb,
