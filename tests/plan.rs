@@ -354,3 +354,55 @@ jobs:
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Plans are written as they are made, but only once the whole plan is: an item that fails to
+/// render after others were resolved leaves stdout empty and no saved plan, in every format.
+#[test]
+fn a_runbook_failing_half_way_prints_no_half_plan() {
+    let dir = temp_dir("half");
+    let runbook = dir.join("half.yaml");
+    std::fs::write(
+        &runbook,
+        r#"version: 1
+name: half
+providers:
+  tpp:
+    type: venafi_tpp
+    url: https://tpp.example.com
+    auth: {client_id: redrive, username: svc, password: {env: TPP_PASSWORD}}
+jobs:
+  - id: first
+    provider: tpp
+    action: retry_certificate
+    for_each: [1, 2, 5]
+    with: {certificate_dn: '\VED\Policy\c{{ 10 // item }}'}
+  - id: second
+    provider: tpp
+    action: retry_certificate
+    for_each: [1, 2, 0]
+    with: {certificate_dn: '\VED\Policy\d{{ 10 // item }}'}
+"#,
+    )
+    .expect("write");
+    let saved = dir.join("plan.json");
+    for format in ["text", "json", "markdown"] {
+        let out = Command::cargo_bin("redrive")
+            .expect("the binary")
+            .args(["plan", "--refresh=false", "--format", format, "--out"])
+            .arg(&saved)
+            .arg(&runbook)
+            .env("TPP_PASSWORD", "x")
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{format}: {stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{format}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(stderr.contains("10 // 0"), "{format}: {stderr}");
+        assert!(!saved.exists(), "{format}: a plan was saved");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
