@@ -229,9 +229,11 @@ async fn a_rotated_refresh_token_is_kept_for_the_next_run() {
         text(&second)
     );
     // Stored owner-only, and never in the journal.
+    // The pairs; a renewal's lock file (`<pair>.lock`) stays beside its pair.
     let tokens: Vec<_> = std::fs::read_dir(live.dir.join(".redrive/tokens"))
         .expect("a token store")
         .filter_map(Result::ok)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
         .collect();
     assert_eq!(tokens.len(), 1);
     #[cfg(unix)]

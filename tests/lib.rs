@@ -19,6 +19,7 @@ mod mutations;
 mod paths;
 mod pg_cluster;
 mod pg_leases;
+mod pg_tokens;
 mod plan;
 mod postgres;
 mod processes;

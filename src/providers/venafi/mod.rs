@@ -2,6 +2,7 @@
 //! serialized and the new pair kept), `Config/DnToGuid` + `Certificates/{guid}` to observe (or
 //! the certificate search for many targets at once), and the `Certificates/Retry` request.
 
+mod auth;
 mod seam;
 mod search;
 
@@ -18,10 +19,7 @@ use crate::providers::secret::Secret;
 use crate::providers::{
     Answer, Idempotency, Observed, ProviderError, RequestPreview, SecretSource, Verdict, auth_of,
 };
-use crate::state::{TokenPair, TokenStore};
-
-/// Refresh this long before the token expires, so no call races the expiry.
-const EXPIRY_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(60);
+use crate::state::TokenStore;
 
 #[derive(Debug)]
 pub struct Venafi {
@@ -33,18 +31,11 @@ pub struct Venafi {
     scope: String,
     given_access: Option<SecretSource>,
     given_refresh: Option<SecretSource>,
-    tokens: Mutex<Option<Tokens>>,
+    tokens: Mutex<Option<auth::Tokens>>,
     /// Where rotated pairs are kept between runs: a refresh token works once.
     store: Arc<dyn TokenStore>,
     // With the one endpoint every action goes to.
     preview: std::sync::OnceLock<(crate::providers::PreviewParts, std::sync::Arc<str>)>,
-}
-
-#[derive(Debug, Clone)]
-struct Tokens {
-    access: Secret,
-    refresh: Option<Secret>,
-    expires: Option<jiff::Timestamp>,
 }
 
 impl Venafi {
@@ -93,206 +84,6 @@ impl Venafi {
             me.given_refresh = None;
         }
         Ok(me)
-    }
-
-    fn parse_tokens(&self, reply: &crate::providers::http::Reply) -> Result<Tokens, ProviderError> {
-        let body = reply.json().unwrap_or(Value::Null);
-        let access = body["access_token"]
-            .as_str()
-            .ok_or_else(|| ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: "the token answer has no access_token".into(),
-            })?;
-        Ok(Tokens {
-            access: Secret::registered(access),
-            refresh: body["refresh_token"].as_str().map(Secret::registered),
-            expires: body["expires"]
-                .as_i64()
-                .and_then(|s| jiff::Timestamp::from_second(s).ok()),
-        })
-    }
-
-    async fn password_grant(&self) -> Result<Tokens, ProviderError> {
-        let (Some(username), Some(password)) = (&self.username, &self.password) else {
-            return Err(ProviderError::Config {
-                provider: self.name.clone(),
-                detail: "no usable token and no username/password to get one".into(),
-            });
-        };
-        let password = password.get().map_err(|error| ProviderError::Secret {
-            provider: self.name.clone(),
-            what: "auth.password",
-            error,
-        })?;
-        let body = json!({
-            "client_id": self.client_id,
-            "username": username,
-            "password": password.expose(),
-            "scope": self.scope,
-        });
-        self.token_call("vedauth/authorize/oauth", &body).await
-    }
-
-    async fn refresh(&self, refresh: &Secret) -> Result<Tokens, ProviderError> {
-        let body = json!({"client_id": self.client_id, "refresh_token": refresh.expose()});
-        self.token_call("vedauth/authorize/token", &body).await
-    }
-
-    /// `POST` to a `/vedauth` endpoint; anything but 200 is an auth failure.
-    async fn token_call(&self, path: &str, body: &Value) -> Result<Tokens, ProviderError> {
-        let request = self
-            .http
-            .request(Method::POST, self.http.url(path))
-            .json(body);
-        let reply = self
-            .http
-            .send(request)
-            .await
-            .map_err(ProviderError::call(&self.name))?;
-        if reply.status != 200 {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
-        }
-        self.parse_tokens(&reply)
-    }
-
-    /// The token store's key: one pair per server, integration and user.
-    fn store_key(&self) -> String {
-        format!(
-            "venafi_tpp\0{}\0{}\0{}",
-            self.http.url(""),
-            self.client_id,
-            self.username.as_deref().unwrap_or_default()
-        )
-    }
-
-    /// The pair an earlier run stored, if any.
-    fn stored(&self) -> Result<Option<Tokens>, ProviderError> {
-        let pair = self
-            .store
-            .get(&self.store_key())
-            .map_err(|e| ProviderError::Config {
-                provider: self.name.clone(),
-                detail: format!("cannot read the stored tokens: {e}"),
-            })?;
-        Ok(pair.map(|p| Tokens {
-            access: Secret::registered(p.access),
-            refresh: p.refresh.map(Secret::registered),
-            expires: p
-                .expires_at
-                .and_then(|s| jiff::Timestamp::from_second(s).ok()),
-        }))
-    }
-
-    /// Keeps a fresh pair for the next run before it is used: the refresh token that got it
-    /// is spent.
-    fn keep(&self, t: &Tokens) -> Result<(), ProviderError> {
-        let pair = TokenPair {
-            access: t.access.expose().to_owned(),
-            refresh: t.refresh.as_ref().map(|r| r.expose().to_owned()),
-            expires_at: t.expires.map(jiff::Timestamp::as_second),
-        };
-        self.store
-            .put(&self.store_key(), &pair)
-            .map_err(|e| ProviderError::Config {
-                provider: self.name.clone(),
-                detail: format!(
-                    "got a new token pair but cannot keep it for the next run ({e}); the refresh token in the runbook is spent now"
-                ),
-            })
-    }
-
-    /// A valid access token. Holding the lock while refreshing serializes refreshes: a refresh
-    /// token works once, so two concurrent refreshes would lose the grant. A pair stored by an
-    /// earlier run is preferred over the runbook's seed tokens, and every new pair is stored.
-    ///
-    /// # Errors
-    /// When no token can be had.
-    pub async fn access_token(&self) -> Result<Secret, ProviderError> {
-        let mut tokens = self.tokens.lock().await;
-        if tokens.is_none() {
-            *tokens = self.stored()?;
-        }
-        let now = jiff::Timestamp::now();
-        if let Some(t) = tokens.as_ref()
-            && t.expires.is_none_or(|e| e - EXPIRY_MARGIN > now)
-        {
-            return Ok(t.access.clone());
-        }
-        let refresh = match tokens.as_ref() {
-            Some(t) => t.refresh.clone(),
-            None => match &self.given_access {
-                Some(access) => {
-                    let access = access.get().map_err(|error| ProviderError::Secret {
-                        provider: self.name.clone(),
-                        what: "auth.access_token",
-                        error,
-                    })?;
-                    let refresh = match &self.given_refresh {
-                        Some(r) => Some(r.get().map_err(|error| ProviderError::Secret {
-                            provider: self.name.clone(),
-                            what: "auth.refresh_token",
-                            error,
-                        })?),
-                        None => None,
-                    };
-                    let t = Tokens {
-                        access,
-                        refresh,
-                        expires: None,
-                    };
-                    let access = t.access.clone();
-                    *tokens = Some(t);
-                    return Ok(access);
-                }
-                None => None,
-            },
-        };
-        let fresh = match refresh {
-            Some(r) => match self.refresh(&r).await {
-                Ok(t) => t,
-                Err(_) if self.password.is_some() => self.password_grant().await?,
-                Err(e) => return Err(self.spent(e)),
-            },
-            None => self.password_grant().await?,
-        };
-        self.keep(&fresh)?;
-        let access = fresh.access.clone();
-        *tokens = Some(fresh);
-        Ok(access)
-    }
-
-    /// A refused refresh with no password to fall back on: say what to do.
-    fn spent(&self, e: ProviderError) -> ProviderError {
-        match e {
-            ProviderError::Auth {
-                provider,
-                status,
-                detail,
-            } => ProviderError::Auth {
-                provider,
-                status,
-                detail: format!(
-                    "{detail}; the refresh token was refused (a Venafi refresh token works once); issue a new token pair and set `auth.refresh_token` to it, or give `auth.username` and `auth.password`"
-                ),
-            },
-            other => other,
-        }
-    }
-
-    /// Forgets `used` after a 401, so the next call refreshes or logs in again.
-    pub async fn invalidate(&self, used: &Secret) {
-        let mut tokens = self.tokens.lock().await;
-        if let Some(t) = tokens.as_mut()
-            && &t.access == used
-        {
-            // Keep the refresh token: it is the way back in.
-            t.expires = Some(jiff::Timestamp::UNIX_EPOCH);
-        }
     }
 
     /// An authorized JSON call, retried once after a 401 with a fresh token.

@@ -160,12 +160,14 @@ pub(super) async fn refresh(State(sim): State<Arc<Sim>>, body: Bytes) -> Respons
     let mut state = sim.lock();
     // Single use: the grant is gone whatever happens next.
     let Some(grant) = state.grants.remove(refresh_token) else {
+        state.refresh_refused += 1;
         return oauth_error(
             "invalid_grant",
             "Grant has been revoked, has expired, or the refresh token is invalid",
         );
     };
     if grant.refresh_until <= reply::now() {
+        state.refresh_refused += 1;
         return oauth_error(
             "invalid_grant",
             "Grant has been revoked, has expired, or the refresh token is invalid",

@@ -59,6 +59,10 @@ pub struct Objects {
     tokens: HashMap<String, Token>,
     grants: HashMap<String, Grant>,
     issued: u64,
+    /// Refresh tokens presented again or after their grant ended (`invalid_grant`): what a
+    /// client sharing one pair between runners must never cause.
+    #[serde(default)]
+    refresh_refused: u64,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -328,7 +332,10 @@ impl Sim {
                 })
             })
             .collect();
-        json!({"certificates": certs, "tokens": state.tokens.len(), "grants": state.grants.len()})
+        json!({
+            "certificates": certs, "tokens": state.tokens.len(), "grants": state.grants.len(),
+            "tokens_issued": state.issued, "refresh_refused": state.refresh_refused,
+        })
     }
 }
 

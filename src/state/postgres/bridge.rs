@@ -54,9 +54,11 @@ impl Bridge {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
-        // The journal writer, the lock's heartbeat and the occasional read each hold one.
+        // The journal writer, the lock's heartbeat, the leases' renewal, a cooperative wave's
+        // claimer and finisher, `sent` marks and the occasional read: a renewal that waits for
+        // a connection past the lease loses this runner's claimed actions to the others.
         let pool = Pool::builder(manager)
-            .max_size(4)
+            .max_size(8)
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .wait_timeout(Some(STATEMENT_TIMEOUT))
             .create_timeout(Some(Duration::from_secs(15)))

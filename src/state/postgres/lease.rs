@@ -101,12 +101,14 @@ impl Leases {
         let existing = self
             .on_store("seed the run's leases", move |mut client| async move {
                 let tx = client.transaction().await?;
-                tx.execute(
-                    "INSERT INTO redrive.runs (state_key, run, plan_digest, actions)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (state_key, run) DO NOTHING",
-                    &[&key, &run, &digest, &count],
-                )
-                .await?;
+                let created = tx
+                    .execute(
+                        "INSERT INTO redrive.runs (state_key, run, plan_digest, actions)
+                         VALUES ($1, $2, $3, $4) ON CONFLICT (state_key, run) DO NOTHING",
+                        &[&key, &run, &digest, &count],
+                    )
+                    .await?
+                    == 1;
                 let row = tx
                     .query_one(
                         "SELECT plan_digest FROM redrive.runs WHERE state_key = $1 AND run = $2",
@@ -114,7 +116,10 @@ impl Leases {
                     )
                     .await?;
                 let existing: String = row.get(0);
-                if existing == digest {
+                // The run's row and its leases commit together: a runner that finds the row
+                // (a joiner, waiting on the unique index while the first one seeds) finds
+                // every lease too, and need not send 20,000 ids to conflict with them.
+                if existing == digest && created {
                     tx.execute(
                         "INSERT INTO redrive.leases (state_key, run, action, job, position)
                          SELECT $1, $2, u.action, u.job, (u.n - 1)::int4

@@ -1,104 +1,24 @@
-//! The cooperative apply's seam (issue 18, step 2; docs/state.md): several runners given one
-//! saved plan share its actions through [`Share`] (implemented on the state side by
-//! `state::postgres::share`). A wave here claims chunks of its actions, sends only what it
-//! claimed, and ends when every action of the wave is final in the shared state, whoever sent
-//! it; the results of actions other runners did are read from the shared journal, so every
-//! runner counts the same failures against a rollout's budget and prints the same summary.
+//! One wave of a job in a cooperative run: start what this runner claimed (the [`Claimer`]
+//! feeds it in the background), hand what ended to the [`Finisher`], and end when no action of
+//! the wave is open in the shared state; then read the other runners' results.
 
-use std::collections::{HashMap, VecDeque};
-use std::future::Future;
+use std::collections::HashMap;
 use std::ops::Range;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use super::classify::Next;
-use super::context::{Engine, JobInfo};
-use super::events::Event;
-use super::{ActionResult, attempt, poll, reconcile, waves};
+use super::feed::{Claimer, Finisher};
+use super::{Claimed, Cooperation, Share, must_mark, unsent};
+use crate::apply::classify::Next;
+use crate::apply::context::{Engine, JobInfo};
+use crate::apply::events::Event;
+use crate::apply::{ActionResult, attempt, poll, reconcile, waves};
 use crate::manifest::model::Work;
 use crate::plan::{Decision, PlanAction};
-use crate::providers::Idempotency;
-use crate::state::{Record, State, StateError};
-
-/// What a call to the shared state answers, later.
-pub type Answer<'a, T> = Pin<Box<dyn Future<Output = Result<T, StateError>> + Send + 'a>>;
-
-/// An action this runner now holds.
-#[derive(Debug, Clone)]
-pub struct Claimed {
-    pub action: String,
-    /// Its place among the job's runnable actions (the wave ranges' unit).
-    pub index: usize,
-    /// The runner whose expired lease this claim took over.
-    pub taken_over_from: Option<String>,
-    /// A request for it had been sent under an earlier lease: observe before sending.
-    pub sent_before: bool,
-}
-
-/// The coordination a cooperative run needs from the shared state. A wave is named by its job
-/// and the range of the job's runnable actions it covers (the saved plan's order, the same in
-/// every runner).
-pub trait Share: Send + Sync {
-    /// Up to `max` open actions of the wave, leased to this runner (renewed while it lives).
-    fn claim(&self, job: &str, wave: Range<usize>, max: usize) -> Answer<'_, Vec<Claimed>>;
-    /// Before their request leaves; `false`: a lease was lost, send nothing.
-    fn mark_sent(&self, actions: Vec<String>) -> Answer<'_, bool>;
-    /// Their final states are in the journal: no runner works on them again.
-    fn finish(&self, actions: Vec<String>) -> Answer<'_, ()>;
-    /// Given back unsent (an interrupted runner), for another runner to claim.
-    fn release(&self, actions: Vec<String>) -> Answer<'_, ()>;
-    /// How many actions of the wave are not final yet.
-    fn open(&self, job: &str, wave: Range<usize>) -> Answer<'_, u64>;
-    /// The final journal record of each of `actions` in this run, whoever wrote it.
-    fn finals(&self, actions: Vec<String>) -> Answer<'_, HashMap<String, Record>>;
-    /// When a request for `action` was last sent in this run (RFC 3339), or else when the run
-    /// began: a change the provider shows since then is this run's.
-    fn sent_at(&self, action: String) -> Answer<'_, String>;
-    /// How long to wait before looking again while other runners hold the rest of a wave.
-    fn poll(&self) -> Duration;
-}
-
-/// The engine's view of a cooperative run.
-pub struct Cooperation {
-    pub share: Arc<dyn Share>,
-    /// Actions the saved plan runs but this runner's own plan would not (done, converged or
-    /// blocked by now): claimed ones end with that reason instead of a request.
-    pub held_back: HashMap<String, Decision>,
-}
-
-/// Whether a request must be recorded in the shared state before it leaves: resending it
-/// blindly after a crash could do harm.
-fn must_mark(idempotency: Idempotency) -> bool {
-    idempotency == Idempotency::NonIdempotent
-}
-
-/// Marks the unit's actions sent under this runner's leases; how they end instead, if not sent:
-/// skipped when another runner has them now (its record stands), failed when it cannot be told.
-pub(super) async fn before_send(
-    engine: &Engine,
-    actions: &[&PlanAction],
-) -> Option<(State, String)> {
-    let coop = engine.share.as_ref()?;
-    if !actions.iter().any(|a| must_mark(a.idempotency)) {
-        return None;
-    }
-    let ids = actions.iter().map(|a| a.id.to_string()).collect();
-    match coop.share.mark_sent(ids).await {
-        Ok(true) => None,
-        Ok(false) => Some((
-            State::Skipped,
-            "not sent by this runner: its lease went to another runner".to_owned(),
-        )),
-        Err(e) => Some((
-            State::Failed,
-            format!("not sent: the shared state cannot record it ({e})"),
-        )),
-    }
-}
+use crate::state::State;
 
 /// A claimed action, ready to be started.
 enum Start {
@@ -108,7 +28,7 @@ enum Start {
 
 /// One wave of a job in a cooperative run; fills `out` for every action of the wave (its own
 /// results and the other runners'), returns how many failed over all runners.
-pub(super) async fn run_wave(
+pub(in crate::apply) async fn run_wave(
     engine: &Arc<Engine>,
     coop: &Cooperation,
     info: &JobInfo,
@@ -135,65 +55,46 @@ pub(super) async fn run_wave(
         .map_or(1, |l| l.concurrency())
         .max(1);
     let poll_every = share.poll();
-    // Claimed ahead, up to twice what can be in flight: one claim feeds many sends.
-    let hold = 2 * width * batch;
-    let mut queue: VecDeque<Vec<usize>> = VecDeque::new();
+    // An idle runner looks this often whether the others are done: the last of them to end
+    // is what the whole run waits for.
+    let look = poll_every.min(Duration::from_millis(50));
+    // Claimed ahead: four times what can be in flight, topped up at half, so a slot that frees
+    // up finds work even while a claim (a few ms, more under load) is under way. Twice for a
+    // non-idempotent provider: an action whose lease lapses while it waits here is not sent
+    // by this runner at all, and the fewer wait, the fewer change hands.
+    let marked = wave
+        .first()
+        .and_then(|&k| slots[k].as_ref())
+        .is_some_and(|a| must_mark(a.idempotency));
+    let ahead = if marked { 2 } else { 4 } * width * batch;
+    let mut claimer = Claimer::start(engine, share, &info.id, range.clone(), ahead);
+    let finisher = Finisher::start(engine, share);
+    let mut queue: std::collections::VecDeque<Vec<usize>> = std::collections::VecDeque::new();
     let mut members: HashMap<usize, attempt::Member> = HashMap::new();
     let mut tasks = JoinSet::new();
-    let (mut finished, mut released) = (Vec::new(), Vec::new());
-    let mut flushed = Instant::now();
-    let mut claim_after = Instant::now();
-    let mut cursor = range.start;
     // Bounded waiting for other runners: as long as one action may take, and a lease more.
     let patience = info.policy.retry.deadline + info.policy.wait.timeout + poll_every * 50;
     let (mut last_open, mut moved) = (u64::MAX, Instant::now());
+    let mut claiming = true;
+    // Not sent here because another runner has them now: that runner's result is theirs.
+    let mut lost = Vec::new();
     loop {
-        let held = members.len();
-        if !engine.stopping() && held < hold / 2 + 1 && Instant::now() >= claim_after {
-            // From past the last claim: the rows behind it are leased or done, and scanning
-            // them again on every claim would cost more as the run goes on. Only when that
-            // finds too few is the whole wave swept (expired leases, released actions).
-            let want = hold - held;
-            let mut claims = share
-                .claim(&info.id, cursor.max(range.start)..range.end, want)
-                .await
-                .unwrap_or_default();
-            if claims.len() < want {
-                let more = share
-                    .claim(&info.id, range.clone(), want - claims.len())
-                    .await
-                    .unwrap_or_default();
-                if claims.len() + more.len() < want {
-                    claim_after = Instant::now() + poll_every;
-                }
-                claims.extend(more);
-            }
-            if let Some(last) = claims.iter().map(|c| c.index).max() {
-                cursor = cursor.max(last + 1);
-            }
-            let (start, ended) = sort_claims(engine, coop, info, slots, out, &index, claims);
-            // Held back: ended already, their leases end with the rest.
-            finished.extend(ended);
-            for s in start {
-                match s {
-                    Start::Units(units) => queue.extend(units),
-                    Start::TakeOver(k, claimed) => {
-                        let Some(m) = take_member(engine, info, slots, out, k) else {
-                            continue;
-                        };
-                        let (engine, info) = (engine.clone(), info.clone());
-                        let share = share.clone();
-                        tasks.spawn(async move {
-                            take_over(&engine, &info, share.as_ref(), m, claimed).await
-                        });
-                    }
-                }
-            }
-            for &k in queue.iter().flatten() {
-                if let Some(m) = take_member(engine, info, slots, out, k) {
-                    members.insert(k, m);
-                }
-            }
+        while let Some(claims) = claimer.ready() {
+            let n = claims.len();
+            let started = absorb(
+                engine,
+                coop,
+                info,
+                slots,
+                out,
+                &index,
+                claims,
+                &mut queue,
+                &mut members,
+                &mut tasks,
+                &finisher,
+            );
+            claimer.took(n - started);
         }
         while tasks.len() < width {
             let Some(unit) = queue.pop_front() else { break };
@@ -202,11 +103,13 @@ pub(super) async fn run_wave(
             if unit.is_empty() {
                 continue;
             }
+            claimer.took(unit.len());
             let (engine, info) = (engine.clone(), info.clone());
             tasks.spawn(async move { attempt::run(&engine, &info, unit).await });
         }
         if tasks.is_empty() && queue.is_empty() {
-            flush(engine, share.as_ref(), &mut finished, &mut released).await;
+            // Done here: the shared state must say so before `open` can.
+            finisher.drain().await;
             if engine.stopping() {
                 break;
             }
@@ -215,46 +118,126 @@ pub(super) async fn run_wave(
                 Ok(n) if n != last_open => (last_open, moved) = (n, Instant::now()),
                 _ => {}
             }
-            if moved.elapsed() > patience || !engine.nap(poll_every).await {
+            if moved.elapsed() > patience {
                 break;
             }
-            // Other runners' leases may have expired meanwhile: look for them now.
-            claim_after = Instant::now();
+            tokio::select! {
+                claims = claimer.next(), if claiming => match claims {
+                    Some(claims) => {
+                        let n = claims.len();
+                        let started = absorb(engine, coop, info, slots, out, &index, claims, &mut queue, &mut members, &mut tasks, &finisher);
+                        claimer.took(n - started);
+                    }
+                    None => claiming = false,
+                },
+                awake = engine.nap(look) => if !awake { break },
+            }
             continue;
         }
         tokio::select! {
             done = tasks.join_next(), if !tasks.is_empty() => match done {
                 Some(Ok(results)) => {
+                    let (mut finished, mut released) = (Vec::new(), Vec::new());
                     for (k, result) in results {
+                        let unsent = result.state == State::Skipped && result.attempts == 0;
                         // An interrupted runner gives back what it did not send.
-                        if engine.stopping() && result.state == State::Skipped && result.attempts == 0 {
+                        if engine.stopping() && unsent {
                             released.push(result.id.to_string());
                         } else {
                             finished.push(result.id.to_string());
                         }
+                        if unsent && !engine.stopping() {
+                            lost.push(k);
+                        }
                         out[k] = Some(result);
                     }
+                    finisher.finished(finished);
+                    finisher.released(released);
                 }
                 Some(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Some(Err(e)) => panic!("an action task was cancelled: {e}"),
                 None => {}
             },
-            () = tokio::time::sleep(poll_every) => {}
-        }
-        if finished.len() >= 256 || flushed.elapsed() >= poll_every {
-            flush(engine, share.as_ref(), &mut finished, &mut released).await;
-            flushed = Instant::now();
+            // Free slots and nothing queued: the next claim is what they wait for.
+            claims = claimer.next(), if claiming && queue.is_empty() && tasks.len() < width => match claims {
+                Some(claims) => {
+                    let n = claims.len();
+                    let started = absorb(engine, coop, info, slots, out, &index, claims, &mut queue, &mut members, &mut tasks, &finisher);
+                    claimer.took(n - started);
+                }
+                None => claiming = false,
+            },
         }
     }
     // Claimed but never started (interrupted): back to the pool.
-    released.extend(members.into_values().map(|m| m.action.id.to_string()));
-    flush(engine, share.as_ref(), &mut finished, &mut released).await;
+    let mut unstarted = claimer.stop().await;
+    unstarted.extend(members.into_values().map(|m| m.action.id.to_string()));
+    finisher.released(unstarted);
+    finisher.stop().await;
     others(engine, share.as_ref(), info, slots, out, wave).await;
+    winners(share.as_ref(), out, &lost).await;
     let failed = wave
         .iter()
         .filter(|&&k| out[k].as_ref().is_some_and(ActionResult::is_failure))
         .count();
     failed as u64
+}
+
+/// New claims into the queue (as units) and the members; take-overs start at once, held-back
+/// ones end here. Returns how many of `claims` became queued members (the rest are no longer
+/// waiting to start).
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the wave loop's own state, borrowed piecemeal because `slots` and `out` are too"
+)]
+fn absorb(
+    engine: &Arc<Engine>,
+    coop: &Cooperation,
+    info: &JobInfo,
+    slots: &mut [Option<Box<PlanAction>>],
+    out: &mut [Option<ActionResult>],
+    index: &HashMap<String, usize>,
+    claims: Vec<Claimed>,
+    queue: &mut std::collections::VecDeque<Vec<usize>>,
+    members: &mut HashMap<usize, attempt::Member>,
+    tasks: &mut JoinSet<Vec<(usize, ActionResult)>>,
+    finisher: &Finisher,
+) -> usize {
+    let (start, ended) = sort_claims(engine, coop, info, slots, out, index, claims);
+    // Held back: ended already, their leases end with the rest.
+    finisher.finished(ended);
+    let mut queued = 0;
+    for s in start {
+        match s {
+            Start::Units(units) => {
+                let mut failed = Vec::new();
+                for &k in units.iter().flatten() {
+                    let id = slots[k].as_ref().map(|a| a.id.to_string());
+                    match take_member(engine, info, slots, out, k) {
+                        Some(m) => {
+                            members.insert(k, m);
+                            queued += 1;
+                        }
+                        // Ended failed (its parameters make no work): final, so done too.
+                        None => failed.extend(id),
+                    }
+                }
+                finisher.finished(failed);
+                queue.extend(units);
+            }
+            Start::TakeOver(k, claimed) => {
+                let Some(m) = take_member(engine, info, slots, out, k) else {
+                    continue;
+                };
+                let (engine, info) = (engine.clone(), info.clone());
+                let share = coop.share.clone();
+                tasks.spawn(
+                    async move { take_over(&engine, &info, share.as_ref(), m, claimed).await },
+                );
+            }
+        }
+    }
+    queued
 }
 
 /// Claims in order: the ones to send as units (batched as the provider takes them), the ones a
@@ -276,6 +259,12 @@ fn sort_claims(
             continue;
         };
         let Some(action) = slots[k].as_ref() else {
+            // Claimed again by this runner (its lease had lapsed, under load): in flight here,
+            // it is finished when it ends; ended here already, its final record stands and the
+            // new lease must end too, or it would be renewed, and waited for, for ever.
+            if out[k].is_some() {
+                ended.push(c.action);
+            }
             continue;
         };
         if let Some(decision) = coop.held_back.get(&c.action) {
@@ -386,29 +375,6 @@ async fn take_over(
     vec![(k, result)]
 }
 
-/// Journal first, then the leases: an action is final in the shared state only once its final
-/// record is durable, so a runner that dies in between leaves it to be taken over, not lost.
-async fn flush(
-    engine: &Engine,
-    share: &dyn Share,
-    finished: &mut Vec<String>,
-    released: &mut Vec<String>,
-) {
-    if finished.is_empty() && released.is_empty() {
-        return;
-    }
-    if engine.journal.barrier().await.is_err() {
-        // The leases run out instead, and whoever takes them over reconciles them.
-        return;
-    }
-    if !finished.is_empty() {
-        let _ = share.finish(std::mem::take(finished)).await;
-    }
-    if !released.is_empty() {
-        let _ = share.release(std::mem::take(released)).await;
-    }
-}
-
 /// The results of the wave's actions this runner did not do, from the shared journal.
 async fn others(
     engine: &Engine,
@@ -460,18 +426,28 @@ async fn others(
     }
 }
 
-/// A result for an action this runner leaves to others, not journaled: the journal is shared,
-/// and a record here would stand for another runner's work.
-pub(super) fn unsent(info: &JobInfo, action: &PlanAction, state: State, why: &str) -> ActionResult {
-    ActionResult {
-        id: action.id,
-        job: info.id.clone(),
-        target: action.target.clone(),
-        state,
-        attempts: 0,
-        http_status: None,
-        detail: why.to_owned(),
-        defined_at: info.defined_at.clone(),
-        duration_ms: 0,
+/// The results of actions this runner did not send because their leases went to another
+/// runner: that runner's final record, once the wave is over (the summary is everyone's).
+async fn winners(share: &dyn Share, out: &mut [Option<ActionResult>], lost: &[usize]) {
+    let ids: Vec<String> = lost
+        .iter()
+        .filter_map(|&k| out[k].as_ref().map(|r| r.id.to_string()))
+        .collect();
+    if ids.is_empty() {
+        return;
+    }
+    let finals = share.finals(ids).await.unwrap_or_default();
+    for &k in lost {
+        let Some(mine) = out[k].as_mut() else {
+            continue;
+        };
+        if let Some(r) = finals.get(&mine.id.to_string())
+            && r.state != State::Skipped
+        {
+            mine.state = r.state;
+            mine.attempts = r.attempt;
+            mine.http_status = r.http_status;
+            mine.detail.clone_from(&r.detail);
+        }
     }
 }
