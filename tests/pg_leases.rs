@@ -266,3 +266,47 @@ async fn a_runner_whose_lock_was_taken_over_can_write_no_more_journal_records() 
         .expect("dropped");
     assert_eq!(db.scalar("SELECT count(*) FROM redrive.locks"), "0");
 }
+
+/// Leases belong to one run: the next run of the runbook clears those of runs that ended, so
+/// the table (and the index every claim walks) does not grow run after run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_run_clears_the_leases_of_runs_that_ended() {
+    let Some(db) = database("cleanup") else {
+        return;
+    };
+    let store = store(&db).await;
+    let digest = "d".repeat(64);
+    let join = |store: PgStore| {
+        let digest = digest.clone();
+        tokio::task::spawn_blocking(move || {
+            let (lock, joined) = store.join_run(&digest).expect("join");
+            (store, lock, joined)
+        })
+    };
+    let (store, lock, first) = join(store).await.expect("joined");
+    let leases = Leases::new(&store, &first.run, "A", Duration::from_secs(30));
+    leases.seed(&digest, &plan(50)).await.expect("seed");
+    let all = ids(&leases.claim(50).await.expect("claim"));
+    assert_eq!(leases.finish(&all).await.expect("finish"), 50);
+    let (store, _) = tokio::task::spawn_blocking(move || (store, drop(lock)))
+        .await
+        .expect("released");
+    let count = |run: &str| {
+        db.scalar(&format!(
+            "SELECT count(*) FROM redrive.leases WHERE run = '{run}'"
+        ))
+    };
+    assert_eq!(count(&first.run), "50", "kept while nothing else started");
+    // Run ids are made of the plan and the millisecond: the next one is another run.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let (_store, _lock, second) = join(store).await.expect("joined again");
+    assert_ne!(second.run, first.run);
+    assert_eq!(count(&first.run), "0");
+    assert_eq!(
+        db.scalar(&format!(
+            "SELECT count(*) FROM redrive.runs WHERE run = '{}'",
+            first.run
+        )),
+        "0"
+    );
+}

@@ -41,6 +41,9 @@ pub struct Options<'a> {
     pub progress: Option<&'a dyn observe::Progress>,
     /// Hand each action here as it is resolved instead of keeping it in the plan.
     pub sink: Option<&'a mut dyn ActionSink>,
+    /// Called with the limiters as soon as they exist, before anything is read (a cooperative
+    /// runner holds them across runners from there).
+    pub limits: Option<&'a dyn Fn(&Limiters)>,
 }
 
 /// Where each resolved action goes when the caller writes the plan out as it is made instead
@@ -231,6 +234,9 @@ pub fn clients(
 /// read.
 pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, PrepareError> {
     let (clients, limiters) = clients(rb, options.sandbox, &options.tokens)?;
+    if let Some(share) = options.limits {
+        share(&limiters);
+    }
     let (clients, limiters) = (Arc::new(clients), Arc::new(limiters));
     let sources = if rb.manifest.sources.is_empty() {
         None

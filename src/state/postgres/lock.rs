@@ -214,6 +214,17 @@ pub fn acquire_run(
                     }
                 }
             };
+            // A new run: no runner of any other run of this runbook holds the lock, so those
+            // runs are over (their results are in the journal) and their leases would only
+            // bloat the index every claim walks. A runner of one that lost the lock finds its
+            // lease gone and sends nothing, as after an expiry.
+            if matches!(&outcome, Ok((_, run, _)) if *run == new_run) {
+                tx.execute(
+                    "DELETE FROM redrive.runs WHERE state_key = $1 AND run <> $2",
+                    &[&k, &new_run],
+                )
+                .await?;
+            }
             tx.commit().await?;
             Ok::<_, tokio_postgres::Error>(outcome)
         };

@@ -23,7 +23,6 @@ use crate::state::{Record, StateError};
 #[derive(Debug)]
 pub struct PgShare {
     leases: Leases,
-    bridge: Arc<Bridge>,
     key: String,
     run: String,
     /// Each job's first plan position: a wave's range of the job's runnable actions is the
@@ -32,6 +31,12 @@ pub struct PgShare {
     held: Arc<Mutex<HashSet<String>>>,
     poll: Duration,
     _renewing: oneshot::Sender<()>,
+}
+
+/// A tenth of the lease, within 50 ms … 1 s: a dead runner's actions are found soon after its
+/// lease ends, and idle runners ask the database a few times a second.
+fn poll(lease: Duration) -> Duration {
+    (lease / 10).clamp(Duration::from_millis(50), Duration::from_secs(1))
 }
 
 /// A limiter's key in the tables: a digest, so no endpoint or credential name is stored.
@@ -74,24 +79,27 @@ impl PgShare {
         let renewing = renew(store, leases.clone(), held.clone(), lease);
         Ok(Self {
             leases,
-            bridge: store.bridge().clone(),
             key: store.key().to_owned(),
             run: run.to_owned(),
             bases,
             held,
-            // A tenth of the lease, within 50 ms … 1 s: a dead runner's actions are found soon
-            // after its lease ends, and idle runners ask the database a few times a second.
-            poll: (lease / 10).clamp(Duration::from_millis(50), Duration::from_secs(1)),
+            poll: poll(lease),
             _renewing: renewing,
         })
     }
 
     /// A shared window for a limiter of `windows` keyed by `identity` (its provider kind,
-    /// endpoint and credential reference, hashed here so no part of it is stored).
+    /// endpoint and credential reference, hashed here so no part of it is stored). Needs no
+    /// seeded run: a runner holds its plan-time reads in it before it joins the run's leases.
     #[must_use]
-    pub fn window(&self, identity: &str, windows: Vec<(u32, Duration)>) -> PgWindow {
+    pub fn window(
+        store: &PgStore,
+        run: &str,
+        identity: &str,
+        windows: Vec<(u32, Duration)>,
+    ) -> PgWindow {
         PgWindow {
-            leases: self.leases.clone(),
+            leases: Leases::new(store, run, &owner(), store.lease()),
             key: hashed(identity),
             windows,
         }
@@ -99,11 +107,11 @@ impl PgShare {
 
     /// The exclusive operations of a limiter keyed by `identity`, held across runners.
     #[must_use]
-    pub fn operation(&self, identity: &str) -> PgOperation {
+    pub fn operation(store: &PgStore, identity: &str) -> PgOperation {
         PgOperation {
-            bridge: self.bridge.clone(),
+            bridge: store.bridge().clone(),
             key: hashed(identity),
-            poll: self.poll,
+            poll: poll(store.lease()),
         }
     }
 

@@ -55,12 +55,10 @@ pub fn join(
 /// # Errors
 /// A run of another plan, and database errors.
 pub async fn cooperation(
-    rb: &Runbook,
     store: &PgStore,
     run: &Run,
     saved: &Plan,
     fresh: &Plan,
-    limiters: &Limiters,
 ) -> Result<(Plan, Cooperation), StateError> {
     let jobs: Vec<(String, Vec<String>)> = saved
         .jobs
@@ -87,7 +85,8 @@ pub async fn cooperation(
             (**now != Decision::Run).then(|| (a.id.to_string(), (*now).clone()))
         })
         .collect();
-    share_windows(rb, &share, limiters);
+    // The limiters' windows were shared before planning (`share_windows`), so the plan-time
+    // reads count in them too.
     let plan = saved.clone().without_previews();
     let coop = Cooperation {
         share: Arc::new(share),
@@ -100,7 +99,11 @@ pub async fn cooperation(
 /// one at a time holds that across runners too; unlimited ones are left
 /// alone, so their requests never wait on the database. A limiter is keyed as `prepare` keys
 /// it: the provider's kind, rendered endpoint and credential references (never values).
-fn share_windows(rb: &Runbook, share: &PgShare, limiters: &Limiters) {
+///
+/// Called as soon as the limiters exist, before the sources and the read-only checks: a runner
+/// that plans while the others send keeps its reads within the same windows.
+pub fn share_windows(rb: &Runbook, store: &PgStore, run: &Run, limiters: &Limiters) {
+    let run = run.joined.run.as_str();
     let cx = rb.context();
     for (name, limiter) in limiters {
         let windows = limiter.windows();
@@ -121,10 +124,17 @@ fn share_windows(rb: &Runbook, share: &PgShare, limiters: &Limiters) {
             serde_json::to_string(&p.auth).unwrap_or_default()
         );
         if limiter.exclusive() {
-            limiter.share_operations(Arc::new(share.operation(&identity)));
+            limiter.share_operations(Arc::new(PgShare::operation(store, &identity)));
         }
         if !windows.is_empty() {
-            limiter.share(Arc::new(share.window(&identity, windows)));
+            // The margin once more: a start is granted by the database's clock a commit and a
+            // round trip before its request leaves, and runners on loaded machines differ in
+            // how long that takes; the provider counts arrivals.
+            let windows = windows
+                .into_iter()
+                .map(|(count, span)| (count, span + crate::limits::margin(span)))
+                .collect();
+            limiter.share(Arc::new(PgShare::window(store, run, &identity, windows)));
         }
     }
 }

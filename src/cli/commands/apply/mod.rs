@@ -260,6 +260,12 @@ async fn reviewed(
             .map(|a| a.id)
             .collect()
     });
+    // A cooperative runner's reads count in the windows the other runners send in.
+    let share = |limiters: &prepare::Limiters| {
+        if let (Some(run), super::state::Chosen::Shared(shared)) = (&setup.run, setup.store) {
+            coop::share_windows(setup.rb, shared, run, limiters);
+        }
+    };
     let prepared = prepare::prepare(
         setup.rb,
         Options {
@@ -274,6 +280,7 @@ async fn reviewed(
             vars: setup.vars,
             progress: Some(&crate::ui::reads::Reads::new(request.quiet)),
             sink: None,
+            limits: Some(&share),
         },
     )
     .await?;
@@ -368,8 +375,7 @@ async fn send(
     } = prepared;
     let (plan, share, run_id) = match (&setup.run, setup.store, &setup.saved) {
         (Some(run), super::state::Chosen::Shared(shared), Some(saved)) => {
-            let (plan, coop) =
-                coop::cooperation(setup.rb, shared, run, saved, &plan, &limiters).await?;
+            let (plan, coop) = coop::cooperation(shared, run, saved, &plan).await?;
             (plan, Some(Arc::new(coop)), run.joined.run.clone())
         }
         _ => (

@@ -86,6 +86,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
                 vars: &vars,
                 progress: Some(&crate::ui::reads::Reads::new(false)),
                 sink: spool.as_mut().map(|s| s as &mut dyn prepare::ActionSink),
+                limits: None,
             },
         )
         .await;
