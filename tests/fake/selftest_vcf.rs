@@ -199,15 +199,16 @@ async fn a_retry_is_202_then_runs_to_a_terminal_status_and_only_failed_tasks_ret
 
 #[tokio::test]
 async fn credential_operations_run_one_at_a_time_and_a_foreign_task_blocks() {
+    // Seconds, not milliseconds: on a loaded CI runner a login can take longer than a short
+    // foreign task lasts, and the refusal this checks would never be seen.
     let fake = VcfFake::builder()
-        .task_duration(Duration::from_millis(300))
-        .task(CredTask::foreign_running(
-            "foreign",
-            Duration::from_millis(200),
-        ))
+        .task_duration(Duration::from_secs(2))
+        .task(CredTask::foreign_running("foreign", Duration::from_secs(2)))
         .task(CredTask::failed("a"))
         .task(CredTask::failed("b").outcomes(&[TaskStatus::Failed]))
         .start();
+    // The foreign task started with the fake: it has ended 2 s from here at the latest.
+    let began = tokio::time::Instant::now();
     let http = client();
     let (token, _) = login(&http, &fake).await;
     let patch = |id: &'static str| {
@@ -226,7 +227,7 @@ async fn credential_operations_run_one_at_a_time_and_a_foreign_task_blocks() {
     };
     let (status, body) = patch("a").await;
     assert_eq!(status, 400, "the foreign task is running: {body}");
-    tokio::time::sleep(Duration::from_millis(250)).await;
+    tokio::time::sleep_until(began + Duration::from_millis(2100)).await;
     assert_eq!(patch("a").await.0, 202);
     assert_eq!(patch("b").await.0, 400, "a is running");
     assert_eq!(fake.refused_busy(), 2);
