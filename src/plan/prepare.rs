@@ -303,24 +303,24 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
     };
     let target =
         |j: usize, work: &crate::manifest::model::Work| clients[&providers[j]].target(work);
-    let mut sink = options.sink;
-    // The jobs' heads for the sink (their `defined_at` and `filtered_by_when` are only known
-    // once they are rendered, and are in the plan's jobs).
-    let job_heads: Option<Vec<PlanJob>> = sink.as_ref().map(|_| {
-        heads
+    // A sink gets the jobs' heads with each action (their `defined_at` and `filtered_by_when`
+    // are only known once they are rendered, and are in the plan's jobs).
+    let mut sink = options.sink.map(|sink| {
+        let job_heads: Vec<PlanJob> = heads
             .iter()
             .map(|j| resolve::job_head(&rb.manifest, &j.id, &j.provider, j.action))
-            .collect()
+            .collect();
+        (sink, job_heads)
     });
     // Kept in the plan, or handed on with its request (made from what it was rendered from,
     // not parsed back from its parameters) and dropped.
-    let mut place = |item: items::Item, read: Option<observe::Read>| match (&mut sink, &job_heads) {
-        (Some(sink), Some(job_heads)) => {
+    let mut place = |item: items::Item, read: Option<observe::Read>| match &mut sink {
+        Some((sink, job_heads)) => {
             let (j, action, what) = resolver.next(item, read);
             let request = clients[&providers[j]].preview(&what).0;
             sink.action(j, &job_heads[j], &action, &request);
         }
-        _ => resolver.push(item, read),
+        None => resolver.push(item, read),
     };
     let jobs = if options.refresh {
         // The reads need every item at once; the plan is resolved once they are back.

@@ -116,21 +116,7 @@ pub fn acquire(
             )
         }))
     })?;
-    *fence
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
-    let stop = heartbeat(bridge, key, &token, lease);
-    Ok((
-        LeaseLock {
-            bridge: bridge.clone(),
-            key: key.to_owned(),
-            token,
-            fence,
-            stop: Some(stop),
-            run: None,
-        },
-        recovered,
-    ))
+    Ok((held(bridge, key, token, lease, fence, None), recovered))
 }
 
 /// Takes or joins the lock of `key` for the cooperative run of the saved plan `digest`: a live
@@ -247,21 +233,32 @@ pub fn acquire_run(
             )),
         }
     })?;
+    let run = Some(joined.run.clone());
+    Ok((held(bridge, key, token, lease, fence, run), joined))
+}
+
+/// The lock once its row is ours: the journal's fence set to its token and the heartbeat
+/// started.
+fn held(
+    bridge: &Arc<Bridge>,
+    key: &str,
+    token: String,
+    lease: Duration,
+    fence: Arc<Mutex<Option<String>>>,
+    run: Option<String>,
+) -> LeaseLock {
     *fence
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(token.clone());
     let stop = heartbeat(bridge, key, &token, lease);
-    Ok((
-        LeaseLock {
-            bridge: bridge.clone(),
-            key: key.to_owned(),
-            token,
-            fence,
-            stop: Some(stop),
-            run: Some(joined.run.clone()),
-        },
-        joined,
-    ))
+    LeaseLock {
+        bridge: bridge.clone(),
+        key: key.to_owned(),
+        token,
+        fence,
+        stop: Some(stop),
+        run,
+    }
 }
 
 /// Renews the lease every third of it until told to stop. A failed renewal is tried again at
