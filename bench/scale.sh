@@ -13,6 +13,8 @@
 # usage: bench/scale.sh [cases...]   (default: all five; RUNS=3 PLAN_N=1000000 APPLY_N=1000000
 #                                     FAST_N=100000 C=256 L=5 to change)
 #
+# WRAP="heaptrack -o FILE" runs the apply cases under a profiler.
+#
 # The release binary comes from $CARGO_TARGET_DIR (or target/). The sandbox runs as its own
 # process and shares the machine with redrive: its CPU is part of what limits the apply cases.
 set -euo pipefail
@@ -167,7 +169,7 @@ apply_case() {
   for _ in $(seq 1 "$RUNS"); do
     start_sandbox "$n"
     rb=$(runbook "$n" "$base")
-    TPP_PASSWORD=sandbox timed "$bin" apply --auto-approve --refresh=false --parallelism "$C" "$rb"
+    TPP_PASSWORD=sandbox timed ${WRAP:-} "$bin" apply --auto-approve --refresh=false --parallelism "$C" "$rb"
     got=$(received)
     local final
     final=$(grep -Eo 'Apply: .*' "$work/out" | tail -n 1 || true)

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::task::JoinSet;
 
 pub use super::context::{Engine, JobInfo, JobPolicy, Ran, WaitPolicy};
+use super::ended::Ended;
 use super::events::Event;
 use super::{ActionResult, attempt, waves};
 use crate::manifest::model::Work;
@@ -141,12 +142,13 @@ impl Engine {
         self.sink.emit(Event::JobStarted {
             job: job.id.clone(),
         });
-        let mut out: Vec<Option<ActionResult>> = vec![None; job.actions.len()];
+        // Results take memory as their actions end, not for the whole job up front.
+        let mut out = Ended::new(job.actions.len());
         // In place (`map` over the same layout): an action is taken out when it is sent.
         let mut slots: Vec<Option<Box<PlanAction>>> = job.actions.into_iter().map(Some).collect();
         let mut runnable = Vec::new();
-        for k in 0..slots.len() {
-            let Some(a) = slots[k].as_ref() else { continue };
+        for (k, slot) in slots.iter_mut().enumerate() {
+            let Some(a) = slot.as_ref() else { continue };
             let why = match &a.decision {
                 Decision::Run => {
                     runnable.push(k);
@@ -155,8 +157,8 @@ impl Engine {
                 Decision::Skip(why) => format!("unchanged: {why}"),
                 Decision::Blocked(why) => format!("blocked: {why}"),
             };
-            let a = slots[k].take().expect("checked above");
-            out[k] = Some(self.skip(&info, &a, why));
+            let a = slot.take().expect("checked above");
+            out.put(k, self.skip(&info, &a, why));
         }
         let total = runnable.len() as u64;
         let waves = waves::wave_ends(info.policy.rollout.as_ref(), runnable.len());
@@ -205,12 +207,15 @@ impl Engine {
                 complete = false;
                 for &k in &runnable[from..] {
                     let action = slots[k].take().expect("each action ends once");
-                    out[k] = Some(match &self.share {
-                        // Every runner stops at the same wave; other runners may still hold
-                        // actions of this one, so nothing is journaled for the rest.
-                        Some(_) => super::share::unsent(&info, &action, State::Skipped, &why),
-                        None => self.skip(&info, &action, why.clone()),
-                    });
+                    out.put(
+                        k,
+                        match &self.share {
+                            // Every runner stops at the same wave; other runners may still hold
+                            // actions of this one, so nothing is journaled for the rest.
+                            Some(_) => super::share::unsent(&info, &action, State::Skipped, &why),
+                            None => self.skip(&info, &action, why.clone()),
+                        },
+                    );
                 }
                 break;
             }
@@ -218,12 +223,7 @@ impl Engine {
         self.sink.emit(Event::JobFinished {
             job: job.id.clone(),
         });
-        // Every slot is filled by now; `map` lets the vector be reused in place.
-        let results = out
-            .into_iter()
-            .map(|r| r.expect("every action of a job ends with a result"))
-            .collect();
-        (results, complete && !self.stopping())
+        (out.into_plan_order(), complete && !self.stopping())
     }
 
     /// The actions of one wave, concurrently; works a provider takes in one request go in
@@ -234,7 +234,7 @@ impl Engine {
         self: Arc<Self>,
         info: &JobInfo,
         slots: &mut [Option<Box<PlanAction>>],
-        out: &mut [Option<ActionResult>],
+        out: &mut Ended,
         wave: &[usize],
     ) -> u64 {
         let client = &self.clients[&info.provider];
@@ -284,7 +284,7 @@ impl Engine {
                             let result =
                                 self.finish(info, &action, State::Failed, 0, None, detail, now);
                             failures += 1;
-                            out[k] = Some(result);
+                            out.put(k, result);
                         }
                     }
                 }
@@ -301,7 +301,7 @@ impl Engine {
                 Ok(results) => {
                     for (k, result) in results {
                         failures += u64::from(result.is_failure());
-                        out[k] = Some(result);
+                        out.put(k, result);
                     }
                 }
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

@@ -6,6 +6,7 @@
 mod attempt;
 mod classify;
 pub mod context;
+pub(crate) mod ended;
 pub mod engine;
 pub mod events;
 mod poll;

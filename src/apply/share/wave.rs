@@ -14,6 +14,7 @@ use super::feed::{Claimer, Finisher};
 use super::{Claimed, Cooperation, Share, must_mark, unsent};
 use crate::apply::classify::Next;
 use crate::apply::context::{Engine, JobInfo};
+use crate::apply::ended::Ended;
 use crate::apply::events::Event;
 use crate::apply::{ActionResult, attempt, poll, reconcile, waves};
 use crate::manifest::model::Work;
@@ -33,7 +34,7 @@ pub(in crate::apply) async fn run_wave(
     coop: &Cooperation,
     info: &JobInfo,
     slots: &mut [Option<Box<PlanAction>>],
-    out: &mut [Option<ActionResult>],
+    out: &mut Ended,
     wave: &[usize],
     range: Range<usize>,
 ) -> u64 {
@@ -149,7 +150,7 @@ pub(in crate::apply) async fn run_wave(
                         if unsent && !engine.stopping() {
                             lost.push(k);
                         }
-                        out[k] = Some(result);
+                        out.put(k, result);
                     }
                     finisher.finished(finished);
                     finisher.released(released);
@@ -178,7 +179,7 @@ pub(in crate::apply) async fn run_wave(
     winners(share.as_ref(), out, &lost).await;
     let failed = wave
         .iter()
-        .filter(|&&k| out[k].as_ref().is_some_and(ActionResult::is_failure))
+        .filter(|&&k| out.get(k).is_some_and(ActionResult::is_failure))
         .count();
     failed as u64
 }
@@ -195,7 +196,7 @@ fn absorb(
     coop: &Cooperation,
     info: &JobInfo,
     slots: &mut [Option<Box<PlanAction>>],
-    out: &mut [Option<ActionResult>],
+    out: &mut Ended,
     index: &HashMap<String, usize>,
     claims: Vec<Claimed>,
     queue: &mut std::collections::VecDeque<Vec<usize>>,
@@ -247,7 +248,7 @@ fn sort_claims(
     coop: &Cooperation,
     info: &JobInfo,
     slots: &mut [Option<Box<PlanAction>>],
-    out: &mut [Option<ActionResult>],
+    out: &mut Ended,
     index: &HashMap<String, usize>,
     claims: Vec<Claimed>,
 ) -> (Vec<Start>, Vec<String>) {
@@ -262,7 +263,7 @@ fn sort_claims(
             // Claimed again by this runner (its lease had lapsed, under load): in flight here,
             // it is finished when it ends; ended here already, its final record stands and the
             // new lease must end too, or it would be renewed, and waited for, for ever.
-            if out[k].is_some() {
+            if out.has(k) {
                 ended.push(c.action);
             }
             continue;
@@ -274,7 +275,7 @@ fn sort_claims(
                 Decision::Run => continue,
             };
             let action = slots[k].take().expect("checked above");
-            out[k] = Some(engine.skip(info, &action, why));
+            out.put(k, engine.skip(info, &action, why));
             ended.push(c.action);
             continue;
         }
@@ -317,7 +318,7 @@ fn take_member(
     engine: &Engine,
     info: &JobInfo,
     slots: &mut [Option<Box<PlanAction>>],
-    out: &mut [Option<ActionResult>],
+    out: &mut Ended,
     k: usize,
 ) -> Option<attempt::Member> {
     let action = slots[k].take()?;
@@ -326,7 +327,10 @@ fn take_member(
         Err(e) => {
             let now = Instant::now();
             let detail = format!("in the plan, {e}");
-            out[k] = Some(engine.finish(info, &action, State::Failed, 0, None, detail, now));
+            out.put(
+                k,
+                engine.finish(info, &action, State::Failed, 0, None, detail, now),
+            );
             None
         }
     }
@@ -381,10 +385,10 @@ async fn others(
     share: &dyn Share,
     info: &JobInfo,
     slots: &mut [Option<Box<PlanAction>>],
-    out: &mut [Option<ActionResult>],
+    out: &mut Ended,
     wave: &[usize],
 ) {
-    let missing: Vec<usize> = wave.iter().copied().filter(|&k| out[k].is_none()).collect();
+    let missing: Vec<usize> = wave.iter().copied().filter(|&k| !out.has(k)).collect();
     if missing.is_empty() {
         return;
     }
@@ -422,23 +426,23 @@ async fn others(
             state: result.state,
             detail: result.detail.clone(),
         });
-        out[k] = Some(result);
+        out.put(k, result);
     }
 }
 
 /// The results of actions this runner did not send because their leases went to another
 /// runner: that runner's final record, once the wave is over (the summary is everyone's).
-async fn winners(share: &dyn Share, out: &mut [Option<ActionResult>], lost: &[usize]) {
+async fn winners(share: &dyn Share, out: &mut Ended, lost: &[usize]) {
     let ids: Vec<String> = lost
         .iter()
-        .filter_map(|&k| out[k].as_ref().map(|r| r.id.to_string()))
+        .filter_map(|&k| out.get(k).map(|r| r.id.to_string()))
         .collect();
     if ids.is_empty() {
         return;
     }
     let finals = share.finals(ids).await.unwrap_or_default();
     for &k in lost {
-        let Some(mine) = out[k].as_mut() else {
+        let Some(mine) = out.get_mut(k) else {
             continue;
         };
         if let Some(r) = finals.get(&mine.id.to_string())
