@@ -9,6 +9,7 @@ pub mod describe;
 pub mod file;
 #[cfg(test)]
 pub mod fixture;
+mod handoff;
 pub mod items;
 pub mod markdown;
 pub mod observe;

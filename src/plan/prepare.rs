@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::{FileDigest, Plan, PlanAction, PlanJob, file, items, observe, resolve};
+use super::{FileDigest, Plan, PlanAction, PlanJob, file, handoff, items, observe, resolve};
 use crate::limits::Limiter;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::model::Manifest;
@@ -40,7 +40,7 @@ pub struct Options<'a> {
     /// Where to tell how far the read-only checks got.
     pub progress: Option<&'a dyn observe::Progress>,
     /// Hand each action here as it is resolved instead of keeping it in the plan.
-    pub sink: Option<&'a mut dyn ActionSink>,
+    pub sink: Option<&'a mut (dyn ActionSink + Send)>,
     /// Called with the limiters as soon as they exist, before anything is read (a cooperative
     /// runner holds them across runners from there).
     pub limits: Option<&'a dyn Fn(&Limiters)>,
@@ -305,23 +305,22 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         |j: usize, work: &crate::manifest::model::Work| clients[&providers[j]].target(work);
     // A sink gets the jobs' heads with each action (their `defined_at` and `filtered_by_when`
     // are only known once they are rendered, and are in the plan's jobs).
-    let mut sink = options.sink.map(|sink| {
-        let job_heads: Vec<PlanJob> = heads
+    let job_heads: Vec<PlanJob> = match &options.sink {
+        Some(_) => heads
             .iter()
             .map(|j| resolve::job_head(&rb.manifest, &j.id, &j.provider, j.action))
-            .collect();
-        (sink, job_heads)
-    });
-    // Kept in the plan, or handed on with its request (made from what it was rendered from,
-    // not parsed back from its parameters) and dropped.
-    let mut place = |item: items::Item, read: Option<observe::Read>| match &mut sink {
-        Some((sink, job_heads)) => {
-            let (j, action, what) = resolver.next(item, read);
-            let request = clients[&providers[j]].preview(&what).0;
-            sink.action(j, &job_heads[j], &action, &request);
-        }
-        None => resolver.push(item, read),
+            .collect(),
+        None => Vec::new(),
     };
+    // Made from what the action was rendered from, not parsed back from its parameters.
+    let preview =
+        |j: usize, what: &crate::manifest::model::Work| clients[&providers[j]].preview(what).0;
+    // Kept in the plan, or handed on with its request and dropped.
+    let handoff = options.sink.map(|sink| handoff::Handoff {
+        sink,
+        heads: &job_heads,
+        preview: &preview,
+    });
     let jobs = if options.refresh {
         // The reads need every item at once; the plan is resolved once they are back.
         let mut all = Vec::new();
@@ -353,19 +352,23 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         let mut all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
         all.reverse();
         let mut reads = reads.into_iter();
-        while let Some(item) = all.pop() {
-            items::shrink_drained(&mut all);
-            place(item, reads.next());
-        }
+        handoff::placing(&mut resolver, handoff, |place| {
+            while let Some(item) = all.pop() {
+                items::shrink_drained(&mut all);
+                place(item, reads.next());
+            }
+        });
         jobs
     } else {
         // Nothing to read: each action is resolved as it is rendered, and what it was made
         // from is freed at once.
-        rb.render_each(sources.as_ref(), &targets, &mut |j, action| {
-            items::works(j, action, &|w| target(j, w), &mut |item| {
-                note_file(&item);
-                place(item, None);
-            });
+        handoff::placing(&mut resolver, handoff, |place| {
+            rb.render_each(sources.as_ref(), &targets, &mut |j, action| {
+                items::works(j, action, &|w| target(j, w), &mut |item| {
+                    note_file(&item);
+                    place(item, None);
+                });
+            })
         })
         .map_err(PrepareError::Render)?
     };

@@ -85,7 +85,9 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
                 approved: None,
                 vars: &vars,
                 progress: Some(&crate::ui::reads::Reads::new(false)),
-                sink: spool.as_mut().map(|s| s as &mut dyn prepare::ActionSink),
+                sink: spool
+                    .as_mut()
+                    .map(|s| s as &mut (dyn prepare::ActionSink + Send)),
                 limits: None,
             },
         )
