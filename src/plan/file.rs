@@ -51,6 +51,7 @@ pub fn file_digest(name: Option<&str>, path: &Path) -> std::io::Result<FileDiges
 /// # Errors
 /// The writer's.
 pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
+    let mut lines = super::line::ActionLines::default();
     write_json_with(plan, w, &mut |j, w| {
         let job = &plan.jobs[j];
         for (k, action) in job.actions.iter().enumerate() {
@@ -58,7 +59,7 @@ pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
             match plan.request(job, action) {
                 // A plan made here: the action with its preview, made for this line only (the
                 // action is borrowed, not copied with it).
-                std::borrow::Cow::Owned(request) => write_action(w, action, &request)?,
+                std::borrow::Cow::Owned(request) => lines.write(w, action, &request)?,
                 std::borrow::Cow::Borrowed(_) => {
                     serde_json::to_writer(&mut *w, action).map_err(std::io::Error::other)?;
                 }
@@ -110,52 +111,6 @@ pub fn write_json_with(
 #[must_use]
 pub fn separator(k: usize) -> &'static [u8] {
     if k == 0 { b"\n" } else { b",\n" }
-}
-
-/// One action's line of a plan made here, with the request it would send.
-///
-/// # Errors
-/// The writer's.
-pub fn write_action(
-    w: &mut dyn Write,
-    action: &super::PlanAction,
-    request: &crate::providers::RequestPreview,
-) -> std::io::Result<()> {
-    serde_json::to_writer(w, &Shown::new(action, request)).map_err(std::io::Error::other)
-}
-
-/// An action as written, with a request preview it does not hold: the fields of
-/// [`super::PlanAction`] in its order and with its attributes (a test holds them equal).
-#[derive(serde::Serialize)]
-struct Shown<'a> {
-    id: super::ActionId,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    index: Option<usize>,
-    target: &'a str,
-    decision: &'a super::Decision,
-    idempotency: crate::providers::Idempotency,
-    request: &'a crate::providers::RequestPreview,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    observed: Option<&'a serde_json::value::RawValue>,
-    params: &'a serde_json::value::RawValue,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    previous: Option<&'a str>,
-}
-
-impl<'a> Shown<'a> {
-    fn new(a: &'a super::PlanAction, request: &'a crate::providers::RequestPreview) -> Self {
-        Self {
-            id: a.id,
-            index: a.index,
-            target: &a.target,
-            decision: &a.decision,
-            idempotency: a.idempotency,
-            request,
-            observed: a.observed.as_deref(),
-            params: &a.params,
-            previous: a.previous.as_deref(),
-        }
-    }
 }
 
 /// Writes the plan (atomically: a temporary file renamed over the target), as [`write_json`].
@@ -303,6 +258,11 @@ mod tests {
     fn ids_are_written_as_sixteen_hex_digits_and_read_only_so() {
         let id = ActionId(0xc578_341e_cedd_3a63);
         assert_eq!(id.to_string(), "c578341ecedd3a63");
+        assert_eq!(ActionId(0xab).to_string(), "00000000000000ab");
+        assert_eq!(
+            serde_json::to_string(&ActionId(u64::MAX)).expect("JSON"),
+            r#""ffffffffffffffff""#
+        );
         assert_eq!("c578341ecedd3a63".parse::<ActionId>(), Ok(id));
         for bad in [
             "C578341ECEDD3A63",

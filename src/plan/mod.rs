@@ -11,6 +11,7 @@ pub mod file;
 pub mod fixture;
 mod handoff;
 pub mod items;
+pub mod line;
 pub mod markdown;
 pub mod observe;
 pub mod prepare;
@@ -177,9 +178,21 @@ fn is_zero(n: &usize) -> bool {
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ActionId(pub u64);
 
+impl ActionId {
+    /// The 16 hex digits, made without the formatting machinery: a plan writes a million.
+    fn hex(self) -> [u8; 16] {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 16];
+        for (i, digit) in out.iter_mut().enumerate() {
+            *digit = DIGITS[((self.0 >> (60 - 4 * i)) & 0xf) as usize];
+        }
+        out
+    }
+}
+
 impl std::fmt::Display for ActionId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:016x}", self.0)
+        f.write_str(std::str::from_utf8(&self.hex()).expect("hex digits are ASCII"))
     }
 }
 
@@ -208,7 +221,7 @@ impl std::str::FromStr for ActionId {
 
 impl Serialize for ActionId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        s.serialize_str(std::str::from_utf8(&self.hex()).expect("hex digits are ASCII"))
     }
 }
 

@@ -222,7 +222,9 @@ impl RequestPreview {
 /// A JSON value as compact JSON text.
 #[must_use]
 pub fn raw(value: &Value) -> Box<RawValue> {
-    RawValue::from_string(value.to_string()).expect("serialized JSON is valid JSON")
+    // Not `RawValue::from_string`, which parses the text it was just given once more: a plan
+    // makes one of these per action.
+    serde_json::value::to_raw_value(value).expect("a JSON value serializes")
 }
 
 /// What every preview of one provider's action has in common, built on first use: each plan

@@ -7,6 +7,7 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt as _;
 
+use crate::plan::line::ActionLines;
 use crate::plan::prepare::ActionSink;
 use crate::plan::{Plan, PlanAction, PlanJob, file};
 use crate::providers::{Idempotency, RequestPreview};
@@ -152,6 +153,7 @@ pub struct Spool {
     /// Per job: how many actions, and whether any is not idempotent.
     shapes: Vec<(usize, bool)>,
     line: Vec<u8>,
+    lines: ActionLines,
     text_line: String,
     /// The first write that failed: reported once the plan is made.
     error: Option<io::Error>,
@@ -165,6 +167,7 @@ impl Spool {
             text: wanted.text.map(|color| (Part::new(), color)),
             shapes: Vec::new(),
             line: Vec::new(),
+            lines: ActionLines::default(),
             text_line: String::new(),
             error: None,
         }
@@ -233,7 +236,7 @@ impl Spool {
         if let Some(part) = &mut self.json {
             self.line.clear();
             self.line.extend_from_slice(file::separator(k));
-            file::write_action(&mut self.line, action, request)?;
+            self.lines.write(&mut self.line, action, request)?;
             part.append(job, &self.line)?;
         }
         if let Some((part, color)) = &mut self.text {
