@@ -80,8 +80,45 @@ impl TemplateError {
 
 /// One compiled string.
 pub enum Piece<'env, 'src> {
-    Expr(Expression<'env, 'src>, usize),
+    /// The expression, where it starts in the string, and its names when it is only a path of
+    /// them (`item`, `item.dn`).
+    Expr(Expression<'env, 'src>, usize, Option<Vec<&'src str>>),
     Text(Template<'env, 'src>),
+}
+
+/// The names of an expression that is only a dotted path of them: evaluated by looking them up,
+/// not by the template machine (`"{{ item }}"` is what most `for_each` actions render, a
+/// million times in a large plan).
+fn bare_path(expr: &str) -> Option<Vec<&str>> {
+    // Literals and operators minijinja reads as such, not as names.
+    const WORDS: [&str; 13] = [
+        "true", "false", "none", "True", "False", "None", "and", "or", "not", "in", "is", "if",
+        "else",
+    ];
+    let names: Vec<&str> = expr.trim().split('.').collect();
+    let name = |n: &&str| {
+        let mut chars = n.chars();
+        chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && !WORDS.contains(n)
+    };
+    names.iter().all(name).then_some(names)
+}
+
+/// A path's value in `ctx`, as the template machine finds it; `None` when any name is missing
+/// (or the value is unusable), for the machine to evaluate and report as it does.
+fn look_up(ctx: &minijinja::Value, path: &[&str]) -> Option<minijinja::Value> {
+    use minijinja::value::ValueKind;
+    let mut value = ctx.clone();
+    for name in path {
+        value = value.get_attr(name).ok()?;
+        if matches!(value.kind(), ValueKind::Undefined | ValueKind::Invalid) {
+            return None;
+        }
+    }
+    Some(value)
 }
 
 /// A JSON value whose template strings are compiled once and rendered per item.
@@ -164,7 +201,7 @@ impl<'env, 'src> Compiled<'env, 'src> {
     fn collect_variables(&self, out: &mut Vec<(String, HashSet<String>)>) {
         match self {
             Self::Literal(_) => {}
-            Self::String(Piece::Expr(e, _), p) => {
+            Self::String(Piece::Expr(e, _, _), p) => {
                 out.push((p.clone(), e.undeclared_variables(true)))
             }
             Self::String(Piece::Text(t), p) => out.push((p.clone(), t.undeclared_variables(true))),
@@ -179,7 +216,7 @@ impl<'env, 'src> Compiled<'env, 'src> {
     #[must_use]
     pub fn evaluate_seq(&self, ctx: &minijinja::Value) -> Option<minijinja::Value> {
         match self {
-            Self::String(Piece::Expr(e, _), _) => e
+            Self::String(Piece::Expr(e, _, _), _) => e
                 .eval(ctx.clone())
                 .ok()
                 .filter(|v| v.kind() == minijinja::value::ValueKind::Seq),
@@ -194,10 +231,13 @@ impl<'env, 'src> Compiled<'env, 'src> {
     pub fn render(&self, ctx: &minijinja::Value) -> Result<Value, TemplateError> {
         match self {
             Self::Literal(v) => Ok((*v).clone()),
-            Self::String(Piece::Expr(e, offset), pointer) => {
-                let v = e
-                    .eval(ctx.clone())
-                    .map_err(|err| TemplateError::new(&err, pointer, *offset))?;
+            Self::String(Piece::Expr(e, offset, path), pointer) => {
+                let v = match path.as_deref().and_then(|p| look_up(ctx, p)) {
+                    Some(v) => v,
+                    None => e
+                        .eval(ctx.clone())
+                        .map_err(|err| TemplateError::new(&err, pointer, *offset))?,
+                };
                 if v.is_undefined() {
                     return Err(TemplateError {
                         message: "the expression is undefined".to_owned(),
@@ -250,7 +290,7 @@ fn compile_str<'env, 'src>(
         let offset = text.find(expr).unwrap_or(0);
         return env
             .compile_expression(expr)
-            .map(|e| Piece::Expr(e, offset))
+            .map(|e| Piece::Expr(e, offset, bare_path(expr)))
             .map_err(|e| (e, offset));
     }
     env.template_from_str(text)
@@ -339,6 +379,49 @@ impl minijinja::value::Object for Strings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A path looked up without the template machine gives what the machine gives, errors
+    /// included (those go to the machine).
+    #[test]
+    fn a_path_looked_up_is_what_the_machine_evaluates() {
+        let env = environment();
+        let ctx = value(&serde_json::json!({
+            "item": {"dn": "\\VED\\c1", "port": 443, "tags": ["a"], "none": null, "deep": {"x": true}},
+            "vars": {"region": "eu"},
+        }));
+        for expr in [
+            "item",
+            "item.dn",
+            " item.port ",
+            "item.tags",
+            "item.none",
+            "item.deep.x",
+            "vars.region",
+            "item.nope",
+            "nope",
+            "item.dn.more",
+            "true",
+            "none",
+            "item.port + 1",
+            "range",
+            "item.deep.x.y",
+            "item['dn']",
+        ] {
+            let text = format!("{{{{{expr}}}}}");
+            let text = Value::String(text);
+            let fast = Compiled::new(&env, &text, "/v").expect("compiles");
+            let mut slow = Compiled::new(&env, &text, "/v").expect("compiles");
+            if let Compiled::String(Piece::Expr(_, _, path), _) = &mut slow {
+                *path = None;
+            }
+            let shown = |r: Result<Value, TemplateError>| r.map_err(|e| (e.message, e.range));
+            assert_eq!(shown(fast.render(&ctx)), shown(slow.render(&ctx)), "{expr}");
+        }
+        assert_eq!(bare_path(" item.dn "), Some(vec!["item", "dn"]));
+        for not_a_path in ["item.", "1x", "item.0", "true", "item | upper", "a-b", ""] {
+            assert_eq!(bare_path(not_a_path), None, "{not_a_path}");
+        }
+    }
 
     /// A list of strings held as one text reads in templates as the list itself would.
     #[test]
