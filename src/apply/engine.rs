@@ -238,31 +238,14 @@ impl Engine {
         wave: &[usize],
     ) -> u64 {
         let client = &self.clients[&info.provider];
-        let batching = wave
-            .first()
-            .and_then(|&k| slots[k].as_ref())
-            .and_then(|a| Work::from_params(info.kind, a.params_value()).ok())
-            .and_then(|w| client.batching(&w));
         let mut failures = 0;
         // Batches are formed before sending, as they group works across the wave; a single
         // action's unit is made when it is sent, not for the whole wave up front.
-        let mut units: Box<dyn Iterator<Item = Vec<usize>> + Send + '_> = match &batching {
-            Some(b) => {
-                let keys: HashMap<usize, String> = wave
-                    .iter()
-                    .filter_map(|&k| {
-                        let a = slots[k].as_ref()?;
-                        let w = Work::from_params(info.kind, a.params_value()).ok()?;
-                        Some((k, client.batching(&w)?.exclusive))
-                    })
-                    .collect();
-                Box::new(
-                    waves::batches(wave, b.size, |k| keys.get(&k).map_or("", String::as_str))
-                        .into_iter(),
-                )
-            }
-            None => Box::new(wave.iter().map(|&k| vec![k])),
-        };
+        let mut units: Box<dyn Iterator<Item = Vec<usize>> + Send + '_> =
+            match waves::units(client, info.kind, slots, wave) {
+                Some(units) => Box::new(units.into_iter()),
+                None => Box::new(wave.iter().map(|&k| vec![k])),
+            };
         let width = self
             .limiters
             .get(&info.provider)

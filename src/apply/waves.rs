@@ -1,9 +1,46 @@
 //! How a job's runnable actions are cut: rollout waves (cumulative sizes) and request batches
 //! (no two works that must not share a request in one batch).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
-use crate::manifest::model::Rollout;
+use crate::manifest::model::{ActionKind, Rollout, Work};
+use crate::plan::PlanAction;
+use crate::providers::{Batching, Client};
+
+/// How the provider batches the actions at `ks`: asked of the first, as a job's works all
+/// batch alike.
+pub(super) fn batching_of(
+    client: &Client,
+    kind: ActionKind,
+    slots: &[Option<Box<PlanAction>>],
+    ks: &[usize],
+) -> Option<Batching> {
+    let a = slots[*ks.first()?].as_ref()?;
+    let work = Work::from_params(kind, a.params_value()).ok()?;
+    client.batching(&work)
+}
+
+/// The actions at `ks` in the [`batches`] the provider takes them in; `None` when it takes one
+/// work a request.
+pub(super) fn units(
+    client: &Client,
+    kind: ActionKind,
+    slots: &[Option<Box<PlanAction>>],
+    ks: &[usize],
+) -> Option<Vec<Vec<usize>>> {
+    let batching = batching_of(client, kind, slots, ks)?;
+    let keys: HashMap<usize, String> = ks
+        .iter()
+        .filter_map(|&k| {
+            let a = slots[k].as_ref()?;
+            let w = Work::from_params(kind, a.params_value()).ok()?;
+            Some((k, client.batching(&w)?.exclusive))
+        })
+        .collect();
+    Some(batches(ks, batching.size, |k| {
+        keys.get(&k).map_or("", String::as_str)
+    }))
+}
 
 /// Batches of at most `size` works in which no two share their exclusive key (DigiCert answers
 /// per `ip:port`, so SNI targets on one address go in separate requests).

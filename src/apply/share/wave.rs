@@ -44,12 +44,7 @@ pub(in crate::apply) async fn run_wave(
         .iter()
         .filter_map(|&k| slots[k].as_ref().map(|a| (a.id.to_string(), k)))
         .collect();
-    let batch = wave
-        .first()
-        .and_then(|&k| slots[k].as_ref())
-        .and_then(|a| Work::from_params(info.kind, a.params_value()).ok())
-        .and_then(|w| client.batching(&w))
-        .map_or(1, |b| b.size.max(1));
+    let batch = waves::batching_of(client, info.kind, slots, wave).map_or(1, |b| b.size.max(1));
     let width = engine
         .limiters
         .get(&info.provider)
@@ -289,25 +284,8 @@ fn sort_claims(
         return (starts, ended);
     }
     let client = &engine.clients[&info.provider];
-    let keys: HashMap<usize, String> = plain
-        .iter()
-        .filter_map(|&k| {
-            let a = slots[k].as_ref()?;
-            let w = Work::from_params(info.kind, a.params_value()).ok()?;
-            Some((k, client.batching(&w)?.exclusive))
-        })
-        .collect();
-    let units = if keys.is_empty() {
-        plain.iter().map(|&k| vec![k]).collect()
-    } else {
-        let size = plain
-            .first()
-            .and_then(|&k| slots[k].as_ref())
-            .and_then(|a| Work::from_params(info.kind, a.params_value()).ok())
-            .and_then(|w| client.batching(&w))
-            .map_or(1, |b| b.size);
-        waves::batches(&plain, size, |k| keys.get(&k).map_or("", String::as_str))
-    };
+    let units = waves::units(client, info.kind, slots, &plain)
+        .unwrap_or_else(|| plain.iter().map(|&k| vec![k]).collect());
     starts.push(Start::Units(units));
     (starts, ended)
 }
