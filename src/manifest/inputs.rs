@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use serde_saphyr::MessageFormatter;
 
 use super::diagnostic::{Diagnostic, Diagnostics};
+use super::input_values::{Input, Strings};
 use super::load::{Document, ReadError, read_limited};
 use super::model::{InputFormat, InputSpec};
 use super::node::push_pointer;
@@ -30,7 +31,7 @@ pub fn resolve_path(dir: &Path, written: &str) -> Result<PathBuf, String> {
 pub fn load_all(
     doc: &Document,
     inputs: &IndexMap<String, InputSpec>,
-) -> (IndexMap<String, Value>, Diagnostics) {
+) -> (IndexMap<String, Input>, Diagnostics) {
     let mut values = IndexMap::with_capacity(inputs.len());
     let mut problems = Diagnostics::default();
     for (name, spec) in inputs {
@@ -115,7 +116,7 @@ fn load_one(
     name: &str,
     spec: &InputSpec,
     pointer: &str,
-) -> Result<Value, Diagnostic> {
+) -> Result<Input, Diagnostic> {
     let (path, text) = read_text(doc, name, spec, pointer)?;
     let format = spec
         .format
@@ -133,14 +134,8 @@ fn load_one(
             .at(&file, Span::new(start, end), "here")
             .note(declared.clone())
     };
-    match format {
-        InputFormat::Lines => Ok(Value::Array(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(|l| Value::String(l.to_owned()))
-                .collect(),
-        )),
+    let value = match format {
+        InputFormat::Lines => return Ok(Input::Lines(Strings::from_lines(lines(&text)))),
         InputFormat::Json => serde_json::from_str(&text).map_err(|e| {
             located(
                 input_file(),
@@ -181,7 +176,15 @@ fn load_one(
             )
             .help("the first row names the columns; every row needs the same number of fields")
         }),
-    }
+    };
+    value.map(Input::Value)
+}
+
+/// A `lines` input's items: each line trimmed, without blank lines and `#` comments.
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
 /// CSV with a header row: a list of objects whose values are strings.
@@ -232,6 +235,14 @@ fn parse_csv(text: &str) -> Result<Value, (usize, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lines_are_trimmed_without_blanks_and_comments() {
+        let text = "  a \r\n\n# note\n\t\\VED\\c1\r\n  # indented note\na#b\nü";
+        let held = Strings::from_lines(lines(text));
+        assert_eq!(held.to_vec(), ["a", "\\VED\\c1", "a#b", "ü"]);
+        assert!(Strings::from_lines(lines("\n# only\n")).to_vec().is_empty());
+    }
 
     #[test]
     fn csv_rows_become_objects() {

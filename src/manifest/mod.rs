@@ -1,6 +1,7 @@
 //! Loading a runbook: YAML with spans, schema check, semantic check, templates and rendering.
 pub mod check;
 pub mod diagnostic;
+pub mod input_values;
 pub mod inputs;
 pub mod load;
 pub mod model;

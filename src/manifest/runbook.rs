@@ -170,6 +170,6 @@ fn from_document(doc: Document) -> Result<Runbook, Diagnostics> {
     Ok(Runbook {
         doc,
         manifest,
-        inputs: super::template::inputs_value(&inputs),
+        inputs: super::input_values::inputs_value(inputs),
     })
 }

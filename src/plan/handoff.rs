@@ -4,11 +4,11 @@
 
 use std::sync::mpsc;
 
+use super::PlanJob;
 use super::items::Item;
 use super::observe::Read;
 use super::prepare::ActionSink;
-use super::resolve::Resolver;
-use super::{PlanAction, PlanJob};
+use super::resolve::{Decided, Resolver};
 use crate::manifest::model::Work;
 use crate::providers::RequestPreview;
 
@@ -45,11 +45,12 @@ where
         heads,
         preview,
     } = handoff;
-    let (tx, rx) = mpsc::sync_channel::<Vec<(usize, PlanAction, Box<Work>)>>(IN_FLIGHT);
+    let (tx, rx) = mpsc::sync_channel::<Vec<Decided>>(IN_FLIGHT);
     std::thread::scope(|scope| {
         let writer = scope.spawn(move || {
             for batch in rx {
-                for (j, action, what) in batch {
+                for decided in batch {
+                    let (j, action, what) = decided.finish();
                     sink.action(j, &heads[j], &action, &preview(j, &what));
                 }
             }

@@ -248,13 +248,13 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
 
     /// Decides one item, with what its read-only check found, and keeps the action.
     pub fn push(&mut self, item: Item, read: Option<Read>) {
-        let (j, action, _) = self.next(item, read);
+        let (j, action, _) = self.next(item, read).finish();
         self.actions[j].push(Box::new(action));
     }
 
-    /// Decides one item and hands it back instead of keeping it, with its job and what it was
-    /// rendered from (for a caller that writes each action out as it comes).
-    pub fn next(&mut self, item: Item, read: Option<Read>) -> (usize, PlanAction, Box<Work>) {
+    /// Decides one item and hands it back instead of keeping it (for a caller that writes each
+    /// action out as it comes, and may [`Decided::finish`] it on another thread).
+    pub fn next(&mut self, item: Item, read: Option<Read>) -> Decided {
         let rules = self.rules;
         let idempotency = (self.idempotency)(&item);
         let (decision, observed, was_read) = decide(read);
@@ -307,18 +307,17 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             Decision::Skip(_) => self.summary.unchanged += 1,
             Decision::Blocked(_) => self.summary.blocked += 1,
         }
-        let action = PlanAction {
+        Decided {
+            job: j,
             id,
             index,
             target,
             decision,
             idempotency,
-            request: None,
             observed,
-            params: what.params_raw(),
             previous,
-        };
-        (j, action, what)
+            what,
+        }
     }
 
     /// The plan, with the rendered jobs' metadata (the ones given to [`Resolver::new`]).
@@ -344,6 +343,39 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             jobs: plan_jobs,
             previews: super::Previews::default(),
         }
+    }
+}
+
+/// A decided action whose parameters' text is not made yet: serializing them is a good part of
+/// an action's cost, and a plan written as it is made does it on its writer's thread.
+pub struct Decided {
+    job: usize,
+    id: ActionId,
+    index: Option<usize>,
+    target: String,
+    decision: Decision,
+    idempotency: Idempotency,
+    observed: Option<Box<RawValue>>,
+    previous: Option<String>,
+    what: Box<Work>,
+}
+
+impl Decided {
+    /// The action, with its job and what it was rendered from.
+    #[must_use]
+    pub fn finish(self) -> (usize, PlanAction, Box<Work>) {
+        let action = PlanAction {
+            id: self.id,
+            index: self.index,
+            target: self.target,
+            decision: self.decision,
+            idempotency: self.idempotency,
+            request: None,
+            observed: self.observed,
+            params: self.what.params_raw(),
+            previous: self.previous,
+        };
+        (self.job, action, self.what)
     }
 }
 
