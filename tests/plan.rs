@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::support::redrive;
 use redrive::exit::ExitStatus;
+use redrive::plan::file;
 
 const OUTAGE: &str = "examples/outage-remediation.yaml";
 
@@ -374,8 +375,8 @@ jobs:
   - id: first
     provider: tpp
     action: retry_certificate
-    for_each: [1, 2, 5]
-    with: {certificate_dn: '\VED\Policy\c{{ 10 // item }}'}
+    for_each: "{{ range(1, 2000) | list }}"
+    with: {certificate_dn: '\VED\Policy\c{{ 10000 // item }}'}
   - id: second
     provider: tpp
     action: retry_certificate
@@ -403,6 +404,71 @@ jobs:
         );
         assert!(stderr.contains("10 // 0"), "{format}: {stderr}");
         assert!(!saved.exists(), "{format}: a plan was saved");
+        assert!(
+            !file::temporary_beside(&saved).exists(),
+            "{format}: the temporary file was left"
+        );
     }
+    half_way_into_stdouts_file(&dir, &runbook);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A JSON plan goes straight into stdout's file when that is a regular file: the same
+/// document as through a pipe, and cut back to nothing when the plan fails half-way. Where
+/// it cannot be cut back without losing something (appended to, or shared with stderr) it is
+/// written only once whole.
+fn half_way_into_stdouts_file(dir: &Path, runbook: &Path) {
+    let bin = assert_cmd::cargo::cargo_bin("redrive");
+    let plan = |only: Option<&str>, stdout: std::fs::File, stderr: Option<std::fs::File>| {
+        let mut cmd = std::process::Command::new(&bin);
+        cmd.args(["plan", "--refresh=false", "--format", "json"]);
+        if let Some(job) = only {
+            cmd.args(["--target", job]);
+        }
+        cmd.arg(runbook).env("TPP_PASSWORD", "x").stdout(stdout);
+        match stderr {
+            Some(err) => cmd.stderr(err),
+            None => cmd.stderr(std::process::Stdio::null()),
+        };
+        cmd.status().expect("runs").code()
+    };
+    let at = dir.join("stdout.json");
+    let fresh = || std::fs::File::create(&at).expect("created");
+    // Whole: the piped document, field for field.
+    assert_eq!(plan(Some("first"), fresh(), None), Some(2));
+    let mut in_file: Value =
+        serde_json::from_str(&std::fs::read_to_string(&at).expect("read")).expect("JSON");
+    let mut piped = json_plan(&[
+        "--refresh=false",
+        "--target",
+        "first",
+        runbook.to_str().expect("utf-8"),
+    ]);
+    in_file["created_at"] = Value::Null;
+    piped["created_at"] = Value::Null;
+    assert_eq!(in_file, piped);
+    // Failing half-way, after the first job's actions (more than a buffer) were written: cut
+    // back.
+    assert_eq!(plan(None, fresh(), None), Some(3));
+    let left = std::fs::metadata(&at).expect("there").len();
+    assert_eq!(left, 0, "{left} bytes of a half plan were left");
+    // Appended to: what was there stays, and nothing is added.
+    std::fs::write(&at, "kept\n").expect("write");
+    let appended = || {
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&at)
+            .expect("opened")
+    };
+    assert_eq!(plan(None, appended(), None), Some(3));
+    assert_eq!(std::fs::read_to_string(&at).expect("read"), "kept\n");
+    // Shared with stderr (`> file 2>&1`): the error stays and no plan is added.
+    let shared = fresh();
+    let err = shared.try_clone().expect("cloned");
+    assert_eq!(plan(None, shared, Some(err)), Some(3));
+    let text = std::fs::read_to_string(&at).expect("read");
+    assert!(
+        text.contains("10 // 0") && !text.contains("format_version"),
+        "{text}"
+    );
 }

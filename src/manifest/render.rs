@@ -27,6 +27,13 @@ pub struct Action {
     pub with: ActionParams,
 }
 
+/// What [`render_each`] hands on, in order: a job's actions, then the job itself once every
+/// one of them is (without its actions).
+pub enum Rendered<'j> {
+    Action(Action),
+    Done(&'j RenderedJob),
+}
+
 /// A job after rendering: its actions, or why it can only be rendered at plan time.
 #[derive(Debug, Clone, Serialize)]
 pub struct RenderedJob {
@@ -105,11 +112,13 @@ pub fn render(
     only: &[String],
 ) -> Result<Vec<RenderedJob>, Diagnostics> {
     let mut actions: Vec<Vec<Action>> = Vec::new();
-    let mut jobs = render_each(doc, m, cx, only, true, &mut |j, action| {
-        if actions.len() <= j {
-            actions.resize_with(j + 1, Vec::new);
+    let mut jobs = render_each(doc, m, cx, only, true, &mut |j, rendered| {
+        if let Rendered::Action(action) = rendered {
+            if actions.len() <= j {
+                actions.resize_with(j + 1, Vec::new);
+            }
+            actions[j].push(action);
         }
-        actions[j].push(action);
     })?;
     for (job, actions) in jobs.iter_mut().zip(actions) {
         job.actions = actions;
@@ -130,7 +139,7 @@ pub fn render_each(
     cx: &Context,
     only: &[String],
     keep_items: bool,
-    sink: &mut dyn FnMut(usize, Action),
+    sink: &mut dyn FnMut(usize, Rendered<'_>),
 ) -> Result<Vec<RenderedJob>, Diagnostics> {
     let env = template::environment();
     let mut out = Vec::new();
@@ -140,9 +149,12 @@ pub fn render_each(
             continue;
         }
         let position = out.len();
-        let mut to_sink = |action: Action| sink(position, action);
+        let mut to_sink = |action: Action| sink(position, Rendered::Action(action));
         match render_job(doc, &env, i, job, cx, keep_items, &mut to_sink) {
-            Ok(j) => out.push(j),
+            Ok(j) => {
+                sink(position, Rendered::Done(&j));
+                out.push(j);
+            }
             Err(mut d) => problems.0.append(&mut d.0),
         }
     }
@@ -161,14 +173,25 @@ fn reads_sources<'a>(names: impl IntoIterator<Item = &'a HashSet<String>>) -> bo
         .any(|n| n.split('.').next() == Some("sources"))
 }
 
+/// `file:line:col` of the job at `base` (`/jobs/N`).
+fn defined_at(doc: &Document, base: &str) -> String {
+    let (line, col) = doc.file.line_col(doc.value_span(base).start);
+    format!("{}:{line}:{col}", doc.file.name)
+}
+
+/// `file:line:col` of the runbook's `i`th job, known before it is rendered.
+#[must_use]
+pub fn job_defined_at(doc: &Document, i: usize) -> String {
+    defined_at(doc, &format!("/jobs/{i}"))
+}
+
 /// A job with no actions yet, knowing where it is defined.
 fn unrendered(doc: &Document, job: &Job, base: &str) -> RenderedJob {
-    let (line, col) = doc.file.line_col(doc.value_span(base).start);
     RenderedJob {
         id: job.id.clone(),
         provider: job.provider.clone(),
         action: job.action,
-        defined_at: format!("{}:{line}:{col}", doc.file.name),
+        defined_at: defined_at(doc, base),
         deferred: None,
         skipped_by_when: 0,
         actions: Vec::new(),

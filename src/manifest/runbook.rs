@@ -48,7 +48,7 @@ impl Runbook {
         &self,
         sources: Option<&IndexMap<String, Value>>,
         only: &[String],
-        sink: &mut dyn FnMut(usize, render::Action),
+        sink: &mut dyn FnMut(usize, render::Rendered<'_>),
     ) -> Result<Vec<RenderedJob>, Diagnostics> {
         let cx = Context::new(&self.manifest, &self.inputs, sources);
         render::render_each(&self.doc, &self.manifest, &cx, only, false, sink).map_err(|mut d| {

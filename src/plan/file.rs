@@ -6,7 +6,7 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
-use super::{FileDigest, Plan};
+use super::{FileDigest, Plan, PlanJob};
 
 /// The SHA-256 of a file, hex.
 ///
@@ -52,10 +52,12 @@ pub fn file_digest(name: Option<&str>, path: &Path) -> std::io::Result<FileDiges
 /// The writer's.
 pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
     let mut lines = super::line::ActionLines::default();
-    write_json_with(plan, w, &mut |j, w| {
-        let job = &plan.jobs[j];
-        for (k, action) in job.actions.iter().enumerate() {
-            w.write_all(separator(k))?;
+    let mut layout = Layout::default();
+    layout.begin(w, plan)?;
+    for job in &plan.jobs {
+        layout.job_begin(w, job)?;
+        for action in &job.actions {
+            layout.action(w)?;
             match plan.request(job, action) {
                 // A plan made here: the action with its preview, made for this line only (the
                 // action is borrowed, not copied with it).
@@ -65,52 +67,116 @@ pub fn write_json(plan: &Plan, w: &mut dyn Write) -> std::io::Result<()> {
                 }
             }
         }
-        Ok(!job.actions.is_empty())
-    })
-}
-
-/// The document of [`write_json`] around the actions, which `actions` writes for each job in
-/// turn (each line after its [`separator`]), saying whether it wrote any: the plan's own, or
-/// lines written ahead of the summary (`plan` spools them).
-///
-/// # Errors
-/// The writer's, and `actions`'.
-pub fn write_json_with(
-    plan: &Plan,
-    w: &mut dyn Write,
-    actions: &mut dyn FnMut(usize, &mut dyn Write) -> std::io::Result<bool>,
-) -> std::io::Result<()> {
-    // The plan's and each job's fields without their list, as serde writes them (so the
-    // attributes on the types stay the one description of the format): `jobs` is the plan's
-    // last field and `actions` a job's, so they end the text and the list is written in place.
-    let head = serde_json::to_string(&plan.head()).map_err(std::io::Error::other)?;
-    let head = head
-        .strip_suffix("[]}")
-        .expect("`jobs` is the plan's last field");
-    w.write_all(head.as_bytes())?;
-    w.write_all(b"[")?;
-    for (j, job) in plan.jobs.iter().enumerate() {
-        let text = serde_json::to_string(&job.head()).map_err(std::io::Error::other)?;
-        let text = text
-            .strip_suffix("[]}")
-            .expect("`actions` is a job's last field");
-        w.write_all(if j == 0 { b"\n" } else { b",\n" })?;
-        w.write_all(text.as_bytes())?;
-        w.write_all(b"[")?;
-        let any = actions(j, w)?;
-        w.write_all(if any { b"\n]}" } else { b"]}" })?;
+        layout.job_end(w, job)?;
     }
-    w.write_all(if plan.jobs.is_empty() {
-        b"]}\n"
-    } else {
-        b"\n]}\n"
-    })
+    layout.end(w, plan)
 }
 
-/// What goes before the `k`th action line of a job.
-#[must_use]
-pub fn separator(k: usize) -> &'static [u8] {
+/// The document of [`write_json`], written in the order a plan is made: the plan's fields up
+/// to `jobs`, each job's up to `actions`, one action a line, then what is only known once
+/// they are all made (a job's `filtered_by_when`, the plan's digests and summary). The parts
+/// around the lists are serde's text of the types, so their attributes stay the one
+/// description of the format.
+#[derive(Default)]
+pub struct Layout {
+    jobs: usize,
+    /// Actions written in the open job.
+    actions: Option<usize>,
+}
+
+impl Layout {
+    /// The plan's fields before its jobs; only those of `plan` are read.
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn begin(&mut self, w: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+        w.write_all(around(&plan.head(), "jobs")?.0.as_bytes())
+    }
+
+    /// Opens a job; only its fields before `actions` are read.
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn job_begin(&mut self, w: &mut dyn Write, job: &PlanJob) -> std::io::Result<()> {
+        debug_assert!(self.actions.is_none(), "a job is open");
+        w.write_all(separator(self.jobs))?;
+        w.write_all(around(&job.head(), "actions")?.0.as_bytes())?;
+        self.jobs += 1;
+        self.actions = Some(0);
+        Ok(())
+    }
+
+    /// Whether a job is open.
+    #[must_use]
+    pub fn in_job(&self) -> bool {
+        self.actions.is_some()
+    }
+
+    /// What goes before the open job's next action line (which the caller writes).
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn action(&mut self, w: &mut dyn Write) -> std::io::Result<()> {
+        let k = self.actions.as_mut().expect("a job is open");
+        w.write_all(separator(*k))?;
+        *k += 1;
+        Ok(())
+    }
+
+    /// Closes the open job; only its fields after `actions` are read.
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn job_end(&mut self, w: &mut dyn Write, job: &PlanJob) -> std::io::Result<()> {
+        let any = self.actions.take().expect("a job is open") > 0;
+        w.write_all(if any { b"\n" } else { b"" })?;
+        w.write_all(around(&job.head(), "actions")?.1.as_bytes())
+    }
+
+    /// Ends the document; only the plan's fields after its jobs are read.
+    ///
+    /// # Errors
+    /// The writer's.
+    pub fn end(&mut self, w: &mut dyn Write, plan: &Plan) -> std::io::Result<()> {
+        debug_assert!(self.actions.is_none(), "a job is open");
+        w.write_all(if self.jobs > 0 { b"\n" } else { b"" })?;
+        w.write_all(around(&plan.head(), "jobs")?.1.as_bytes())?;
+        w.write_all(b"\n")
+    }
+}
+
+/// What goes before the `k`th item of a list written one a line.
+fn separator(k: usize) -> &'static [u8] {
     if k == 0 { b"\n" } else { b",\n" }
+}
+
+/// A value's serde text around its field `key`, an empty list: `{…,"key":[` and `],…}`, for the
+/// list's items to be written in between.
+fn around(value: &impl serde::Serialize, key: &str) -> std::io::Result<(String, String)> {
+    let text = serde_json::to_string(value).map_err(std::io::Error::other)?;
+    let fields: indexmap::IndexMap<String, Box<serde_json::value::RawValue>> =
+        serde_json::from_str(&text).map_err(std::io::Error::other)?;
+    let (mut before, mut after) = (String::from("{"), String::new());
+    let mut past = false;
+    for (i, (name, value)) in fields.iter().enumerate() {
+        let part = if past { &mut after } else { &mut before };
+        if i > 0 {
+            part.push(',');
+        }
+        part.push_str(&serde_json::to_string(name).map_err(std::io::Error::other)?);
+        part.push(':');
+        if name == key {
+            debug_assert_eq!(value.get(), "[]", "`{key}` is written in place");
+            before.push('[');
+            after.push(']');
+            past = true;
+        } else {
+            part.push_str(value.get());
+        }
+    }
+    debug_assert!(past, "`{key}` is a field");
+    after.push('}');
+    Ok((before, after))
 }
 
 /// Writes the plan (atomically: a temporary file renamed over the target), as [`write_json`].
@@ -121,6 +187,12 @@ pub fn save(plan: &Plan, path: &Path) -> std::io::Result<()> {
     save_with(path, &mut |w| write_json(plan, w))
 }
 
+/// Where a file is written before it is renamed over `path`.
+#[must_use]
+pub fn temporary_beside(path: &Path) -> std::path::PathBuf {
+    path.with_extension("tmp")
+}
+
 /// Writes a file atomically: `write` fills a temporary file, which is renamed over `path`.
 ///
 /// # Errors
@@ -129,7 +201,7 @@ pub fn save_with(
     path: &Path,
     write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
-    let tmp = path.with_extension("tmp");
+    let tmp = temporary_beside(path);
     let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
     write(&mut w)?;
     w.into_inner()

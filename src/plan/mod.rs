@@ -14,6 +14,7 @@ pub mod items;
 pub mod line;
 pub mod markdown;
 pub mod observe;
+mod pinned;
 pub mod prepare;
 pub mod resolve;
 
@@ -52,11 +53,8 @@ pub struct Plan {
     pub format_version: u32,
     /// `redrive <version>`.
     pub tool: String,
-    pub created_at: String,
-    pub runbook: FileDigest,
     /// The runbook's `name`.
     pub name: String,
-    pub inputs: Vec<FileDigest>,
     /// Planned against the sandbox instead of the runbook's endpoints.
     pub sandbox: bool,
     /// Whether the providers' state was read (`--refresh=false` skips it).
@@ -71,8 +69,13 @@ pub struct Plan {
     /// rendered from, so apply of the saved plan renders with them again.
     #[serde(skip_serializing_if = "IndexMap::is_empty", default)]
     pub vars: IndexMap<String, Value>,
-    pub summary: Summary,
+    // Written before what is only known once every action is: a plan is written as it is
+    // made, and a reader does not depend on the order of fields.
     pub jobs: Vec<PlanJob>,
+    pub created_at: String,
+    pub runbook: FileDigest,
+    pub inputs: Vec<FileDigest>,
+    pub summary: Summary,
     /// Builds the request previews of a plan made in this process, which holds none: they are
     /// written as the plan is shown, not kept for a million actions. Empty for a loaded plan,
     /// whose actions carry theirs.
@@ -108,7 +111,7 @@ impl std::fmt::Debug for Previews {
 }
 
 /// A file the plan depends on and its SHA-256.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FileDigest {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub name: Option<String>,
@@ -144,11 +147,11 @@ pub struct PlanJob {
     pub defined_at: String,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub needs: Vec<String>,
-    /// Items `when` filtered out.
-    #[serde(skip_serializing_if = "is_zero", default)]
-    pub filtered_by_when: usize,
     // Boxed: apply frees each action as soon as it has ended, not the whole job at its end.
     pub actions: Vec<Box<PlanAction>>,
+    /// Items `when` filtered out (after the actions: known once the job is rendered).
+    #[serde(skip_serializing_if = "is_zero", default)]
+    pub filtered_by_when: usize,
 }
 
 impl PlanJob {

@@ -2,15 +2,17 @@
 //! resolve. The CLI gives it a loaded runbook, the history from the state and (for rehearsals)
 //! the sandbox's endpoints; it returns the plan with the clients and limiters apply goes on with.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-use super::{FileDigest, Plan, PlanAction, PlanJob, file, handoff, items, observe, resolve};
+use super::handoff::{self, Placed};
+use super::{FileDigest, Plan, PlanAction, PlanJob, items, observe, pinned, resolve};
 use crate::limits::Limiter;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::model::Manifest;
+use crate::manifest::render::Rendered;
 use crate::manifest::runbook::Runbook;
 use crate::providers::{
     self, Client, Idempotency, ProviderError, RequestPreview, SandboxEndpoints,
@@ -50,8 +52,13 @@ pub struct Options<'a> {
 /// of holding it (a plan of a million actions): the plan [`prepare`] then returns has its jobs
 /// without their actions, and its summary and job heads whole.
 pub trait ActionSink {
+    /// The plan is about to be made: its fields that are known before its actions are (the
+    /// others are empty).
+    fn begin(&mut self, head: &Plan);
     /// Action `action` of job `job` (whose head is `head`), and the request it would send.
     fn action(&mut self, job: usize, head: &PlanJob, action: &PlanAction, request: &RequestPreview);
+    /// Every action of job `job` has been handed on; `head` is the job's, complete.
+    fn job_done(&mut self, job: usize, head: &PlanJob);
 }
 
 /// Every provider's client, by the runbook's name for it.
@@ -232,7 +239,7 @@ pub fn clients(
 /// # Errors
 /// See [`PrepareError`]: a runbook that does not render, a provider that cannot be set up or
 /// read.
-pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, PrepareError> {
+pub async fn prepare(rb: &Runbook, mut options: Options<'_>) -> Result<Prepared, PrepareError> {
     let (clients, limiters) = clients(rb, options.sandbox, &options.tokens)?;
     if let Some(share) = options.limits {
         share(&limiters);
@@ -308,10 +315,38 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
     let job_heads: Vec<PlanJob> = match &options.sink {
         Some(_) => heads
             .iter()
-            .map(|j| resolve::job_head(&rb.manifest, &j.id, &j.provider, j.action))
+            .map(|j| PlanJob {
+                defined_at: rb
+                    .manifest
+                    .jobs
+                    .iter()
+                    .position(|m| m.id == j.id)
+                    .map_or_else(String::new, |i| {
+                        crate::manifest::render::job_defined_at(&rb.doc, i)
+                    }),
+                ..resolve::job_head(&rb.manifest, &j.id, &j.provider, j.action)
+            })
             .collect(),
         None => Vec::new(),
     };
+    let (sandbox, refreshed, vars) = (options.sandbox.is_some(), options.refresh, options.vars);
+    let targets_asked = options.targets;
+    let meta = |created_at, runbook, inputs| resolve::Meta {
+        created_at,
+        runbook,
+        inputs,
+        sandbox,
+        refreshed,
+        targets: targets_asked.to_vec(),
+        pulled_in: pulled_in.clone(),
+        vars: vars.clone(),
+    };
+    if let Some(sink) = options.sink.as_mut() {
+        sink.begin(&resolve::plan_head(
+            meta(String::new(), FileDigest::default(), Vec::new()),
+            &rb.manifest,
+        ));
+    }
     // Made from what the action was rendered from, not parsed back from its parameters.
     let preview =
         |j: usize, what: &crate::manifest::model::Work| clients[&providers[j]].preview(what).0;
@@ -325,11 +360,13 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         // The reads need every item at once; the plan is resolved once they are back.
         let mut all = Vec::new();
         let jobs = rb
-            .render_each(sources.as_ref(), &targets, &mut |j, action| {
-                items::works(j, action, &|w| target(j, w), &mut |item| {
-                    note_file(&item);
-                    all.push(item);
-                });
+            .render_each(sources.as_ref(), &targets, &mut |j, rendered| {
+                if let Rendered::Action(action) = rendered {
+                    items::works(j, action, &|w| target(j, w), &mut |item| {
+                        note_file(&item);
+                        all.push(item);
+                    });
+                }
             })
             .map_err(PrepareError::Render)?;
         let all = Arc::new(all);
@@ -352,10 +389,21 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         let mut all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
         all.reverse();
         let mut reads = reads.into_iter();
+        let mut done = resolve::plan_jobs(&rb.manifest, &jobs)
+            .into_iter()
+            .enumerate()
+            .peekable();
         handoff::placing(&mut resolver, handoff, |place| {
             while let Some(item) = all.pop() {
                 items::shrink_drained(&mut all);
-                place(item, reads.next());
+                // The items are in job order: the jobs before this item's are done.
+                while let Some((k, head)) = done.next_if(|(k, _)| *k < item.job) {
+                    place(Placed::JobDone(k, head));
+                }
+                place(Placed::Item(item, reads.next()));
+            }
+            for (k, head) in done {
+                place(Placed::JobDone(k, head));
             }
         });
         jobs
@@ -363,26 +411,33 @@ pub async fn prepare(rb: &Runbook, options: Options<'_>) -> Result<Prepared, Pre
         // Nothing to read: each action is resolved as it is rendered, and what it was made
         // from is freed at once.
         handoff::placing(&mut resolver, handoff, |place| {
-            rb.render_each(sources.as_ref(), &targets, &mut |j, action| {
-                items::works(j, action, &|w| target(j, w), &mut |item| {
-                    note_file(&item);
-                    place(item, None);
-                });
-            })
+            rb.render_each(
+                sources.as_ref(),
+                &targets,
+                &mut |j, rendered| match rendered {
+                    Rendered::Action(action) => {
+                        items::works(j, action, &|w| target(j, w), &mut |item| {
+                            note_file(&item);
+                            place(Placed::Item(item, None));
+                        });
+                    }
+                    Rendered::Done(job) => place(Placed::JobDone(
+                        j,
+                        resolve::plan_jobs(&rb.manifest, std::slice::from_ref(job))
+                            .pop()
+                            .expect("one job"),
+                    )),
+                },
+            )
         })
         .map_err(PrepareError::Render)?
     };
     debug_assert!(jobs.iter().map(|j| &j.id).eq(heads.iter().map(|j| &j.id)));
-    let meta = resolve::Meta {
-        created_at: jiff::Timestamp::now().to_string(),
-        runbook: digest(None, rb.path(), "the runbook")?,
-        inputs: pinned_files(rb, &files)?,
-        sandbox: options.sandbox.is_some(),
-        refreshed: options.refresh,
-        targets: options.targets.to_vec(),
-        pulled_in,
-        vars: options.vars.clone(),
-    };
+    let meta = meta(
+        jiff::Timestamp::now().to_string(),
+        pinned::digest(None, rb.path(), "the runbook")?,
+        pinned::pinned_files(rb, &files)?,
+    );
     let mut plan = resolver.finish(meta, &rb.manifest, &jobs);
     let shown = clients.clone();
     plan.previews = super::Previews::new(move |job, action| {
@@ -418,37 +473,4 @@ fn unreadable(
         }
     }
     out
-}
-
-fn digest(name: Option<&str>, path: &Path, what: &str) -> Result<FileDigest, PrepareError> {
-    file::file_digest(name, path).map_err(|error| PrepareError::Io {
-        what: what.to_owned(),
-        path: path.to_owned(),
-        error,
-    })
-}
-
-/// Every file the plan was rendered from besides the runbook: inputs, CSR files and CA bundles.
-/// A saved plan is refused when any of them changed.
-fn pinned_files(rb: &Runbook, files: &[String]) -> Result<Vec<FileDigest>, PrepareError> {
-    let mut out = Vec::new();
-    for (name, spec) in &rb.manifest.inputs {
-        let path = rb.dir().join(&spec.file);
-        out.push(digest(Some(name), &path, &format!("input `{name}`"))?);
-    }
-    for (name, p) in &rb.manifest.providers {
-        if let Some(ca) = p.tls.as_ref().and_then(|t| t.ca_file.as_ref()) {
-            let path = rb.dir().join(ca);
-            let label = format!("provider `{name}` CA file");
-            out.push(digest(Some(&label), &path, &label)?);
-        }
-    }
-    for file in files {
-        let path = rb.dir().join(file);
-        if out.iter().any(|f| Path::new(&f.path) == path) {
-            continue;
-        }
-        out.push(digest(Some("csr"), &path, &format!("the CSR file {file}"))?);
-    }
-    Ok(out)
 }

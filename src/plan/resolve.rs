@@ -328,21 +328,31 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
             job.actions = actions;
         }
         Plan {
-            format_version: FORMAT_VERSION,
-            tool: format!("redrive {}", env!("CARGO_PKG_VERSION")),
-            created_at: meta.created_at,
-            name: manifest.name.clone(),
-            runbook: meta.runbook,
-            inputs: meta.inputs,
-            sandbox: meta.sandbox,
-            refreshed: meta.refreshed,
-            targets: meta.targets,
-            pulled_in: meta.pulled_in,
-            vars: meta.vars,
             summary: self.summary,
             jobs: plan_jobs,
-            previews: super::Previews::default(),
+            ..plan_head(meta, manifest)
         }
+    }
+}
+
+/// The plan without jobs and with an empty summary.
+#[must_use]
+pub fn plan_head(meta: Meta, manifest: &Manifest) -> Plan {
+    Plan {
+        format_version: FORMAT_VERSION,
+        tool: format!("redrive {}", env!("CARGO_PKG_VERSION")),
+        created_at: meta.created_at,
+        name: manifest.name.clone(),
+        runbook: meta.runbook,
+        inputs: meta.inputs,
+        sandbox: meta.sandbox,
+        refreshed: meta.refreshed,
+        targets: meta.targets,
+        pulled_in: meta.pulled_in,
+        vars: meta.vars,
+        summary: Summary::default(),
+        jobs: Vec::new(),
+        previews: super::Previews::default(),
     }
 }
 
@@ -428,7 +438,8 @@ fn overridden(decision: Decision, rules: &Rules<'_>, job: usize, id: ActionId) -
 }
 
 /// The plan's jobs, without their actions yet.
-fn plan_jobs(manifest: &Manifest, jobs: &[RenderedJob]) -> Vec<PlanJob> {
+#[must_use]
+pub fn plan_jobs(manifest: &Manifest, jobs: &[RenderedJob]) -> Vec<PlanJob> {
     jobs.iter()
         .map(|j| PlanJob {
             defined_at: j.defined_at.clone(),

@@ -65,6 +65,35 @@ impl Printer {
         io::BufWriter::with_capacity(64 * 1024, out)
     }
 
+    /// stdout as a file, and its length, when it is a regular file written at its end that is
+    /// not stderr's too: a large document can go straight into it and be cut back to that
+    /// length if it fails half-way (which would lose nothing printed for people).
+    ///
+    /// # Errors
+    /// Flushing what was printed before.
+    pub fn data_file(&mut self) -> io::Result<Option<(std::fs::File, u64)>> {
+        use std::io::Seek as _;
+        use std::os::fd::AsFd as _;
+        use std::os::unix::fs::MetadataExt as _;
+        if self.raw.is_none() {
+            return Ok(None);
+        }
+        self.out.flush()?;
+        let handle = |fd: std::os::fd::BorrowedFd<'_>| {
+            fd.try_clone_to_owned()
+                .ok()
+                .map(std::fs::File::from)
+                .and_then(|f| f.metadata().ok().map(|m| (f, m)))
+        };
+        let Some((mut file, meta)) = handle(io::stdout().as_fd()) else {
+            return Ok(None);
+        };
+        let shared = handle(io::stderr().as_fd())
+            .is_some_and(|(_, err)| (err.dev(), err.ino()) == (meta.dev(), meta.ino()));
+        let at = file.stream_position().ok();
+        Ok((meta.is_file() && !shared && at == Some(meta.len())).then_some((file, meta.len())))
+    }
+
     /// A message for people.
     ///
     /// # Errors

@@ -1,9 +1,12 @@
 //! `redrive plan FILE`: reads the providers' state and shows what apply would send, as a diff
 //! (text), a versioned document (JSON) or a pull-request comment (Markdown); `--out` saves it.
 
+use std::io::Write as _;
+
 use anyhow::Context as _;
 
 mod spool;
+mod stream;
 
 use crate::exit::ExitStatus;
 use crate::plan::prepare::{self, Options, Prepared};
@@ -51,15 +54,26 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         printer,
     )?;
     // A plan shown as text or JSON is written as it is made, never held (a Markdown comment
-    // shows a bounded part of each job and is made from the whole plan).
+    // shows a bounded part of each job and is made from the whole plan). The JSON document
+    // goes straight to the file it ends up in where it can be cut back on failure.
+    let json = match (&request.out, request.format) {
+        (Some(out), PlanFormat::Json | PlanFormat::Text) => Some(
+            stream::Stream::to_file(out)
+                .with_context(|| format!("cannot write the plan to {}", out.display()))?,
+        ),
+        (None, PlanFormat::Json) => Some(match printer.data_file()? {
+            Some((file, start)) => {
+                stream::Stream::to_stdout(file, start).context("cannot write the plan to stdout")?
+            }
+            None => stream::Stream::spooled(),
+        }),
+        _ => None,
+    };
     let mut spool = match request.format {
         PlanFormat::Markdown => None,
-        PlanFormat::Json => Some(spool::Spool::new(&spool::Wanted {
-            json: true,
-            text: None,
-        })),
-        PlanFormat::Text => Some(spool::Spool::new(&spool::Wanted {
-            json: request.out.is_some(),
+        PlanFormat::Json => Some(spool::Spool::new(spool::Wanted { json, text: None })),
+        PlanFormat::Text => Some(spool::Spool::new(spool::Wanted {
+            json,
             text: Some(printer.color()),
         })),
     };
@@ -105,29 +119,47 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
     if let Some(line) = super::apply::throttled_line(&super::apply::throttled(&limiters)) {
         printer.note(&line)?;
     }
+    let json = spool.as_mut().and_then(spool::Spool::take_json);
     if let Some(spool) = &mut spool {
         spool
             .finish()
             .context("cannot spool the plan in the temporary folder")?;
     }
+    let written = json
+        .map(|json| json.end(&plan))
+        .transpose()
+        .with_context(|| match &request.out {
+            Some(out) => format!("cannot write the plan to {}", out.display()),
+            None => "cannot write the plan".to_owned(),
+        })?;
     if let Some(out) = &request.out {
-        match &spool {
-            Some(spool) => file::save_with(out, &mut |w| spool.write_json(&plan, w)),
-            None => file::save(&plan, out),
+        if spool.is_none() {
+            file::save(&plan, out)
+                .with_context(|| format!("cannot write the plan to {}", out.display()))?;
         }
-        .with_context(|| format!("cannot write the plan to {}", out.display()))?;
         printer.note(&format!("Saved the plan to {}.\n", out.display()))?;
     }
-    match &spool {
-        Some(spool) if matches!(request.format, PlanFormat::Text) => {
+    match (&spool, written) {
+        (Some(spool), _) if matches!(request.format, PlanFormat::Text) => {
             spool.write_text(&plan, &mut |chunk| printer.data(chunk))?;
         }
-        Some(spool) => {
+        (Some(_), Some(stream::Written::Spooled(mut json))) => {
             let mut out = printer.data_writer();
-            spool.write_json(&plan, &mut out)?;
-            std::io::Write::flush(&mut out)?;
+            json.copy(&mut |bytes| out.write_all(bytes))?;
+            out.flush()?;
         }
-        None => printer.data(&markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT))?,
+        (Some(_), Some(stream::Written::InPlace)) => {
+            // Saved with `--out`: shown from the saved file (or already in stdout's file).
+            if let Some(out) = &request.out {
+                let mut saved = std::fs::File::open(out)
+                    .with_context(|| format!("cannot read the plan back from {}", out.display()))?;
+                let mut w = printer.data_writer();
+                std::io::copy(&mut saved, &mut w)?;
+                w.flush()?;
+            }
+        }
+        (Some(_), None) => unreachable!("a JSON plan has its stream"),
+        (None, _) => printer.data(&markdown::render(&plan, markdown::GITHUB_COMMENT_LIMIT))?,
     }
     Ok(if plan.has_changes() {
         ExitStatus::Changes

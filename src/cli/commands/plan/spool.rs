@@ -1,15 +1,16 @@
-//! `plan` at a million actions without holding them: each action's JSON line and diff line are
-//! written to unlinked temporary files as it is resolved, and the documents are written around
-//! them once the summary (which heads both) is known. Nothing reaches stdout before the whole
-//! plan is made, so a runbook that fails half-way prints no half plan.
+//! `plan` at a million actions without holding them: each action's diff line is written to an
+//! unlinked temporary file as it is resolved, and the diff is written around the lines once
+//! the summary (which heads it) is known; the JSON document goes to its [`Stream`]. Nothing
+//! reaches stdout before the whole plan is made, so a runbook that fails half-way prints no
+//! half plan.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::FileExt as _;
 
-use crate::plan::line::ActionLines;
+use super::stream::Stream;
 use crate::plan::prepare::ActionSink;
-use crate::plan::{Plan, PlanAction, PlanJob, file};
+use crate::plan::{Plan, PlanAction, PlanJob};
 use crate::providers::{Idempotency, RequestPreview};
 use crate::ui::diff::{self, JobLines};
 
@@ -21,13 +22,13 @@ struct Part {
 }
 
 /// An unlinked temporary file, or memory when the temporary folder cannot be written.
-enum Store {
+pub(super) enum Store {
     File { w: BufWriter<File>, len: u64 },
     Memory(Vec<u8>),
 }
 
 impl Store {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         match unlinked() {
             Ok(file) => Self::File {
                 w: BufWriter::with_capacity(1 << 16, file),
@@ -37,14 +38,14 @@ impl Store {
         }
     }
 
-    fn len(&self) -> u64 {
+    pub(super) fn len(&self) -> u64 {
         match self {
             Self::File { len, .. } => *len,
             Self::Memory(v) => v.len() as u64,
         }
     }
 
-    fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
+    pub(super) fn append(&mut self, bytes: &[u8]) -> io::Result<()> {
         match self {
             Self::File { w, len } => {
                 w.write_all(bytes)?;
@@ -58,7 +59,7 @@ impl Store {
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    pub(super) fn flush(&mut self) -> io::Result<()> {
         match self {
             Self::File { w, .. } => w.flush(),
             Self::Memory(_) => Ok(()),
@@ -66,7 +67,7 @@ impl Store {
     }
 
     /// Reads `range` in blocks of up to `buf`'s capacity, handing each to `each`.
-    fn read(
+    pub(super) fn read(
         &self,
         (mut at, end): (u64, u64),
         buf: &mut Vec<u8>,
@@ -140,20 +141,18 @@ impl Part {
 
 /// Which documents the plan is written as.
 pub struct Wanted {
-    /// The JSON document (`--format json`, `--out`).
-    pub json: bool,
+    /// The JSON document (`--format json`, `--out`), and where it goes.
+    pub json: Option<Stream>,
     /// The text diff, and whether in colour.
     pub text: Option<bool>,
 }
 
 /// The spooled lines of a plan being made, handed to `prepare` as its [`ActionSink`].
 pub struct Spool {
-    json: Option<Part>,
+    json: Option<Stream>,
     text: Option<(Part, bool)>,
     /// Per job: how many actions, and whether any is not idempotent.
     shapes: Vec<(usize, bool)>,
-    line: Vec<u8>,
-    lines: ActionLines,
     text_line: String,
     /// The first write that failed: reported once the plan is made.
     error: Option<io::Error>,
@@ -161,13 +160,11 @@ pub struct Spool {
 
 impl Spool {
     #[must_use]
-    pub fn new(wanted: &Wanted) -> Self {
+    pub fn new(wanted: Wanted) -> Self {
         Self {
-            json: wanted.json.then(Part::new),
+            json: wanted.json,
             text: wanted.text.map(|color| (Part::new(), color)),
             shapes: Vec::new(),
-            line: Vec::new(),
-            lines: ActionLines::default(),
             text_line: String::new(),
             error: None,
         }
@@ -181,25 +178,15 @@ impl Spool {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if let Some(part) = &mut self.json {
-            part.store.flush()?;
-        }
         if let Some((part, _)) = &mut self.text {
             part.store.flush()?;
         }
         Ok(())
     }
 
-    /// The plan as JSON ([`file::write_json`]'s document, byte for byte).
-    ///
-    /// # Errors
-    /// The writer's, and reading the spool.
-    pub fn write_json(&self, plan: &Plan, w: &mut dyn Write) -> io::Result<()> {
-        let part = self.json.as_ref().expect("the spool was asked for JSON");
-        file::write_json_with(plan, w, &mut |j, w| {
-            part.copy(j, &mut |bytes| w.write_all(bytes))?;
-            Ok(self.shape(j).0 > 0)
-        })
+    /// The JSON document's stream, to be ended once the plan is made.
+    pub fn take_json(&mut self) -> Option<Stream> {
+        self.json.take()
     }
 
     /// The plan as the text diff ([`diff::render_to`]'s, byte for byte).
@@ -230,14 +217,10 @@ impl Spool {
             self.shapes.resize(job + 1, (0, false));
         }
         let (count, non_idempotent) = &mut self.shapes[job];
-        let k = *count;
         *count += 1;
         *non_idempotent |= action.idempotency == Idempotency::NonIdempotent;
-        if let Some(part) = &mut self.json {
-            self.line.clear();
-            self.line.extend_from_slice(file::separator(k));
-            self.lines.write(&mut self.line, action, request)?;
-            part.append(job, &self.line)?;
+        if let Some(json) = &mut self.json {
+            json.action(head, action, request);
         }
         if let Some((part, color)) = &mut self.text {
             self.text_line.clear();
@@ -249,6 +232,18 @@ impl Spool {
 }
 
 impl ActionSink for Spool {
+    fn begin(&mut self, head: &Plan) {
+        if let Some(json) = &mut self.json {
+            json.begin(head);
+        }
+    }
+
+    fn job_done(&mut self, _job: usize, head: &PlanJob) {
+        if let Some(json) = &mut self.json {
+            json.job_done(head);
+        }
+    }
+
     fn action(
         &mut self,
         job: usize,
@@ -301,7 +296,8 @@ impl JobLines for SpooledLines<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Part, Spool, Store, Wanted};
+    use super::super::stream::{Stream, Written};
+    use super::{Spool, Wanted};
     use crate::plan::fixture::plan;
     use crate::plan::prepare::ActionSink as _;
     use crate::plan::{Decision, Plan};
@@ -338,19 +334,25 @@ mod tests {
         plan
     }
 
-    /// Fed the actions one by one (each job's in turn, or `interleaved`), then written around
-    /// the plan's head.
-    fn spooled(plan: &Plan, memory: bool, interleaved: bool) -> (Vec<u8>, String) {
-        let mut spool = Spool::new(&Wanted {
-            json: true,
+    /// Fed the actions one by one (each job's in turn, or `interleaved`, which only the diff
+    /// may be), then written around the plan's head.
+    fn spooled(plan: &Plan, memory: bool, interleaved: bool) -> (Option<Vec<u8>>, String) {
+        let json = (!interleaved).then(|| {
+            if memory {
+                Stream::in_memory()
+            } else {
+                Stream::spooled()
+            }
+        });
+        let mut spool = Spool::new(Wanted {
+            json,
             text: Some(true),
         });
-        if memory {
-            spool.json = Some(Part {
-                store: Store::Memory(Vec::new()),
-                ranges: Vec::new(),
-            });
+        let mut head = plan.clone();
+        for job in &mut head.jobs {
+            job.actions.clear();
         }
+        spool.begin(&head);
         let mut order: Vec<(usize, usize)> = plan
             .jobs
             .iter()
@@ -360,18 +362,33 @@ mod tests {
         if interleaved {
             order.sort_by_key(|&(j, k)| (k, j));
         }
+        let mut done = 0;
         for (j, k) in order {
+            while !interleaved && done < j {
+                spool.job_done(done, &head.jobs[done]);
+                done += 1;
+            }
             let (job, action) = (&plan.jobs[j], &plan.jobs[j].actions[k]);
             let request = plan.request(job, action).into_owned();
             spool.action(j, &job.head(), action, &request);
         }
-        spool.finish().expect("spooled");
-        let mut head = plan.clone();
-        for job in &mut head.jobs {
-            job.actions.clear();
+        for (j, job) in head.jobs.iter().enumerate().skip(done) {
+            spool.job_done(j, job);
         }
-        let mut json = Vec::new();
-        spool.write_json(&head, &mut json).expect("written");
+        let json = spool.take_json().map(|json| {
+            let mut out = Vec::new();
+            match json.end(&head).expect("ended") {
+                Written::Spooled(mut json) => json
+                    .copy(&mut |bytes| {
+                        out.extend_from_slice(bytes);
+                        Ok(())
+                    })
+                    .expect("copied"),
+                Written::InPlace => unreachable!("a spool is copied"),
+            }
+            out
+        });
+        spool.finish().expect("spooled");
         let mut text = String::new();
         spool
             .write_text(&head, &mut |chunk| {
@@ -394,7 +411,7 @@ mod tests {
             for (memory, interleaved) in [(false, false), (true, false), (false, true)] {
                 let (j, t) = spooled(&plan, memory, interleaved);
                 assert!(
-                    j == json,
+                    j.is_none_or(|j| j == json),
                     "{shape:?} memory={memory} interleaved={interleaved}: JSON"
                 );
                 assert!(
