@@ -172,7 +172,7 @@ impl Stream {
     /// # Errors
     /// The sink's, and reading the spool.
     pub fn copy(&mut self, each: &mut dyn FnMut(&[u8]) -> io::Result<()>) -> io::Result<()> {
-        let mut buf = Vec::with_capacity(1 << 20);
+        let mut buf = Vec::with_capacity(crate::ui::diff::CHUNK);
         self.store.read((0, self.store.len()), &mut buf, each)?;
         self.done = true;
         Ok(())
