@@ -20,7 +20,9 @@ pub fn inputs_value(inputs: indexmap::IndexMap<String, Input>) -> minijinja::Val
             let shown = match input {
                 Input::Lines(lines) => minijinja::Value::from_object(lines),
                 Input::Value(Value::Array(items)) if items.iter().all(Value::is_string) => {
-                    minijinja::Value::from_object(Strings::new(&items))
+                    minijinja::Value::from_object(Strings::of(
+                        items.iter().filter_map(Value::as_str),
+                    ))
                 }
                 Input::Value(other) => super::template::value(&other),
             };
@@ -39,24 +41,14 @@ pub struct Strings {
 }
 
 impl Strings {
-    fn new(items: &[Value]) -> Self {
-        let mut text =
-            String::with_capacity(items.iter().filter_map(Value::as_str).map(str::len).sum());
-        let mut ends = Vec::with_capacity(items.len());
-        for s in items.iter().filter_map(Value::as_str) {
-            text.push_str(s);
-            ends.push(text.len());
-        }
-        Self { text, ends }
-    }
-
-    /// The strings of `lines`, straight from the file's text: no value per line on the way
-    /// (at a million lines those took a quarter of a second before the first action).
-    pub fn from_lines<'a>(lines: impl Iterator<Item = &'a str>) -> Self {
+    /// The strings of `strs`, in one text: a `lines` input comes straight from its file's
+    /// text, with no value per line on the way (at a million lines those took a quarter of a
+    /// second before the first action).
+    pub fn of<'a>(strs: impl Iterator<Item = &'a str>) -> Self {
         let mut text = String::new();
         let mut ends = Vec::new();
-        for line in lines {
-            text.push_str(line);
+        for s in strs {
+            text.push_str(s);
             ends.push(text.len());
         }
         text.shrink_to_fit();

@@ -135,7 +135,7 @@ fn load_one(
             .note(declared.clone())
     };
     let value = match format {
-        InputFormat::Lines => return Ok(Input::Lines(Strings::from_lines(lines(&text)))),
+        InputFormat::Lines => return Ok(Input::Lines(Strings::of(lines(&text)))),
         InputFormat::Json => serde_json::from_str(&text).map_err(|e| {
             located(
                 input_file(),
@@ -239,9 +239,9 @@ mod tests {
     #[test]
     fn lines_are_trimmed_without_blanks_and_comments() {
         let text = "  a \r\n\n# note\n\t\\VED\\c1\r\n  # indented note\na#b\nü";
-        let held = Strings::from_lines(lines(text));
+        let held = Strings::of(lines(text));
         assert_eq!(held.to_vec(), ["a", "\\VED\\c1", "a#b", "ü"]);
-        assert!(Strings::from_lines(lines("\n# only\n")).to_vec().is_empty());
+        assert!(Strings::of(lines("\n# only\n")).to_vec().is_empty());
     }
 
     #[test]

@@ -1,8 +1,7 @@
 //! `plan` at a million actions without holding them: each action's diff line is written to an
 //! unlinked temporary file as it is resolved, and the diff is written around the lines once
-//! the summary (which heads it) is known; the JSON document goes to its [`Stream`]. Nothing
-//! reaches stdout before the whole plan is made, so a runbook that fails half-way prints no
-//! half plan.
+//! the summary (which heads it) is known, so a runbook that fails half-way prints no half
+//! diff. The JSON document goes to its [`Stream`], which keeps the same promise its own way.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
@@ -91,6 +90,18 @@ impl Store {
                 each(&v[range])
             }
         }
+    }
+}
+
+/// For writers that take any `Write` (the JSON layout).
+impl Write for Store {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.append(bytes)?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Store::flush(self)
     }
 }
 

@@ -6,7 +6,7 @@
 //! it is whole.
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
 
 use super::spool::Store;
@@ -123,12 +123,9 @@ impl Stream {
         if self.error.is_some() {
             return;
         }
-        let mut result = Ok(());
-        if !self.layout.in_job() {
-            result = self.layout.job_begin(&mut self.store, head);
-        }
         self.line.clear();
-        let result = result
+        let result = self
+            .open(head)
             .and_then(|()| self.layout.action(&mut self.store))
             .and_then(|()| self.lines.write(&mut self.line, action, request))
             .and_then(|()| self.store.append(&self.line));
@@ -140,12 +137,18 @@ impl Stream {
         if self.error.is_some() {
             return;
         }
-        let mut result = Ok(());
-        if !self.layout.in_job() {
-            result = self.layout.job_begin(&mut self.store, head);
-        }
-        let result = result.and_then(|()| self.layout.job_end(&mut self.store, head));
+        let result = self
+            .open(head)
+            .and_then(|()| self.layout.job_end(&mut self.store, head));
         self.keep(result);
+    }
+
+    /// Opens job `head` unless it is open: at its first action, or at its end if it has none.
+    fn open(&mut self, head: &PlanJob) -> io::Result<()> {
+        if self.layout.in_job() {
+            return Ok(());
+        }
+        self.layout.job_begin(&mut self.store, head)
     }
 
     /// Ends the document with `plan`'s fields after its jobs and puts it where it belongs.
@@ -176,17 +179,6 @@ impl Stream {
         self.store.read((0, self.store.len()), &mut buf, each)?;
         self.done = true;
         Ok(())
-    }
-}
-
-impl Write for Store {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        self.append(bytes)?;
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Store::flush(self)
     }
 }
 
