@@ -389,8 +389,9 @@ pub async fn prepare(rb: &Runbook, mut options: Options<'_>) -> Result<Prepared,
         let mut all = Arc::try_unwrap(all).unwrap_or_else(|shared| (*shared).clone());
         all.reverse();
         let mut reads = reads.into_iter();
-        let mut done = resolve::plan_jobs(&rb.manifest, &jobs)
-            .into_iter()
+        let mut done = jobs
+            .iter()
+            .map(|j| resolve::plan_job(&rb.manifest, j))
             .enumerate()
             .peekable();
         handoff::placing(&mut resolver, handoff, |place| {
@@ -421,12 +422,9 @@ pub async fn prepare(rb: &Runbook, mut options: Options<'_>) -> Result<Prepared,
                             place(Placed::Item(item, None));
                         });
                     }
-                    Rendered::Done(job) => place(Placed::JobDone(
-                        j,
-                        resolve::plan_jobs(&rb.manifest, std::slice::from_ref(job))
-                            .pop()
-                            .expect("one job"),
-                    )),
+                    Rendered::Done(job) => {
+                        place(Placed::JobDone(j, resolve::plan_job(&rb.manifest, job)));
+                    }
                 },
             )
         })

@@ -323,7 +323,7 @@ impl<'r, F: FnMut(&Item) -> Idempotency> Resolver<'r, F> {
     /// The plan, with the rendered jobs' metadata (the ones given to [`Resolver::new`]).
     #[must_use]
     pub fn finish(self, meta: Meta, manifest: &Manifest, jobs: &[RenderedJob]) -> Plan {
-        let mut plan_jobs = plan_jobs(manifest, jobs);
+        let mut plan_jobs: Vec<PlanJob> = jobs.iter().map(|j| plan_job(manifest, j)).collect();
         for (job, actions) in plan_jobs.iter_mut().zip(self.actions) {
             job.actions = actions;
         }
@@ -437,16 +437,14 @@ fn overridden(decision: Decision, rules: &Rules<'_>, job: usize, id: ActionId) -
     }
 }
 
-/// The plan's jobs, without their actions yet.
+/// A rendered job as the plan shows it, without its actions yet.
 #[must_use]
-pub fn plan_jobs(manifest: &Manifest, jobs: &[RenderedJob]) -> Vec<PlanJob> {
-    jobs.iter()
-        .map(|j| PlanJob {
-            defined_at: j.defined_at.clone(),
-            filtered_by_when: j.skipped_by_when,
-            ..job_head(manifest, &j.id, &j.provider, j.action)
-        })
-        .collect()
+pub fn plan_job(manifest: &Manifest, j: &RenderedJob) -> PlanJob {
+    PlanJob {
+        defined_at: j.defined_at.clone(),
+        filtered_by_when: j.skipped_by_when,
+        ..job_head(manifest, &j.id, &j.provider, j.action)
+    }
 }
 
 /// A job of the plan as the runbook declares it, before it is rendered: no actions, no
