@@ -5,6 +5,7 @@
 
 use std::time::Duration;
 
+use redrive::limits::Take;
 use redrive::state::postgres::lease::Leases;
 use redrive::state::postgres::{Dsn, PgStore};
 
@@ -19,6 +20,9 @@ async fn store(db: &Db) -> PgStore {
     .await
     .expect("connected")
 }
+
+/// The longest a test's rate-limit slot is held without an end.
+const BOUND: Duration = Duration::from_secs(60);
 
 fn plan(n: usize) -> Vec<(String, String)> {
     (0..n)
@@ -154,8 +158,8 @@ async fn the_shared_rate_window_never_lets_more_than_count_start_in_a_period() {
         runners.spawn(async move {
             let mut taken = 0;
             for _ in 0..400 {
-                match leases.take_slot("digicert key", 5, period).await.expect("slot") {
-                    None => {
+                match leases.take_slot("digicert key", 5, period, BOUND).await.expect("slot") {
+                    Take::Granted(slot) => {
                         // When the database recorded this start (its clock decides the
                         // window; this process's view of it lags under load).
                         let db = db.clone();
@@ -167,12 +171,13 @@ async fn the_shared_rate_window_never_lets_more_than_count_start_in_a_period() {
                         .await
                         .expect("read");
                         starts.lock().expect("starts").push(at.parse::<f64>().expect("epoch"));
+                        leases.end_slot(slot).await.expect("ended");
                         taken += 1;
                         if taken == 8 {
                             return;
                         }
                     }
-                    Some(wait) => tokio::time::sleep(wait.min(Duration::from_millis(100))).await,
+                    Take::Wait(wait) => tokio::time::sleep(wait.min(Duration::from_millis(100))).await,
                 }
             }
             panic!("runner {r} took only {taken} slots");
@@ -197,6 +202,67 @@ async fn the_shared_rate_window_never_lets_more_than_count_start_in_a_period() {
     // And the window was used, not merely waited out: 24 starts at 5 a second take 4 periods.
     let span = starts[23] - starts[0];
     assert!((4.0..8.0).contains(&span), "24 starts over {span:.2} s");
+}
+
+/// A slot is held while its request is in flight, however long, and for a period after its
+/// end; a slot whose end never comes frees at its bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_slot_is_held_until_a_period_after_its_request_ends() {
+    let Some(db) = database("window_ends") else {
+        return;
+    };
+    let store = store(&db).await;
+    let period = Duration::from_millis(1000);
+    let (a, b) = (
+        Leases::new(&store, "run1", "A", Duration::from_secs(30)),
+        Leases::new(&store, "run1", "B", Duration::from_secs(30)),
+    );
+    let take = |leases: &Leases, bound| {
+        let leases = leases.clone();
+        async move {
+            leases
+                .take_slot("digicert key", 2, period, bound)
+                .await
+                .expect("slot")
+        }
+    };
+    let Take::Granted(first) = take(&a, BOUND).await else {
+        panic!("an empty window has room")
+    };
+    let Take::Granted(_dies) = take(&b, Duration::from_secs(3)).await else {
+        panic!("a window of 2 has room for a second")
+    };
+    // Both in flight: full, and asked again soon rather than after the bound.
+    let Take::Wait(wait) = take(&b, BOUND).await else {
+        panic!("a third slot while two requests are in flight")
+    };
+    assert!(wait <= Duration::from_millis(100), "{wait:?}");
+    // Longer than a period in flight: counted by starts, both slots would have freed.
+    tokio::time::sleep(period + Duration::from_millis(300)).await;
+    assert!(matches!(take(&b, BOUND).await, Take::Wait(_)));
+    a.end_slot(first).await.expect("ended");
+    // Ended just now: held for a period more, and the wait says so.
+    let Take::Wait(wait) = take(&b, BOUND).await else {
+        panic!("a slot ended just now still counts")
+    };
+    assert!(wait > Duration::from_millis(500), "{wait:?}");
+    tokio::time::sleep(wait + Duration::from_millis(100)).await;
+    let Take::Granted(_) = take(&b, BOUND).await else {
+        panic!("a period after the end, the slot is free")
+    };
+    // The other slot's runner never ended it: it frees a period after its bound (3 s from its
+    // grant), when the window has room again.
+    let mut granted = false;
+    for _ in 0..60 {
+        match take(&b, BOUND).await {
+            Take::Granted(_) => {
+                granted = true;
+                break;
+            }
+            Take::Wait(wait) => tokio::time::sleep(wait.min(Duration::from_millis(200))).await,
+        }
+    }
+    assert!(granted, "a slot without an end was held past its bound");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -38,6 +38,9 @@ pub enum CallError {
     /// Nothing was sent: resending is always safe.
     #[error("cannot connect to {url}: {detail}")]
     Connect { url: String, detail: String },
+    /// The provider's limits did not let it go: nothing was sent.
+    #[error("not sent to {url}: {detail}")]
+    Unsent { url: String, detail: String },
     /// The request may have arrived; its outcome is unknown.
     #[error("no answer from {url} within {after:?}")]
     Timeout { url: String, after: Duration },
@@ -50,7 +53,7 @@ impl CallError {
     /// Whether the request can have reached the server.
     #[must_use]
     pub fn maybe_sent(&self) -> bool {
-        !matches!(self, Self::Connect { .. })
+        !matches!(self, Self::Connect { .. } | Self::Unsent { .. })
     }
 }
 
@@ -187,6 +190,12 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// The longest one request to `provider` may take, answer read included.
+#[must_use]
+pub fn timeout_of(provider: &Provider) -> Duration {
+    provider.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0)
+}
+
 /// Parses a base URL and applies the plain-http rule.
 ///
 /// # Errors
@@ -228,7 +237,7 @@ impl Http {
         install_crypto();
         let tls = provider.tls.as_ref();
         let base = base_url(url, tls)?;
-        let timeout = provider.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0);
+        let timeout = timeout_of(provider);
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
@@ -349,8 +358,12 @@ impl Http {
         let Some(limiter) = &self.limiter else {
             return self.exchange(request).await;
         };
-        limiter.admit().await;
+        let started = limiter.admit().await.map_err(|detail| CallError::Unsent {
+            url: redact_query(request.url()),
+            detail,
+        })?;
         let result = self.exchange(request).await;
+        started.ended().await;
         match &result {
             Ok(reply) if reply.status == 429 => limiter.throttled(super::retry_after(reply)),
             Ok(_) => limiter.answered(),

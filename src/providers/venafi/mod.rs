@@ -203,10 +203,14 @@ impl Venafi {
             )
             .await?;
         let body = reply.json().unwrap_or(Value::Null);
-        // 400 bodies are `{"Error": …}`; fall back to the raw text.
-        let message = body["Error"]
-            .as_str()
-            .map_or_else(|| reply.summary(), str::to_owned);
+        // 400 bodies are `{"Error": …}`; fall back to the raw text. Made only for an answer
+        // that is not a success: a summary masks and cuts the body, which costs a success for
+        // nothing.
+        let message = || {
+            body["Error"]
+                .as_str()
+                .map_or_else(|| reply.summary(), str::to_owned)
+        };
         Ok(match reply.status {
             200 if body["Success"].as_bool() == Some(true) => Answer::Done {
                 status: 200,
@@ -222,20 +226,29 @@ impl Venafi {
                 detail: "accepted; TPP is still processing after WorkToDoTimeout".into(),
                 task: None,
             },
-            400 if message.contains("No retry is required") => {
-                Answer::Converged { detail: message }
+            400 => {
+                let detail = message();
+                if detail.contains("No retry is required") {
+                    Answer::Converged { detail }
+                } else {
+                    Answer::Rejected {
+                        status: 400,
+                        detail,
+                    }
+                }
             }
-            400 => Answer::Rejected {
-                status: 400,
-                detail: message,
-            },
-            500 if message
-                .to_ascii_lowercase()
-                .contains("rerun the transaction") =>
-            {
-                Answer::Transient {
-                    status: 500,
-                    detail: message,
+            500 => {
+                let detail = message();
+                if detail
+                    .to_ascii_lowercase()
+                    .contains("rerun the transaction")
+                {
+                    Answer::Transient {
+                        status: 500,
+                        detail,
+                    }
+                } else {
+                    Answer::from_status(&reply)
                 }
             }
             _ => Answer::from_status(&reply),

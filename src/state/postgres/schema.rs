@@ -17,10 +17,11 @@ const MIGRATIONS: &[(Version, &str, &str)] = &[
     (1, "journal, locks and tokens", V1),
     (2, "cooperative apply: runs, leases and rate windows", V2),
     (3, "cooperative apply: the run a lock is shared by", V3),
+    (4, "rate windows counted by when requests end", V4),
 ];
 
 /// The newest version this binary knows.
-pub const SUPPORTED: Version = 3;
+pub const SUPPORTED: Version = 4;
 
 /// An arbitrary constant key for `pg_advisory_xact_lock`: concurrent migrators wait for each
 /// other instead of racing to create the same objects.
@@ -111,6 +112,16 @@ CREATE INDEX rate_events_by_limiter ON redrive.rate_events (limiter, at);
 /// run was started from that plan, and all of them renew it.
 const V3: &str = "
 ALTER TABLE redrive.locks ADD COLUMN run text;
+";
+
+/// A rate-limit slot counts until `ends`: set when it is granted to the latest its request can
+/// end (its provider's timeout and more) and, once the answer is in, to that moment
+/// (`limits::window`). Rows from before keep their start as their end.
+const V4: &str = "
+ALTER TABLE redrive.rate_events ADD COLUMN id bigserial, ADD COLUMN ends timestamptz;
+UPDATE redrive.rate_events SET ends = at;
+ALTER TABLE redrive.rate_events ALTER COLUMN ends SET NOT NULL;
+CREATE INDEX rate_events_by_end ON redrive.rate_events (limiter, ends);
 ";
 
 /// Brings the schema to [`SUPPORTED`], or says why it cannot.

@@ -16,7 +16,7 @@ use super::PgStore;
 use super::bridge::Bridge;
 use super::lease::Leases;
 use crate::apply::share::{Answer, Claimed, Share};
-use crate::limits::{SharedOperation, SharedWindow};
+use crate::limits::{SharedOperation, SharedWindow, Take};
 use crate::state::{Record, StateError};
 
 /// One runner's share of one cooperative run.
@@ -89,19 +89,22 @@ impl PgShare {
     }
 
     /// A shared window for a limiter of `windows` keyed by `identity` (its provider kind,
-    /// endpoint and credential reference, hashed here so no part of it is stored). Needs no
-    /// seeded run: a runner holds its plan-time reads in it before it joins the run's leases.
+    /// endpoint and credential reference, hashed here so no part of it is stored), whose slots
+    /// are held at most `bound` without an end. Needs no seeded run: a runner holds its
+    /// plan-time reads in it before it joins the run's leases.
     #[must_use]
     pub fn window(
         store: &PgStore,
         run: &str,
         identity: &str,
         windows: Vec<(u32, Duration)>,
+        bound: Duration,
     ) -> PgWindow {
         PgWindow {
             leases: Leases::new(store, run, &owner(), store.lease()),
             key: hashed(identity),
             windows,
+            bound,
         }
     }
 
@@ -304,17 +307,25 @@ pub struct PgWindow {
     leases: Leases,
     key: String,
     windows: Vec<(u32, Duration)>,
+    /// The longest a slot stays held without its end recorded.
+    bound: Duration,
 }
 
 impl SharedWindow for PgWindow {
-    fn take(&self) -> std::pin::Pin<Box<dyn Future<Output = Option<Duration>> + Send + '_>> {
+    fn take(&self) -> std::pin::Pin<Box<dyn Future<Output = Result<Take, String>> + Send + '_>> {
         Box::pin(async move {
-            // A database that cannot answer leaves this runner's own window in force; the
-            // journal, written to the same database, stops the sending soon after.
             self.leases
-                .take_slots(&self.key, &self.windows)
+                .take_slots(&self.key, &self.windows, self.bound)
                 .await
-                .unwrap_or(None)
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn ended(&self, slot: i64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            // An end that cannot be recorded leaves the slot held until its bound: later
+            // requests wait longer, none goes over the limit.
+            let _ = self.leases.end_slot(slot).await;
         })
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::Digest as _;
 
@@ -127,14 +128,14 @@ pub fn share_windows(rb: &Runbook, store: &PgStore, run: &Run, limiters: &Limite
             limiter.share_operations(Arc::new(PgShare::operation(store, &identity)));
         }
         if !windows.is_empty() {
-            // The margin once more: a start is granted by the database's clock a commit and a
-            // round trip before its request leaves, and runners on loaded machines differ in
-            // how long that takes; the provider counts arrivals.
-            let windows = windows
-                .into_iter()
-                .map(|(count, span)| (count, span + crate::limits::margin(span)))
-                .collect();
-            limiter.share(Arc::new(PgShare::window(store, run, &identity, windows)));
+            // Slots are counted by ends on the database's clock, as the local ones are on this
+            // process's (`limits::window`): no margin for how late a granted request leaves.
+            // A slot whose end is never recorded (its runner died) is held for the longest its
+            // request could take, and a minute more.
+            let bound = crate::providers::http::timeout_of(p) + Duration::from_secs(60);
+            limiter.share(Arc::new(PgShare::window(
+                store, run, &identity, windows, bound,
+            )));
         }
     }
 }

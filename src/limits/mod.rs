@@ -1,19 +1,22 @@
 //! Per-provider limits, shared by every job, source read, observation, send and poll of one
 //! provider endpoint and key: a concurrency cap, strict rolling windows that every HTTP request
-//! passes (`COUNT/PERIOD`: never more than COUNT request starts in any window of PERIOD plus a
-//! margin), exclusive operations (VCF: one credential operation at a time), and 429 handling
-//! that learns (`Retry-After`, or a pause and a spacing between requests that grows on every
-//! 429 and shrinks again on success).
+//! passes (`COUNT/PERIOD`: never more than COUNT requests counted by the provider in any window
+//! of PERIOD, [`window`]), exclusive operations (VCF: one credential operation at a time), and
+//! 429 handling that learns (`Retry-After`, or a pause and a spacing between requests that grows
+//! on every 429 and shrinks again on success).
 
-use std::collections::VecDeque;
+mod window;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use window::{Gate, Hold, Window};
 
 use crate::manifest::model::{Limits, Rate};
 
@@ -29,12 +32,32 @@ const SPACING_CAP: Duration = Duration::from_secs(2);
 const SPACING_GROWTH: f64 = 1.5;
 const SPACING_DECAY: f64 = 0.9;
 
-/// The same windows held across processes (the cooperative apply's log in the shared state):
-/// `take` records one request start when every window has room (`None`), or says how long until
-/// one frees. Only limiters with windows get one, so unlimited providers never wait on it.
+/// The same windows held across processes (the cooperative apply's log in the shared state),
+/// counted as the local ones are ([`window`]): `take` records one request as started when every
+/// window has room, and `ended` when its answer is in. Only limiters with windows get one, so
+/// unlimited providers never wait on it.
 pub trait SharedWindow: Send + Sync + std::fmt::Debug {
-    fn take(&self) -> Pin<Box<dyn Future<Output = Option<Duration>> + Send + '_>>;
+    /// A slot, or how long until one may free; an error when the log cannot be read, which
+    /// never counts as room.
+    fn take(&self) -> Pin<Box<dyn Future<Output = Result<Take, String>> + Send + '_>>;
+    /// The request of `slot` has its answer, or has given up.
+    fn ended(&self, slot: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
+
+/// What a shared window answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Take {
+    Granted(i64),
+    Wait(Duration),
+}
+
+/// How long admission keeps asking a shared window that cannot be read before the request
+/// fails unsent.
+const SHARED_PATIENCE: Duration = Duration::from_secs(30);
+/// The pause between two such tries.
+const SHARED_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait for a request in flight to end before the windows are looked at again.
+const END_POLL: Duration = Duration::from_millis(250);
 
 /// One operation at a time across processes (VCF: one credential operation per SDDC Manager,
 /// whichever runner starts it): `hold` waits for it, and it is free again when the guard drops.
@@ -48,6 +71,43 @@ pub struct Operation {
     _shared: Option<Box<dyn Send + Sync>>,
 }
 
+/// One admitted request: it holds its slot in every window until it ends. Ended by
+/// [`Started::ended`] once its answer is in; a request dropped half-way ends when it drops.
+#[must_use = "a request holds its window slots until it ends"]
+pub struct Started<'a> {
+    limiter: &'a Limiter,
+    id: u64,
+    shared: Option<i64>,
+    open: bool,
+}
+
+impl Started<'_> {
+    /// Records the end here and, for a shared window, in the shared log before returning.
+    pub async fn ended(mut self) {
+        self.open = false;
+        self.limiter.end(self.id);
+        if let (Some(slot), Some(shared)) = (self.shared, self.limiter.shared.get()) {
+            shared.ended(slot).await;
+        }
+    }
+}
+
+impl Drop for Started<'_> {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        self.limiter.end(self.id);
+        // A cancelled request: its shared slot is ended on the side. If that cannot run, the
+        // log still ends the slot by itself at its bound (`PgWindow`).
+        if let (Some(slot), Some(shared)) = (self.shared, self.limiter.shared.get().cloned())
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            runtime.spawn(async move { shared.ended(slot).await });
+        }
+    }
+}
+
 /// What a provider's documentation says, when the runbook says nothing.
 #[derive(Debug, Clone, Default)]
 pub struct Documented {
@@ -57,63 +117,14 @@ pub struct Documented {
     pub exclusive: bool,
 }
 
-/// The margin added to each window: a request started at the client arrives at the server up
-/// to one latency later, so starts are kept COUNT per (PERIOD + margin) for the server's own
-/// window to hold. 2 % of the period, at least 250 ms: 100 ms of latency jitter and clock skew
-/// with room to spare, costing 5 % of the throughput of a 5 s window.
+/// The margin added to each window. Counting by ends ([`window`]) holds for every request that
+/// got its answer; one that ended without (a timeout, a broken connection) may still have its
+/// bytes reach the server a little after the client gave up, and a provider may count a moment
+/// after it answered. 2 % of the period, at least 250 ms, costing 5 % of the throughput of a
+/// 5 s window.
 #[must_use]
 pub fn margin(period: Duration) -> Duration {
     (period / 50).max(Duration::from_millis(250))
-}
-
-/// One `COUNT/PERIOD` rule and the start times of the requests it admitted last.
-#[derive(Debug)]
-struct Window {
-    count: usize,
-    span: Duration,
-    starts: VecDeque<Instant>,
-}
-
-impl Window {
-    /// How long until one more request may start, `ZERO` if now.
-    fn wait(&self, now: Instant) -> Duration {
-        if self.starts.len() < self.count {
-            return Duration::ZERO;
-        }
-        let oldest = self.starts[self.starts.len() - self.count];
-        (oldest + self.span).saturating_duration_since(now)
-    }
-
-    fn admit(&mut self, now: Instant) {
-        self.starts.push_back(now);
-        while self.starts.len() > self.count {
-            self.starts.pop_front();
-        }
-    }
-}
-
-/// The request-level state: the windows, the 429 pause and the learned spacing.
-#[derive(Debug, Default)]
-struct Gate {
-    windows: Vec<Window>,
-    paused_until: Option<Instant>,
-    spacing: Duration,
-    last_start: Option<Instant>,
-}
-
-impl Gate {
-    fn wait(&self, now: Instant) -> Duration {
-        let paused = self
-            .paused_until
-            .map_or(Duration::ZERO, |t| t.saturating_duration_since(now));
-        let spaced = self.last_start.map_or(Duration::ZERO, |t| {
-            (t + self.spacing).saturating_duration_since(now)
-        });
-        self.windows
-            .iter()
-            .map(|w| w.wait(now))
-            .fold(paused.max(spaced), Duration::max)
-    }
 }
 
 /// The limits of one provider endpoint and key.
@@ -125,6 +136,10 @@ pub struct Limiter {
     gate: Mutex<Gate>,
     throttled: AtomicU64,
     requests: AtomicU64,
+    /// Whether any window is set: without one, a request's end needs no bookkeeping.
+    windowed: bool,
+    /// Woken when a request ends, for admissions waiting on a window full of requests in flight.
+    ended: Notify,
     /// Set once by a cooperative apply: admission also waits for the runners' shared window.
     shared: OnceLock<Arc<dyn SharedWindow>>,
     /// Likewise for exclusive operations.
@@ -146,12 +161,9 @@ impl Limiter {
         let windows = rates
             .into_iter()
             .filter(|r| r.count > 0)
-            .map(|r| Window {
-                count: r.count as usize,
-                span: r.per + margin(r.per),
-                starts: VecDeque::with_capacity(r.count.min(4096) as usize),
-            })
-            .collect();
+            .map(|r| Window::new(r.count as usize, r.per + margin(r.per)))
+            .collect::<Vec<_>>();
+        let windowed = !windows.is_empty();
         Self {
             slots: Arc::new(Semaphore::new(concurrency as usize)),
             concurrency: concurrency as usize,
@@ -162,6 +174,8 @@ impl Limiter {
             }),
             throttled: AtomicU64::new(0),
             requests: AtomicU64::new(0),
+            windowed,
+            ended: Notify::new(),
             shared: OnceLock::new(),
             shared_operations: OnceLock::new(),
         }
@@ -239,44 +253,86 @@ impl Limiter {
     }
 
     /// Waits until one more HTTP request may start under every window, the 429 pause and the
-    /// learned spacing, and counts it as started.
-    pub async fn admit(&self) {
+    /// learned spacing, and counts it as started; the request holds its slots until the
+    /// returned [`Started`] ends.
+    ///
+    /// # Errors
+    /// A shared window that could not be read for [`SHARED_PATIENCE`]: the request is not sent.
+    pub async fn admit(&self) -> Result<Started<'_>, String> {
+        let mut unread_since: Option<Instant> = None;
         loop {
-            let wait = {
+            // Registered before the windows are read, so an end in between is not missed.
+            let ended = self.ended.notified();
+            tokio::pin!(ended);
+            ended.as_mut().enable();
+            let hold = {
                 let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = Instant::now();
-                let wait = gate.wait(now);
-                if wait.is_zero() && self.shared.get().is_none() {
-                    for w in &mut gate.windows {
-                        w.admit(now);
-                    }
-                    gate.last_start = Some(now);
-                    self.requests.fetch_add(1, Ordering::Relaxed);
-                    return;
+                let hold = gate.hold(now);
+                if hold == Hold::Free && self.shared.get().is_none() {
+                    return Ok(self.started(&mut gate, now, None));
                 }
-                wait
+                hold
             };
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-                continue;
+            match hold {
+                Hold::For(wait) => {
+                    tokio::time::sleep(wait).await;
+                    continue;
+                }
+                Hold::UntilAnEnd => {
+                    let _ = tokio::time::timeout(END_POLL, ended).await;
+                    continue;
+                }
+                Hold::Free => {}
             }
             // The shared window is taken last, with the local gate free, and the start counted
             // locally only once it is granted: the shared log never holds a start earlier than
             // the request's own.
             let shared = self.shared.get().expect("checked above");
-            if let Some(wait) = shared.take().await {
-                tokio::time::sleep(wait).await;
-                continue;
+            match shared.take().await {
+                Ok(Take::Granted(slot)) => {
+                    let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
+                    return Ok(self.started(&mut gate, Instant::now(), Some(slot)));
+                }
+                Ok(Take::Wait(wait)) => {
+                    unread_since = None;
+                    tokio::time::sleep(wait).await;
+                }
+                Err(detail) => {
+                    let since = *unread_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= SHARED_PATIENCE {
+                        return Err(format!(
+                            "the rate limit shared with the other runners could not be read for {}s: {detail}",
+                            SHARED_PATIENCE.as_secs()
+                        ));
+                    }
+                    tokio::time::sleep(SHARED_RETRY).await;
+                }
             }
-            let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
-            let now = Instant::now();
-            for w in &mut gate.windows {
-                w.admit(now);
-            }
-            gate.last_start = Some(now);
-            self.requests.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn started(&self, gate: &mut Gate, now: Instant, shared: Option<i64>) -> Started<'_> {
+        let id = gate.start(now);
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        Started {
+            limiter: self,
+            id,
+            shared,
+            open: true,
+        }
+    }
+
+    /// The request of `id` has its answer (or gave up): its slots count from now.
+    fn end(&self, id: u64) {
+        if !self.windowed {
             return;
         }
+        self.gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .end(id, Instant::now());
+        self.ended.notify_waiters();
     }
 
     /// After a 429: hold every request to this provider for `retry_after`, or else pause and
@@ -347,7 +403,7 @@ mod tests {
         let mut starts = Vec::new();
         let t0 = Instant::now();
         for _ in 0..60 {
-            l.admit().await;
+            l.admit().await.expect("admitted").ended().await;
             starts.push(Instant::now() - t0);
         }
         for (i, a) in starts.iter().enumerate() {
@@ -368,22 +424,51 @@ mod tests {
         assert_eq!(l.requests(), 60);
     }
 
+    /// A request holds its slot while it is in flight and for a whole period after its end:
+    /// a server that counts it late, when it arrives or while it answers, still never sees
+    /// more than COUNT in a period.
+    #[tokio::test(start_paused = true)]
+    async fn a_request_in_flight_holds_its_slot_until_a_period_after_its_end() {
+        let l = limiter(&[(2, 1000)]);
+        let span = Duration::from_millis(1000) + margin(Duration::from_millis(1000));
+        let t0 = Instant::now();
+        let a = l.admit().await.expect("a");
+        let b = l.admit().await.expect("b");
+        let third = async {
+            drop(l.admit().await.expect("third"));
+            Instant::now() - t0
+        };
+        let answers = async {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            a.ended().await;
+            // A request given up half-way ends when it is dropped.
+            drop(b);
+        };
+        let (started, ()) = tokio::join!(third, answers);
+        // Counted by starts, it would have gone at `span`.
+        assert!(
+            started >= Duration::from_secs(3) + span,
+            "the third request started at {started:?}"
+        );
+        assert!(started < Duration::from_secs(3) + span + END_POLL);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_429_without_retry_after_pauses_and_spaces_requests() {
         let l = limiter(&[]);
-        l.admit().await;
+        drop(l.admit().await);
         let t0 = Instant::now();
         l.throttled(None);
-        l.admit().await;
+        drop(l.admit().await);
         assert!(Instant::now() - t0 >= THROTTLE_PAUSE);
         let t1 = Instant::now();
-        l.admit().await;
+        drop(l.admit().await);
         assert!(Instant::now() - t1 >= SPACING_START);
         for _ in 0..200 {
             l.answered();
         }
         let t2 = Instant::now();
-        l.admit().await;
+        drop(l.admit().await);
         assert!(Instant::now() - t2 < Duration::from_millis(5));
         assert_eq!(l.throttled_count(), 1);
     }
