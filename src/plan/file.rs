@@ -202,11 +202,18 @@ pub fn save_with(
     write: &mut dyn FnMut(&mut dyn Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let tmp = temporary_beside(path);
-    let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
-    write(&mut w)?;
-    w.into_inner()
-        .map_err(std::io::IntoInnerError::into_error)?;
-    std::fs::rename(&tmp, path)
+    let written = (|| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, std::fs::File::create(&tmp)?);
+        write(&mut w)?;
+        w.into_inner()
+            .map_err(std::io::IntoInnerError::into_error)?;
+        std::fs::rename(&tmp, path)
+    })();
+    // A file that could not be finished is not left beside the one it was to replace.
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Reads a saved plan.
@@ -272,6 +279,28 @@ mod tests {
     use super::super::fixture::plan;
     use super::super::{ActionId, Decision, PlanAction};
     use crate::providers::RequestPreview;
+
+    /// A file whose writing fails leaves neither a temporary file nor a change to the old one.
+    #[test]
+    fn a_failed_save_leaves_no_temporary_file() {
+        let dir = std::env::temp_dir().join(format!("redrive-save-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let path = dir.join("plan.md");
+        std::fs::write(&path, "old").expect("old");
+        let failed = super::save_with(&path, &mut |w| {
+            w.write_all(b"half")?;
+            Err(std::io::Error::other("the template failed"))
+        });
+        assert!(failed.is_err());
+        assert!(
+            !super::temporary_beside(&path).exists(),
+            "a temporary file was left"
+        );
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "old");
+        super::save_with(&path, &mut |w| w.write_all(b"new")).expect("saved");
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "new");
+        std::fs::remove_dir_all(&dir).expect("cleaned");
+    }
 
     /// The streamed layout is the same document serde writes whole, for every shape of plan.
     #[test]

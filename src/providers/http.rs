@@ -392,10 +392,10 @@ impl Http {
                 }
             }
         };
-        let response = self.client.execute(request).await.map_err(classify)?;
+        let mut response = self.client.execute(request).await.map_err(classify)?;
         let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(classify)?.to_vec();
+        let headers = std::mem::take(response.headers_mut());
+        let body = Vec::from(response.bytes().await.map_err(classify)?);
         Ok(Reply {
             status,
             headers,

@@ -4,7 +4,8 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::sync::{OnceLock, mpsc};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::Thread;
 use std::time::Instant;
 
 use tokio::sync::oneshot;
@@ -38,8 +39,52 @@ impl Ord for Wake {
     }
 }
 
-/// Shared by every sandbox of the process; the thread lives as long as the process.
-static TIMER: OnceLock<mpsc::Sender<(Instant, oneshot::Sender<()>)>> = OnceLock::new();
+/// The deadlines and what the thread is sleeping to.
+#[derive(Default)]
+struct Queue {
+    waiting: BinaryHeap<Wake>,
+    seq: u64,
+    /// The deadline the thread sleeps to; `None` while it sleeps until woken.
+    sleeping_to: Option<Instant>,
+    /// The thread is gone (it panicked): waits fall back to tokio's timer.
+    gone: bool,
+}
+
+/// The thread and its queue.
+struct Timer {
+    queue: Arc<Mutex<Queue>>,
+    thread: Thread,
+}
+
+impl Timer {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a wake; `false` when there is no thread to do it.
+    fn add(&self, at: Instant, done: oneshot::Sender<()>) -> bool {
+        let mut queue = self.queue();
+        if queue.gone {
+            return false;
+        }
+        queue.seq += 1;
+        let seq = queue.seq;
+        queue.waiting.push(Wake { at, seq, done });
+        // The thread is woken only for a deadline earlier than the one it sleeps to. With a
+        // fixed latency every new deadline is later than those queued, so a busy sandbox adds
+        // its requests without waking the thread (and without a context switch) each time.
+        if queue.sleeping_to.is_none_or(|s| at < s) {
+            queue.sleeping_to = Some(at);
+            drop(queue);
+            self.thread.unpark();
+        }
+        true
+    }
+}
+
+/// Shared by every sandbox of the process; the thread lives as long as the process. `None`
+/// when the thread cannot start.
+static TIMER: OnceLock<Option<Timer>> = OnceLock::new();
 
 /// Waits until `at`.
 pub async fn sleep_until(at: Instant) {
@@ -47,49 +92,65 @@ pub async fn sleep_until(at: Instant) {
         return;
     }
     let (done, woken) = oneshot::channel();
-    let timer = TIMER.get_or_init(start);
-    if timer.send((at, done)).is_err() || woken.await.is_err() {
-        // The thread is gone (it cannot start, or panicked): tokio's coarser timer still holds
-        // the request for about as long.
+    let queued = TIMER
+        .get_or_init(start)
+        .as_ref()
+        .is_some_and(|timer| timer.add(at, done));
+    if !queued || woken.await.is_err() {
+        // No thread (it cannot start, or panicked): tokio's coarser timer still holds the
+        // request for about as long.
         tokio::time::sleep_until(at.into()).await;
     }
 }
 
-fn start() -> mpsc::Sender<(Instant, oneshot::Sender<()>)> {
-    let (tx, rx) = mpsc::channel();
-    // Without the thread, `send` fails and every wait falls back to tokio's timer.
-    let _ = std::thread::Builder::new()
+fn start() -> Option<Timer> {
+    let queue = Arc::new(Mutex::new(Queue::default()));
+    let theirs = queue.clone();
+    let thread = std::thread::Builder::new()
         .name("sandbox-timer".into())
-        .spawn(move || run(&rx));
-    tx
+        .spawn(move || run(&theirs))
+        .ok()?;
+    Some(Timer {
+        queue,
+        thread: thread.thread().clone(),
+    })
 }
 
-fn run(rx: &mpsc::Receiver<(Instant, oneshot::Sender<()>)>) {
-    let mut waiting: BinaryHeap<Wake> = BinaryHeap::new();
-    let mut seq = 0u64;
-    let mut add = |waiting: &mut BinaryHeap<Wake>, (at, done)| {
-        seq += 1;
-        waiting.push(Wake { at, seq, done });
-    };
+/// Marks the queue gone and lets its waiters go if the thread unwinds.
+struct Farewell<'a>(&'a Mutex<Queue>);
+
+impl Drop for Farewell<'_> {
+    fn drop(&mut self) {
+        let mut queue = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        queue.gone = true;
+        // Dropping the senders ends every wait, which then falls back to tokio's timer.
+        queue.waiting.clear();
+    }
+}
+
+fn run(queue: &Mutex<Queue>) {
+    let _farewell = Farewell(queue);
+    let mut due = Vec::new();
     loop {
-        while waiting.peek().is_some_and(|w| w.at <= Instant::now()) {
-            if let Some(w) = waiting.pop() {
-                // A request that went away (its client hung up) has no one to wake.
-                let _ = w.done.send(());
+        let next = {
+            let mut queue = queue.lock().unwrap_or_else(PoisonError::into_inner);
+            let now = Instant::now();
+            while queue.waiting.peek().is_some_and(|w| w.at <= now) {
+                due.extend(queue.waiting.pop());
             }
-        }
-        let next = match waiting.peek() {
-            None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
-            Some(w) => rx.recv_timeout(w.at.saturating_duration_since(Instant::now())),
+            let next = queue.waiting.peek().map(|w| w.at);
+            queue.sleeping_to = next;
+            next
         };
-        match next {
-            Ok(wake) => add(&mut waiting, wake),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            // Never while the process runs: the sender is a static.
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        // Woken outside the lock: a wake may have to rouse a runtime worker.
+        for w in due.drain(..) {
+            // A request that went away (its client hung up) has no one to wake.
+            let _ = w.done.send(());
         }
-        for wake in rx.try_iter() {
-            add(&mut waiting, wake);
+        // An `unpark` between setting `sleeping_to` and here makes the park return at once.
+        match next {
+            None => std::thread::park(),
+            Some(at) => std::thread::park_timeout(at.saturating_duration_since(Instant::now())),
         }
     }
 }
