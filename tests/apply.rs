@@ -9,10 +9,7 @@ use redrive::sandbox::{self, Kind, Running, Scenario};
 use serde_json::Value;
 
 pub(crate) fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redrive-apply-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
+    crate::support::scratch(&format!("apply-{name}"))
 }
 
 /// A copy of `examples/` to run in, so journals do not land in the repository.

@@ -137,8 +137,7 @@ fn completions_and_man_page_are_generated() {
 
 #[test]
 fn oversized_runbook_is_refused() {
-    let dir = std::env::temp_dir().join(format!("redrive-big-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::support::scratch("big");
     let path = dir.join("big.yaml");
     let mut text = String::from("version: 1\nname: big\ndescription: |\n");
     while text.len() <= 4 * 1024 * 1024 {
@@ -218,8 +217,7 @@ fn sandbox_command_serves_five_providers() {
 
 #[test]
 fn sandbox_refuses_a_bad_scenario_with_its_location() {
-    let dir = std::env::temp_dir().join(format!("redrive-scenario-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
+    let dir = crate::support::scratch("scenario");
     let file = dir.join("bad.yaml");
     std::fs::write(&file, "seed: 1\nvenafi_tpp:\n  procesing: 1s\n").expect("write");
     let out = redrive()

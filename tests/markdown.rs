@@ -156,10 +156,7 @@ fn venafi_dns_show_single_backslashes_on_github() {
 }
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redrive-md-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
+    crate::support::scratch(&format!("md-{name}"))
 }
 
 /// A job of 3,500 actions next to a small one: both show rows, the big one "first N … and M

@@ -10,8 +10,7 @@ use redrive::exit::ExitStatus;
 use crate::support::redrive;
 
 fn scratch(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("redrive-paths-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&root);
+    let root = crate::support::scratch(&format!("paths-{name}"));
     std::fs::create_dir_all(root.join("book/inputs")).expect("a scratch folder");
     std::fs::write(root.join("outside.txt"), "outside\n").expect("write");
     std::fs::write(root.join("book/inputs/dns.txt"), "web01\n").expect("write");

@@ -13,10 +13,7 @@ use redrive::plan::file;
 const OUTAGE: &str = "examples/outage-remediation.yaml";
 
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redrive-plan-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a temp dir");
-    dir
+    crate::support::scratch(&format!("plan-{name}"))
 }
 
 fn json_plan(args: &[&str]) -> Value {

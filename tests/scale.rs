@@ -8,8 +8,7 @@ use crate::support::redrive;
 #[test]
 fn twenty_thousand_problems_are_all_reported() {
     const N: usize = 20_000;
-    let dir = std::env::temp_dir().join(format!("redrive-scale-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let dir = crate::support::scratch("scale");
     let mut text = String::from(
         "version: 1\nname: many\nproviders:\n  p: {type: http, url: \"https://api.example.com\"}\njobs:\n  - {id: j, provider: p, action: http, with: {url: /x}}\n",
     );

@@ -10,10 +10,7 @@ use redrive::exit::ExitStatus;
 use crate::support::redrive;
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redrive-secrets-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("a scratch folder");
-    dir
+    crate::support::scratch(&format!("secrets-{name}"))
 }
 
 const HEAD: &str = "version: 1\nname: canaries\n";
@@ -152,8 +149,7 @@ fn references_and_ordinary_values_pass() {
 /// key or an unknown field on a secret's line quotes the line, masked.
 #[test]
 fn a_broken_scenario_never_prints_its_secrets() {
-    let dir = std::env::temp_dir().join(format!("redrive-scenario-secrets-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(&dir);
+    let dir = crate::support::scratch("scenario-secrets");
     let canary = "Scen4rioCanaryPw";
     let cases = [
         format!("venafi_tpp:\n  users:\n    - {{username: u, password: {canary}, extra: [}}\n"),

@@ -2,7 +2,10 @@
 
 use std::cell::RefCell;
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::rc::Rc;
+use std::sync::OnceLock;
 
 use redrive::exit::ExitStatus;
 use redrive::ui::printer::Printer;
@@ -40,9 +43,8 @@ pub fn redrive(args: &[&str]) -> Run {
     let (out, err) = (Buf::default(), Buf::default());
     let mut printer = Printer::capture(Box::new(out.clone()), Box::new(err.clone()));
     let mut argv: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let state = std::env::temp_dir().join(format!(
-        "redrive-state-{}-{}",
-        std::process::id(),
+    let state = scratch_root().join(format!(
+        "state-{}",
         RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
     ));
     let rehearsal = args.contains(&"--sandbox") && !args.contains(&"--state-dir");
@@ -60,4 +62,45 @@ pub fn redrive(args: &[&str]) -> Run {
         stdout: out.text(),
         stderr: err.text(),
     }
+}
+
+/// A fresh, empty folder for one test: `name` under this test process's own folder in the
+/// system's temporary directory.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = scratch_root().join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a test's folder");
+    dir
+}
+
+/// This test process's folder, which a watchdog removes once the process is gone, however it
+/// ends; set `REDRIVE_KEEP_TEST_DIRS` to keep it for a look after a failure.
+fn scratch_root() -> &'static Path {
+    static ROOT: OnceLock<PathBuf> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let root = std::env::temp_dir().join(format!("redrive-tests-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).expect("the tests' folder");
+        if std::env::var_os("REDRIVE_KEEP_TEST_DIRS").is_none() {
+            remove_when_gone(&root);
+        }
+        root
+    })
+}
+
+fn remove_when_gone(root: &Path) {
+    // Bounded like the cluster's watchdog: a day at most.
+    let script = format!(
+        "i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 86400 ]; do sleep 1; i=$((i+1)); done; rm -rf '{root}'",
+        pid = std::process::id(),
+        root = root.display()
+    );
+    // `--fork`: the watchdog is nobody's child, and this process waits for no one. Without it
+    // the folders are merely left behind.
+    let _ = Command::new("setsid")
+        .args(["--fork", "sh", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
 }

@@ -132,6 +132,16 @@ impl ProviderError {
         }
     }
 
+    /// The provider turned the credentials (or the token made from them) away: `reply` says
+    /// how.
+    pub(crate) fn refused(provider: &str, reply: &Reply) -> Self {
+        Self::Auth {
+            provider: provider.to_owned(),
+            status: reply.status,
+            detail: reply.summary(),
+        }
+    }
+
     pub(crate) fn unexpected(provider: &str, what: &str, reply: &Reply) -> Self {
         Self::Unexpected {
             provider: provider.to_owned(),

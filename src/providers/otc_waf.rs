@@ -141,11 +141,7 @@ impl OtcWaf {
             .header("x-subject-token")
             .filter(|_| reply.status == 201);
         let Some(token) = token else {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
+            return Err(ProviderError::refused(&self.name, &reply));
         };
         let expires = reply.json().and_then(|b| {
             b["token"]["expires_at"]
@@ -201,11 +197,7 @@ impl OtcWaf {
                 .await
                 .map_err(ProviderError::call(&self.name))?;
             if reply.status == 401 {
-                return Err(ProviderError::Auth {
-                    provider: self.name.clone(),
-                    status: reply.status,
-                    detail: reply.summary(),
-                });
+                return Err(ProviderError::refused(&self.name, &reply));
             }
             let body = reply
                 .json()

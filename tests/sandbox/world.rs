@@ -43,10 +43,7 @@ ncloud:
 
 /// A fresh directory per test, so parallel tests never share a world file.
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("redrive-world-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create the test directory");
-    dir
+    crate::support::scratch(&format!("world-{name}"))
 }
 
 fn scenario(yaml: &str) -> Scenario {

@@ -106,11 +106,7 @@ impl Digicert {
             .await
             .map_err(ProviderError::call(&self.name))?;
         if reply.status == 401 || reply.status == 403 {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
+            return Err(ProviderError::refused(&self.name, &reply));
         }
         Ok(reply)
     }

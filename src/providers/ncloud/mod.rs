@@ -150,11 +150,7 @@ impl Ncloud {
             .await
             .map_err(ProviderError::call(&self.name))?;
         if matches!(reply.status, 401 | 403) {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
+            return Err(ProviderError::refused(&self.name, &reply));
         }
         Ok(reply)
     }

@@ -133,11 +133,7 @@ impl Vcf {
             .map_err(ProviderError::call(&self.name))?;
         // The spec says 201, the documentation's example shows 200.
         if reply.status != 200 && reply.status != 201 {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
+            return Err(ProviderError::refused(&self.name, &reply));
         }
         let body = reply.json().unwrap_or(Value::Null);
         let access = body["accessToken"]
@@ -171,11 +167,7 @@ impl Vcf {
             .await
             .map_err(ProviderError::call(&self.name))?;
         if reply.status != 200 {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
+            return Err(ProviderError::refused(&self.name, &reply));
         }
         let text = String::from_utf8_lossy(&reply.body).trim().to_owned();
         let token = serde_json::from_str::<String>(&text).unwrap_or(text);

@@ -104,11 +104,7 @@ impl Venafi {
             .await
             .map_err(ProviderError::call(&self.name))?;
         if reply.status != 200 {
-            return Err(ProviderError::Auth {
-                provider: self.name.clone(),
-                status: reply.status,
-                detail: reply.summary(),
-            });
+            return Err(ProviderError::refused(&self.name, &reply));
         }
         self.parse_tokens(&reply)
     }
