@@ -261,18 +261,8 @@ fn watchdog(dir: &Path, data: &Path, bin: &Path, user: Option<&str>) {
             data.display()
         ),
     };
-    let script = format!(
-        "i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 86400 ]; do sleep 1; i=$((i+1)); done; {stop}; rm -rf {dir}",
-        pid = std::process::id(),
-        dir = dir.display()
+    assert!(
+        crate::support::when_gone(&format!("{stop}; rm -rf {}", dir.display())),
+        "the cluster's watchdog did not start"
     );
-    // `--fork`: the watchdog is nobody's child, and this process waits for no one.
-    let started = Command::new("setsid")
-        .args(["--fork", "sh", "-c", &script])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .expect("start the cluster's watchdog");
-    assert!(started.success(), "the cluster's watchdog did not start");
 }

@@ -81,26 +81,27 @@ fn scratch_root() -> &'static Path {
         let root = std::env::temp_dir().join(format!("redrive-tests-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&root);
         std::fs::create_dir_all(&root).expect("the tests' folder");
+        // Without the watchdog the folders are merely left behind.
         if std::env::var_os("REDRIVE_KEEP_TEST_DIRS").is_none() {
-            remove_when_gone(&root);
+            let _ = when_gone(&format!("rm -rf '{}'", root.display()));
         }
         root
     })
 }
 
-fn remove_when_gone(root: &Path) {
-    // Bounded like the cluster's watchdog: a day at most.
+/// Runs the shell command `then` once this test process is gone, however it ends (waiting a
+/// day at most), from a process that is nobody's child, so this one waits for no one. Whether
+/// it could be started.
+pub(crate) fn when_gone(then: &str) -> bool {
     let script = format!(
-        "i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 86400 ]; do sleep 1; i=$((i+1)); done; rm -rf '{root}'",
+        "i=0; while kill -0 {pid} 2>/dev/null && [ $i -lt 86400 ]; do sleep 1; i=$((i+1)); done; {then}",
         pid = std::process::id(),
-        root = root.display()
     );
-    // `--fork`: the watchdog is nobody's child, and this process waits for no one. Without it
-    // the folders are merely left behind.
-    let _ = Command::new("setsid")
+    Command::new("setsid")
         .args(["--fork", "sh", "-c", &script])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .status();
+        .status()
+        .is_ok_and(|s| s.success())
 }
