@@ -76,7 +76,6 @@ pub struct Operation {
 #[must_use = "a request holds its window slots until it ends"]
 pub struct Started<'a> {
     limiter: &'a Limiter,
-    id: u64,
     shared: Option<i64>,
     open: bool,
 }
@@ -85,7 +84,7 @@ impl Started<'_> {
     /// Records the end here and, for a shared window, in the shared log before returning.
     pub async fn ended(mut self) {
         self.open = false;
-        self.limiter.end(self.id);
+        self.limiter.end();
         if let (Some(slot), Some(shared)) = (self.shared, self.limiter.shared.get()) {
             shared.ended(slot).await;
         }
@@ -97,7 +96,7 @@ impl Drop for Started<'_> {
         if !self.open {
             return;
         }
-        self.limiter.end(self.id);
+        self.limiter.end();
         // A cancelled request: its shared slot is ended on the side. If that cannot run, the
         // log still ends the slot by itself at its bound (`PgWindow`).
         if let (Some(slot), Some(shared)) = (self.shared, self.limiter.shared.get().cloned())
@@ -313,25 +312,24 @@ impl Limiter {
     }
 
     fn started(&self, gate: &mut Gate, now: Instant, shared: Option<i64>) -> Started<'_> {
-        let id = gate.start(now);
+        gate.start(now);
         self.requests.fetch_add(1, Ordering::Relaxed);
         Started {
             limiter: self,
-            id,
             shared,
             open: true,
         }
     }
 
-    /// The request of `id` has its answer (or gave up): its slots count from now.
-    fn end(&self, id: u64) {
+    /// A request has its answer (or gave up): its slots count from now.
+    fn end(&self) {
         if !self.windowed {
             return;
         }
         self.gate
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .end(id, Instant::now());
+            .end(Instant::now());
         self.ended.notify_waiters();
     }
 
@@ -451,6 +449,42 @@ mod tests {
             "the third request started at {started:?}"
         );
         assert!(started < Duration::from_secs(3) + span + END_POLL);
+    }
+
+    /// However long its requests take, and in whatever order they end, a server that counts
+    /// each one at its answer (the latest it can) never counts more than COUNT in a PERIOD.
+    #[tokio::test(start_paused = true)]
+    async fn requests_of_any_length_are_never_counted_more_than_count_a_period() {
+        let l = Arc::new(limiter(&[(5, 1000)]));
+        let counted = Arc::new(Mutex::new(Vec::new()));
+        let t0 = Instant::now();
+        let mut requests = tokio::task::JoinSet::new();
+        for i in 0..40_u64 {
+            let (l, counted) = (l.clone(), counted.clone());
+            requests.spawn(async move {
+                let started = l.admit().await.expect("admitted");
+                // Every other five take a second and are counted then; the five after them
+                // are answered at once. Counted by starts, the next five would be let through
+                // a span after the slow ones started, into the same second as their answers.
+                let length = if (i / 5) % 2 == 0 { 1000 } else { i * 37 % 90 };
+                tokio::time::sleep(Duration::from_millis(length)).await;
+                counted.lock().expect("counted").push(Instant::now() - t0);
+                started.ended().await;
+            });
+        }
+        while let Some(done) = requests.join_next().await {
+            done.expect("a request");
+        }
+        let mut counted = counted.lock().expect("counted").clone();
+        counted.sort();
+        assert_eq!(counted.len(), 40);
+        for (i, a) in counted.iter().enumerate() {
+            let within = counted[i..]
+                .iter()
+                .take_while(|b| **b - *a < Duration::from_millis(1000))
+                .count();
+            assert!(within <= 5, "{within} answers within 1 s from {a:?}");
+        }
     }
 
     #[tokio::test(start_paused = true)]

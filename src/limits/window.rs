@@ -17,19 +17,15 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-/// One slot of a window: the request of `id`, in flight while `end` is `None`.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    id: u64,
-    end: Option<Instant>,
-}
-
-/// One `COUNT/PERIOD` rule and the slots it holds.
+/// One `COUNT/PERIOD` rule and the slots it holds: the requests in flight, and the ends of those
+/// that ended less than a span ago. Slots need no names: every request passes every window of
+/// its gate, so an end frees one in-flight slot of each, and ends come in time order.
 #[derive(Debug)]
 pub(super) struct Window {
     pub(super) count: usize,
     pub(super) span: Duration,
-    slots: VecDeque<Slot>,
+    in_flight: usize,
+    ended: VecDeque<Instant>,
 }
 
 /// How long a request must wait before it may start.
@@ -48,41 +44,36 @@ impl Window {
         Self {
             count,
             span,
-            slots: VecDeque::with_capacity(count.min(4096)),
+            in_flight: 0,
+            ended: VecDeque::with_capacity(count.min(4096)),
         }
-    }
-
-    /// Drops the slots of requests that ended a whole span ago.
-    fn prune(&mut self, now: Instant) {
-        let span = self.span;
-        self.slots
-            .retain(|s| s.end.is_none_or(|end| end + span > now));
     }
 
     pub(super) fn hold(&mut self, now: Instant) -> Hold {
-        self.prune(now);
-        if self.slots.len() < self.count {
+        // Ends a whole span ago no longer count.
+        while self
+            .ended
+            .front()
+            .is_some_and(|end| *end + self.span <= now)
+        {
+            self.ended.pop_front();
+        }
+        if self.in_flight + self.ended.len() < self.count {
             return Hold::Free;
         }
-        self.slots
-            .iter()
-            .filter_map(|s| s.end)
-            .min()
-            .map_or(Hold::UntilAnEnd, |end| {
-                Hold::For((end + self.span).saturating_duration_since(now))
-            })
+        self.ended.front().map_or(Hold::UntilAnEnd, |end| {
+            Hold::For((*end + self.span).saturating_duration_since(now))
+        })
     }
 
-    pub(super) fn take(&mut self, id: u64) {
-        self.slots.push_back(Slot { id, end: None });
+    fn start(&mut self) {
+        self.in_flight += 1;
     }
 
-    /// The request of `id` has its answer (or has given up): its slot counts from `now`.
-    pub(super) fn end(&mut self, id: u64, now: Instant) {
-        // Slots are taken in id order and pruning keeps the order.
-        if let Ok(i) = self.slots.binary_search_by_key(&id, |s| s.id) {
-            self.slots[i].end = Some(now);
-        }
+    /// A request in flight has its answer (or has given up): its slot counts from `now`.
+    fn end(&mut self, now: Instant) {
+        self.in_flight = self.in_flight.saturating_sub(1);
+        self.ended.push_back(now);
     }
 }
 
@@ -93,8 +84,6 @@ pub(super) struct Gate {
     pub(super) paused_until: Option<Instant>,
     pub(super) spacing: Duration,
     pub(super) last_start: Option<Instant>,
-    /// The id of the next request admitted.
-    pub(super) next: u64,
 }
 
 impl Gate {
@@ -120,20 +109,18 @@ impl Gate {
         }
     }
 
-    /// Counts one request as started now; returns its id.
-    pub(super) fn start(&mut self, now: Instant) -> u64 {
-        let id = self.next;
-        self.next += 1;
+    /// Counts one request as started now.
+    pub(super) fn start(&mut self, now: Instant) {
         for w in &mut self.windows {
-            w.take(id);
+            w.start();
         }
         self.last_start = Some(now);
-        id
     }
 
-    pub(super) fn end(&mut self, id: u64, now: Instant) {
+    /// Counts one request that started as ended now.
+    pub(super) fn end(&mut self, now: Instant) {
         for w in &mut self.windows {
-            w.end(id, now);
+            w.end(now);
         }
     }
 }
