@@ -260,10 +260,14 @@ impl Limiter {
     pub async fn admit(&self) -> Result<Started<'_>, String> {
         let mut unread_since: Option<Instant> = None;
         loop {
-            // Registered before the windows are read, so an end in between is not missed.
-            let ended = self.ended.notified();
+            // Registered before the windows are read, so an end in between is not missed;
+            // only where an end can matter: a limiter without windows (most, and every one on a
+            // hot path) takes no lock of the `Notify`'s per request.
+            let ended = self.windowed.then(|| self.ended.notified());
             tokio::pin!(ended);
-            ended.as_mut().enable();
+            if let Some(ended) = ended.as_mut().as_pin_mut() {
+                ended.enable();
+            }
             let hold = {
                 let mut gate = self.gate.lock().unwrap_or_else(PoisonError::into_inner);
                 let now = Instant::now();
@@ -279,7 +283,10 @@ impl Limiter {
                     continue;
                 }
                 Hold::UntilAnEnd => {
-                    let _ = tokio::time::timeout(END_POLL, ended).await;
+                    // Only a window says this, so `ended` is registered.
+                    if let Some(ended) = ended.as_pin_mut() {
+                        let _ = tokio::time::timeout(END_POLL, ended).await;
+                    }
                     continue;
                 }
                 Hold::Free => {}
