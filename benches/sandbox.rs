@@ -7,83 +7,16 @@
 //! `cargo bench --bench sandbox` (set `SANDBOX_BENCH_REQUESTS` to change the request count).
 #![allow(clippy::print_stdout)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+#[path = "support/mod.rs"]
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use support::Sandbox;
 
 const CONCURRENCY: usize = 64;
-
-struct Sandbox {
-    child: Child,
-    venafi: String,
-    _scenario: tempfile_path::TempPath,
-}
-
-impl Drop for Sandbox {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A scenario file that lives as long as the sandbox reading it.
-mod tempfile_path {
-    pub struct TempPath(pub std::path::PathBuf);
-    impl Drop for TempPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
-fn start(scenario: &str, name: &str) -> Sandbox {
-    let path =
-        std::env::temp_dir().join(format!("redrive-bench-{}-{name}.yaml", std::process::id()));
-    std::fs::write(&path, scenario).expect("write the scenario");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_redrive"))
-        .args(["sandbox", "--port", "0", "--format", "json", "--scenario"])
-        .arg(&path)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start `redrive sandbox`");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the sandbox prints its URLs");
-    let urls: Value = serde_json::from_str(&line).expect("one JSON line");
-    Sandbox {
-        child,
-        venafi: urls["providers"]["venafi_tpp"]
-            .as_str()
-            .expect("a Venafi URL")
-            .to_owned(),
-        _scenario: tempfile_path::TempPath(path),
-    }
-}
-
-fn scenario(certificates: usize, latency: &str) -> String {
-    format!(
-        "seed: 7\nvenafi_tpp:\n  processing: 1h\n  generate:\n    - {{count: {certificates}, parent: '\\VED\\Policy\\Bench', name: 'c{{n}}'}}\n{latency}"
-    )
-}
-
-async fn token(client: &reqwest::Client, base: &str) -> String {
-    let body: Value = client
-        .post(format!("{base}/vedauth/authorize/oauth"))
-        .json(&serde_json::json!({"client_id": "redrive", "username": "svc-redrive", "password": "sandbox", "scope": "certificate:manage"}))
-        .send()
-        .await
-        .expect("token request")
-        .json()
-        .await
-        .expect("token JSON");
-    body["access_token"].as_str().expect("a token").to_owned()
-}
 
 /// Sends `total` retries of distinct certificates over `CONCURRENCY` connections; returns the
 /// wall time and each request's duration.
@@ -93,7 +26,7 @@ async fn drive(base: &str, total: usize) -> (Duration, Vec<Duration>) {
         .pool_max_idle_per_host(CONCURRENCY)
         .build()
         .expect("a client");
-    let token = Arc::new(token(&client, base).await);
+    let token = Arc::new(support::token(&client, base).await);
     let url = Arc::new(format!("{base}/vedsdk/Certificates/Retry"));
     let next = Arc::new(AtomicUsize::new(1));
     let started = Instant::now();
@@ -107,7 +40,7 @@ async fn drive(base: &str, total: usize) -> (Duration, Vec<Duration>) {
                 if n > total {
                     break times;
                 }
-                let body = format!(r#"{{"CertificateDN":"\\VED\\Policy\\Bench\\c{n}"}}"#);
+                let body = support::retry_body(n);
                 let t = Instant::now();
                 let response = client
                     .post(url.as_str())
@@ -156,16 +89,11 @@ fn main() {
         .expect("a runtime");
     runtime.block_on(async {
         // Throughput at zero latency.
-        let sandbox = start(&scenario(total, ""), "throughput");
+        let sandbox = Sandbox::start(&support::scenario(total, ""), "throughput");
         let (wall, mut times) = drive(&sandbox.venafi, total).await;
         times.sort();
-        let stats: Value = reqwest::get(format!("{}/_sandbox/stats?targets=false", sandbox.venafi))
-            .await
-            .expect("stats")
-            .json()
-            .await
-            .expect("stats JSON");
-        let received = &stats["providers"]["venafi_tpp"]["by_endpoint"]["POST /vedsdk/certificates/retry"];
+        let stats = sandbox.venafi_stats().await;
+        let received = &stats["by_endpoint"]["POST /vedsdk/certificates/retry"];
         #[allow(clippy::cast_precision_loss)]
         let rate = total as f64 / wall.as_secs_f64();
         println!(
@@ -173,7 +101,7 @@ fn main() {
             wall.as_secs_f64(),
             ms(percentile(&times, 0.5)),
             ms(percentile(&times, 0.99)),
-            stats["providers"]["venafi_tpp"]["mutations"],
+            stats["mutations"],
         );
         let baseline = percentile(&times, 0.5);
         drop(sandbox);
@@ -181,7 +109,7 @@ fn main() {
         // Latency accuracy: 20 ms injected on the retry route only.
         let n = CONCURRENCY * 60;
         let latency = "  faults:\n    latency: {fixed: 20ms, endpoints: ['POST /vedsdk/certificates/retry']}\n";
-        let sandbox = start(&scenario(n, latency), "latency");
+        let sandbox = Sandbox::start(&support::scenario(n, latency), "latency");
         let (_, mut times) = drive(&sandbox.venafi, n).await;
         times.sort();
         let set = Duration::from_millis(20);
