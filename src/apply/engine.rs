@@ -259,7 +259,7 @@ impl Engine {
                 let mut members = Vec::with_capacity(unit.len());
                 for k in unit {
                     let action = slots[k].take().expect("each action is sent once");
-                    match Work::from_params(info.kind, action.params_value()) {
+                    match Work::from_params(info.kind, action.params.get()) {
                         Ok(work) => members.push(attempt::Member { k, action, work }),
                         Err(e) => {
                             let detail = format!("in the plan, {e}");

@@ -16,7 +16,7 @@ pub(super) fn batching_of(
     ks: &[usize],
 ) -> Option<Batching> {
     let a = slots[*ks.first()?].as_ref()?;
-    let work = Work::from_params(kind, a.params_value()).ok()?;
+    let work = Work::from_params(kind, a.params.get()).ok()?;
     client.batching(&work)
 }
 
@@ -33,7 +33,7 @@ pub(super) fn units(
         .iter()
         .filter_map(|&k| {
             let a = slots[k].as_ref()?;
-            let w = Work::from_params(kind, a.params_value()).ok()?;
+            let w = Work::from_params(kind, a.params.get()).ok()?;
             Some((k, client.batching(&w)?.exclusive))
         })
         .collect();

@@ -289,12 +289,6 @@ impl PlanAction {
             .and_then(|o| serde_json::from_str(o.get()).ok())
             .unwrap_or_default()
     }
-
-    /// The parameters as a JSON value.
-    #[must_use]
-    pub fn params_value(&self) -> Value {
-        serde_json::from_str(self.params.get()).unwrap_or(Value::Null)
-    }
 }
 
 impl Plan {

@@ -440,7 +440,7 @@ pub async fn prepare(rb: &Runbook, mut options: Options<'_>) -> Result<Prepared,
     let shown = clients.clone();
     plan.previews = super::Previews::new(move |job, action| {
         // The parameters were rendered and checked by this process: they fit their action.
-        crate::manifest::model::Work::from_params(job.action, action.params_value())
+        crate::manifest::model::Work::from_params(job.action, action.params.get())
             .map(|work| shown[&job.provider].preview(&work).0)
             .unwrap_or_default()
     });

@@ -62,13 +62,19 @@ pub fn build(
 /// The key parameters of a previewed request, for the diff of a job of `provider_type`.
 #[must_use]
 pub fn summary(provider_type: &str, request: &super::RequestPreview) -> String {
-    let kind = serde_json::from_value(Value::String(provider_type.to_owned()));
-    match kind {
-        Ok(ProviderType::VenafiTpp) => venafi::summary(&request.body_value()),
-        Ok(ProviderType::Vcf) => vcf::summary(&request.body_value()),
-        Ok(ProviderType::Ncloud) => ncloud::summary(&request.body_value()),
-        Ok(ProviderType::Http) => format!("{} {}", request.method, request.url),
-        Ok(ProviderType::Digicert | ProviderType::OtcWaf) | Err(_) => String::new(),
+    // A diff line is made per action: the type is matched by its name, not parsed.
+    match ProviderType::ALL
+        .into_iter()
+        .find(|t| t.name() == provider_type)
+    {
+        Some(ProviderType::VenafiTpp) => request
+            .body
+            .as_deref()
+            .map_or_else(String::new, venafi::summary),
+        Some(ProviderType::Vcf) => vcf::summary(&request.body_value()),
+        Some(ProviderType::Ncloud) => ncloud::summary(&request.body_value()),
+        Some(ProviderType::Http) => format!("{} {}", request.method, request.url),
+        Some(ProviderType::Digicert | ProviderType::OtcWaf) | None => String::new(),
     }
 }
 

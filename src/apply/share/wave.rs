@@ -300,7 +300,7 @@ fn take_member(
     k: usize,
 ) -> Option<attempt::Member> {
     let action = slots[k].take()?;
-    match Work::from_params(info.kind, action.params_value()) {
+    match Work::from_params(info.kind, action.params.get()) {
         Ok(work) => Some(attempt::Member { k, action, work }),
         Err(e) => {
             let now = Instant::now();

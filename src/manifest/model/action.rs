@@ -101,16 +101,38 @@ impl ActionParams {
     /// # Errors
     /// The serde message when the value does not fit.
     pub fn from_value(kind: ActionKind, value: serde_json::Value) -> Result<Self, String> {
-        fn de<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> Result<T, String> {
-            serde_json::from_value(v).map_err(|e| e.to_string())
-        }
-        match kind {
-            ActionKind::RetryCertificate => de(value).map(Self::RetryCertificate),
-            ActionKind::BulkRetryAutomation => de(value).map(Self::BulkRetryAutomation),
-            ActionKind::RetryCredentialsTask => de(value).map(Self::RetryCredentialsTask),
-            ActionKind::ReissueCertificate => de(value).map(Self::ReissueCertificate),
-            ActionKind::Http => de(value).map(|r| Self::Http(Box::new(r))),
-        }
+        Self::deserialize_as(kind, value).map_err(|e| e.to_string())
+    }
+
+    /// The typed parameters of an action of `kind`, from their JSON text (a plan's `params`):
+    /// straight into the types, without a `Value` tree in between.
+    ///
+    /// # Errors
+    /// The serde message when the text does not fit.
+    pub fn from_json(kind: ActionKind, text: &str) -> Result<Self, String> {
+        let mut de = serde_json::Deserializer::from_str(text);
+        let params = Self::deserialize_as(kind, &mut de).map_err(|e| e.to_string())?;
+        de.end().map_err(|e| e.to_string())?;
+        Ok(params)
+    }
+
+    fn deserialize_as<'de, D: serde::Deserializer<'de>>(
+        kind: ActionKind,
+        de: D,
+    ) -> Result<Self, D::Error> {
+        Ok(match kind {
+            ActionKind::RetryCertificate => Self::RetryCertificate(Deserialize::deserialize(de)?),
+            ActionKind::BulkRetryAutomation => {
+                Self::BulkRetryAutomation(Deserialize::deserialize(de)?)
+            }
+            ActionKind::RetryCredentialsTask => {
+                Self::RetryCredentialsTask(Deserialize::deserialize(de)?)
+            }
+            ActionKind::ReissueCertificate => {
+                Self::ReissueCertificate(Deserialize::deserialize(de)?)
+            }
+            ActionKind::Http => Self::Http(Box::new(Deserialize::deserialize(de)?)),
+        })
     }
 }
 

@@ -53,13 +53,14 @@ impl ActionParams {
 }
 
 impl Work {
-    /// The one work a plan action's parameters stand for (a bulk action's carry one target).
+    /// The one work a plan action's parameters (JSON text) stand for (a bulk action's carry one
+    /// target).
     ///
     /// # Errors
     /// Parameters that do not fit the action, or a bulk action without exactly one target.
-    pub fn from_params(kind: ActionKind, value: Value) -> Result<Self, ParamsError> {
+    pub fn from_params(kind: ActionKind, text: &str) -> Result<Self, ParamsError> {
         let params =
-            ActionParams::from_value(kind, value).map_err(|detail| ParamsError { kind, detail })?;
+            ActionParams::from_json(kind, text).map_err(|detail| ParamsError { kind, detail })?;
         let mut works = params.into_works();
         match (works.len(), works.pop()) {
             (1, Some(work)) => Ok(work),

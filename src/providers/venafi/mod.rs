@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use reqwest::Method;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
@@ -288,8 +289,17 @@ impl Venafi {
 
 /// The key parameters of a previewed request body, for the diff.
 #[must_use]
-pub fn summary(body: &Value) -> String {
-    body.get("WorkToDoTimeout")
-        .map(|t| format!("WorkToDoTimeout {t}"))
+pub fn summary(body: &RawValue) -> String {
+    // Only the one key is read: a diff line is made per action, and a `Value` of the whole body
+    // would be built and dropped each time.
+    #[derive(serde::Deserialize)]
+    struct Keys<'a> {
+        #[serde(rename = "WorkToDoTimeout", borrow)]
+        timeout: Option<&'a RawValue>,
+    }
+    serde_json::from_str::<Keys>(body.get())
+        .ok()
+        .and_then(|k| k.timeout)
+        .map(|t| format!("WorkToDoTimeout {}", t.get()))
         .unwrap_or_default()
 }
