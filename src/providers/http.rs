@@ -248,6 +248,10 @@ impl Http {
             // Credentials are bound to their origin: a 3xx is an answer like any other, never
             // a reason to send the request (and its credentials) somewhere else.
             .redirect(reqwest::redirect::Policy::none())
+            // Resending is redrive's decision, made per action from what the provider
+            // documents: the client never sends a request again on its own. With no retries
+            // allowed it also stops copying every request in case it might.
+            .retry(reqwest::retry::never().max_retries_per_request(0))
             .pool_max_idle_per_host(256);
         // A loopback endpoint (the sandbox of a rehearsal, a local agent) is never reached
         // through the shell's HTTP_PROXY: the proxy could not reach it, and would see the
