@@ -141,6 +141,9 @@ pub struct Limiter {
     ended: Notify,
     /// Set once by a cooperative apply: admission also waits for the runners' shared window.
     shared: OnceLock<Arc<dyn SharedWindow>>,
+    /// With a shared window, one admission at a time asks it (in arrival order): a full window
+    /// is then polled by one task per runner, not by every task waiting on it.
+    shared_turn: tokio::sync::Mutex<()>,
     /// Likewise for exclusive operations.
     shared_operations: OnceLock<Arc<dyn SharedOperation>>,
 }
@@ -176,6 +179,7 @@ impl Limiter {
             windowed,
             ended: Notify::new(),
             shared: OnceLock::new(),
+            shared_turn: tokio::sync::Mutex::new(()),
             shared_operations: OnceLock::new(),
         }
     }
@@ -259,6 +263,12 @@ impl Limiter {
     /// A shared window that could not be read for [`SHARED_PATIENCE`]: the request is not sent.
     pub async fn admit(&self) -> Result<Started<'_>, String> {
         let mut unread_since: Option<Instant> = None;
+        // Taken before the local gate is read, so what the gate says still holds when the
+        // shared window is asked; kept while waiting, so waiters queue instead of polling.
+        let _turn = match self.shared.get() {
+            Some(_) => Some(self.shared_turn.lock().await),
+            None => None,
+        };
         loop {
             // Registered before the windows are read, so an end in between is not missed;
             // only where an end can matter: a limiter without windows (most, and every one on a

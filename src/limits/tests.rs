@@ -130,3 +130,62 @@ async fn a_429_without_retry_after_pauses_and_spaces_requests() {
     assert!(Instant::now() - t2 < Duration::from_millis(5));
     assert_eq!(l.throttled_count(), 1);
 }
+
+/// The other runners' window, full until `opens`: counts the asks, and how many overlap.
+#[derive(Debug)]
+struct FullUntil {
+    opens: Instant,
+    asks: AtomicU64,
+    asking: AtomicU64,
+    most_at_once: AtomicU64,
+}
+
+impl SharedWindow for FullUntil {
+    fn take(&self) -> Pin<Box<dyn Future<Output = Result<Take, String>> + Send + '_>> {
+        Box::pin(async move {
+            self.asks.fetch_add(1, Ordering::Relaxed);
+            let now = self.asking.fetch_add(1, Ordering::Relaxed) + 1;
+            self.most_at_once.fetch_max(now, Ordering::Relaxed);
+            // A round trip to the database.
+            tokio::time::sleep(Duration::from_millis(2)).await;
+            self.asking.fetch_sub(1, Ordering::Relaxed);
+            Ok(if Instant::now() >= self.opens {
+                Take::Granted(1)
+            } else {
+                Take::Wait(Duration::from_millis(50))
+            })
+        })
+    }
+
+    fn ended(&self, _slot: i64) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
+}
+
+/// Tasks waiting on a full shared window queue for it: one of them asks at a time, so the
+/// database is asked about as often as by one task, not by each.
+#[tokio::test(start_paused = true)]
+async fn one_waiting_admission_at_a_time_asks_the_shared_window() {
+    let l = Arc::new(limiter(&[(1000, 1000)]));
+    let shared = Arc::new(FullUntil {
+        opens: Instant::now() + Duration::from_secs(1),
+        asks: AtomicU64::new(0),
+        asking: AtomicU64::new(0),
+        most_at_once: AtomicU64::new(0),
+    });
+    l.share(shared.clone());
+    let mut waiting = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let l = l.clone();
+        waiting.spawn(async move { l.admit().await.expect("admitted").ended().await });
+    }
+    while let Some(done) = waiting.join_next().await {
+        done.expect("an admission");
+    }
+    assert_eq!(shared.most_at_once.load(Ordering::Relaxed), 1);
+    // One task polling every 52 ms for a second, then one grant each. Each polling on its
+    // own, 32 tasks would have asked about 600 times.
+    let asks = shared.asks.load(Ordering::Relaxed);
+    assert!(asks <= 20 + 32, "{asks} asks");
+    assert_eq!(l.requests(), 32);
+}
