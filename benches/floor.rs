@@ -153,23 +153,13 @@ async fn bare(client: Client, base: &str, setting: &Setting) -> usize {
                 if i > n {
                     break;
                 }
-                let body = support::retry_body(i);
                 let (status, answer) = if client == Client::Reqwest {
-                    let response = reqwest
-                        .post(&*url)
-                        .bearer_auth(&*token)
-                        .header("content-type", "application/json")
-                        .body(body)
-                        .send()
-                        .await
-                        .expect("an answer");
-                    let status = response.status();
-                    (status, response.bytes().await.expect("a body"))
+                    support::retry(&reqwest, &url, &token, i).await
                 } else {
                     let request = hyper::Request::post(&*url)
                         .header("authorization", format!("Bearer {token}"))
                         .header("content-type", "application/json")
-                        .body(Full::new(Bytes::from(body)))
+                        .body(Full::new(Bytes::from(support::retry_body(i))))
                         .expect("a request");
                     let response = hyper.request(request).await.expect("an answer");
                     let status = response.status();

@@ -40,18 +40,8 @@ async fn drive(base: &str, total: usize) -> (Duration, Vec<Duration>) {
                 if n > total {
                     break times;
                 }
-                let body = support::retry_body(n);
                 let t = Instant::now();
-                let response = client
-                    .post(url.as_str())
-                    .bearer_auth(token.as_str())
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                    .expect("a response");
-                let status = response.status();
-                let _ = response.bytes().await;
+                let (status, _) = support::retry(&client, &url, &token, n).await;
                 times.push(t.elapsed());
                 assert_eq!(status, 200, "retry of c{n}");
             }

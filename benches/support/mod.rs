@@ -98,3 +98,23 @@ pub async fn token(client: &reqwest::Client, base: &str) -> String {
 pub fn retry_body(n: usize) -> String {
     serde_json::json!({"CertificateDN": format!("\\VED\\Policy\\Bench\\c{n}")}).to_string()
 }
+
+/// Sends the retry of certificate `n` to `url` (`…/vedsdk/Certificates/Retry`); the status and
+/// the body of the answer.
+pub async fn retry(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    n: usize,
+) -> (reqwest::StatusCode, bytes::Bytes) {
+    let response = client
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(retry_body(n))
+        .send()
+        .await
+        .expect("an answer");
+    let status = response.status();
+    (status, response.bytes().await.expect("a body"))
+}
