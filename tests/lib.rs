@@ -3,6 +3,7 @@
 mod apply;
 mod architecture;
 mod bulk;
+mod compaction;
 mod converge;
 mod coop;
 mod docs;

@@ -59,6 +59,12 @@ impl Store for LocalStore {
         journal::history(&self.journal_path())
     }
 
+    fn history_for_apply(
+        &self,
+    ) -> Result<(History, Option<journal::compact::Compacted>), StateError> {
+        journal::compact::history(&self.journal_path())
+    }
+
     fn lock(&self) -> Result<Box<dyn Lock>, StateError> {
         let path = self.dir.join(format!("{}.lock", self.name));
         let io = |error| StateError::Io {

@@ -264,6 +264,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// When the state exists but cannot be read.
     fn history(&self) -> Result<History, StateError>;
 
+    /// The same, read by an apply that holds the lock: a store may first drop what its history
+    /// no longer reads (a local journal made mostly of superseded lines), and says so.
+    ///
+    /// # Errors
+    /// When the state cannot be read, or not rewritten.
+    fn history_for_apply(
+        &self,
+    ) -> Result<(History, Option<journal::compact::Compacted>), StateError> {
+        Ok((self.history()?, None))
+    }
+
     /// Takes the apply lock, or says who holds it.
     ///
     /// # Errors

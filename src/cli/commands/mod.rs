@@ -84,12 +84,14 @@ pub(crate) fn scenario(
 }
 
 /// The runbook's history, after a rehearsal that starts over (`--sandbox-reset`, or another
-/// scenario) has dropped its old world and journal; damaged journal lines are reported.
+/// scenario) has dropped its old world and journal; damaged journal lines are reported. An
+/// apply (`for_apply`, holding the lock) lets the store compact its journal first.
 pub(crate) fn history(
     rb: &Runbook,
     store: &state::Chosen,
     scenario: Option<&crate::sandbox::Scenario>,
     reset: bool,
+    for_apply: bool,
     printer: &mut Printer,
 ) -> anyhow::Result<History> {
     if let Some(s) = scenario
@@ -98,7 +100,20 @@ pub(crate) fn history(
     {
         printer.note(&note)?;
     }
-    let history = store.store().history()?;
+    let history = if for_apply {
+        let (history, compacted) = store.store().history_for_apply()?;
+        if let Some(c) = compacted {
+            printer.note(&format!(
+                "note: compacted the journal {}: kept the {} line(s) its history reads, of {}\n",
+                store.journal(),
+                c.after,
+                c.before
+            ))?;
+        }
+        history
+    } else {
+        store.store().history()?
+    };
     warn_damaged(&history, store, printer)?;
     Ok(history)
 }

@@ -293,5 +293,6 @@ pub fn history(path: &Path) -> Result<History, JournalError> {
     Ok(History::of(records, damaged))
 }
 
+pub mod compact;
 #[cfg(test)]
 mod tests;

@@ -142,6 +142,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
             &store,
             scenario.as_ref(),
             request.sandbox_reset,
+            true,
             printer,
         )?,
     };

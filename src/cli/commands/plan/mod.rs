@@ -51,6 +51,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
         &store,
         scenario.as_ref(),
         request.sandbox_reset,
+        false,
         printer,
     )?;
     // A plan shown as text or JSON is written as it is made, never held (a Markdown comment
