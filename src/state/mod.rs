@@ -194,27 +194,38 @@ impl History {
     /// Folds records, oldest first, into each action's past.
     #[must_use]
     pub fn of(records: impl IntoIterator<Item = Record>, damaged: Vec<usize>) -> Self {
-        let mut actions: HashMap<String, Past> = HashMap::new();
+        let mut history = Self {
+            actions: HashMap::new(),
+            damaged,
+        };
         for r in records {
-            let at = r.at.clone();
-            let state = r.state;
-            let past = actions.entry(r.action.clone()).or_insert_with(|| Past {
+            history.fold(r);
+        }
+        history
+    }
+
+    /// Folds the next record, in journal order.
+    pub fn fold(&mut self, r: Record) {
+        let at = r.at.clone();
+        let state = r.state;
+        let past = self
+            .actions
+            .entry(r.action.clone())
+            .or_insert_with(|| Past {
                 last: r.clone(),
                 succeeded_at: None,
                 sent_at: None,
             });
-            match state {
-                State::Succeeded | State::Converged => past.succeeded_at = Some(at),
-                State::Sent => past.sent_at = Some(at),
-                _ => {}
-            }
-            // A skip records that nothing was sent in that run: what happened before still
-            // stands (a success stays a success, an intent not acted on stays unsent).
-            if state != State::Skipped {
-                past.last = r;
-            }
+        match state {
+            State::Succeeded | State::Converged => past.succeeded_at = Some(at),
+            State::Sent => past.sent_at = Some(at),
+            _ => {}
         }
-        Self { actions, damaged }
+        // A skip records that nothing was sent in that run: what happened before still
+        // stands (a success stays a success, an intent not acted on stays unsent).
+        if state != State::Skipped {
+            past.last = r;
+        }
     }
 
     #[must_use]

@@ -7,7 +7,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::Path;
 
-use super::{JournalError, line, replay};
+use super::{JournalError, each, line};
 use crate::state::{History, Record, State};
 
 /// A journal shorter than this is left alone, however much of it is dead: reading it costs
@@ -23,24 +23,34 @@ pub struct Compacted {
     pub after: usize,
 }
 
-/// The positions in `records` (oldest first) that [`History::of`] still reads, in order: per
-/// action its last record that is not a skip (or, when it was only ever skipped, its first),
-/// its last `sent` and its last success. Folding just these gives the same history.
-#[must_use]
-pub fn live(records: &[Record]) -> Vec<usize> {
-    #[derive(Default)]
-    struct Kept {
-        first: usize,
-        last: Option<usize>,
-        sent: Option<usize>,
-        succeeded: Option<usize>,
-    }
-    let mut by_action: HashMap<&str, Kept> = HashMap::new();
-    for (i, r) in records.iter().enumerate() {
-        let kept = by_action.entry(r.action.as_str()).or_insert(Kept {
-            first: i,
-            ..Kept::default()
-        });
+/// Per action, the positions of the records [`History::fold`] still reads: its last that is
+/// not a skip (or, when it was only ever skipped, its first), its last `sent` and its last
+/// success. Folding just these gives the same history.
+#[derive(Default)]
+struct Live {
+    by_action: HashMap<String, Kept>,
+}
+
+struct Kept {
+    first: usize,
+    last: Option<usize>,
+    sent: Option<usize>,
+    succeeded: Option<usize>,
+}
+
+impl Live {
+    /// Record `i` (counted from 0, in journal order).
+    fn see(&mut self, i: usize, r: &Record) {
+        if !self.by_action.contains_key(&r.action) {
+            let kept = Kept {
+                first: i,
+                last: None,
+                sent: None,
+                succeeded: None,
+            };
+            self.by_action.insert(r.action.clone(), kept);
+        }
+        let kept = self.by_action.get_mut(&r.action).expect("inserted above");
         match r.state {
             State::Succeeded | State::Converged => kept.succeeded = Some(i),
             State::Sent => kept.sent = Some(i),
@@ -50,60 +60,85 @@ pub fn live(records: &[Record]) -> Vec<usize> {
             kept.last = Some(i);
         }
     }
-    let mut out: Vec<usize> = by_action
-        .into_values()
-        .flat_map(|k| [Some(k.last.unwrap_or(k.first)), k.sent, k.succeeded])
-        .flatten()
-        .collect();
-    out.sort_unstable();
-    out.dedup();
-    out
+
+    /// The positions to keep, in order.
+    fn kept(self) -> Vec<usize> {
+        let mut out: Vec<usize> = self
+            .by_action
+            .into_values()
+            .flat_map(|k| [Some(k.last.unwrap_or(k.first)), k.sent, k.succeeded])
+            .flatten()
+            .collect();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }
 
 /// The history of the journal at `path`, which the caller alone writes (it holds the apply
 /// lock); when at least half of its lines (and [`MIN_DEAD_LINES`]) are dead, the live ones
 /// replace it first. The file is swapped whole by a rename, so a crash leaves the old journal
-/// or the new one, never a mix.
+/// or the new one, never a mix. Both passes stream: no more than the history is held.
 ///
 /// # Errors
 /// When the journal cannot be read, or its compacted copy cannot be written.
 pub fn history(path: &Path) -> Result<(History, Option<Compacted>), JournalError> {
-    let (records, damaged) = replay(path)?;
-    let before = records.len() + damaged.len();
-    let keep = live(&records);
+    let mut history = History::default();
+    let mut live = Live::default();
+    let mut read = 0;
+    history.damaged = each(path, |r| {
+        live.see(read, &r);
+        read += 1;
+        history.fold(r);
+    })?;
+    let before = read + history.damaged.len();
+    let keep = live.kept();
     let dead = before - keep.len();
     if dead < MIN_DEAD_LINES || dead < keep.len() {
-        return Ok((History::of(records, damaged), None));
+        return Ok((history, None));
     }
-    rewrite(path, &records, &keep).map_err(|error| JournalError::Io {
-        path: path.to_owned(),
-        error,
-    })?;
+    rewrite(path, &keep)?;
     let compacted = Compacted {
         before,
         after: keep.len(),
     };
     // Damaged lines are gone from the file now, but this run still reports them.
-    Ok((History::of(records, damaged), Some(compacted)))
+    Ok((history, Some(compacted)))
 }
 
-fn rewrite(path: &Path, records: &[Record], keep: &[usize]) -> std::io::Result<()> {
+/// Writes the records at `keep` (positions among the readable ones) beside the journal, and
+/// renames the copy over it.
+fn rewrite(path: &Path, keep: &[usize]) -> Result<(), JournalError> {
+    let io = |error| JournalError::Io {
+        path: path.to_owned(),
+        error,
+    };
     let mut name = path.file_name().unwrap_or_default().to_owned();
     name.push(".compacting");
     let tmp = path.with_file_name(name);
     let written = (|| {
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp)?);
-        for &i in keep {
-            out.write_all(&line(&records[i]))?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(io)?);
+        let (mut i, mut next, mut failed) = (0, keep.iter().peekable(), None);
+        each(path, |r| {
+            if next.peek() == Some(&&i) {
+                next.next();
+                if failed.is_none() {
+                    failed = out.write_all(&line(&r)).err();
+                }
+            }
+            i += 1;
+        })?;
+        if let Some(error) = failed {
+            return Err(io(error));
         }
         let file = out
             .into_inner()
-            .map_err(std::io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
+            .map_err(|e| io(std::io::IntoInnerError::into_error(e)))?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&tmp, path).map_err(io)?;
         // The rename itself is durable once the folder is.
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
         }
         Ok(())
     })();
@@ -118,6 +153,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::state::journal::replay;
 
     const STATES: [State; 7] = [
         State::Planned,
@@ -166,7 +202,12 @@ mod tests {
                     record(i, (bits >> 8) % 4, state)
                 })
                 .collect();
-            let kept: Vec<Record> = live(&records)
+            let mut live = Live::default();
+            for (i, r) in records.iter().enumerate() {
+                live.see(i, r);
+            }
+            let kept: Vec<Record> = live
+                .kept()
                 .into_iter()
                 .map(|i| records[i].clone())
                 .collect();

@@ -252,13 +252,24 @@ fn line(record: &Record) -> Vec<u8> {
 /// # Errors
 /// When the file cannot be read or is not a regular file.
 pub fn replay(path: &Path) -> Result<(Vec<Record>, Vec<usize>), JournalError> {
+    let mut records = Vec::new();
+    let damaged = each(path, |r| records.push(r))?;
+    Ok((records, damaged))
+}
+
+/// Hands every readable record to `f`, oldest first, one at a time (a journal of a million
+/// actions is never in memory whole); the (1-based) numbers of the damaged lines.
+///
+/// # Errors
+/// When the file cannot be read or is not a regular file.
+pub fn each(path: &Path, mut f: impl FnMut(Record)) -> Result<Vec<usize>, JournalError> {
     let io = |error| JournalError::Io {
         path: path.to_owned(),
         error,
     };
     let file = match File::open(path) {
         Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(e)),
     };
     // A device in its place (/dev/full, /dev/zero) would be read forever.
@@ -268,7 +279,6 @@ pub fn replay(path: &Path) -> Result<(Vec<Record>, Vec<usize>), JournalError> {
             "not a regular file",
         )));
     }
-    let mut records = Vec::new();
     let mut damaged = Vec::new();
     // Bytes, not `lines()`: one line of invalid UTF-8 must not stop the reading.
     for (i, line) in BufReader::new(file).split(b'\n').enumerate() {
@@ -277,20 +287,21 @@ pub fn replay(path: &Path) -> Result<(Vec<Record>, Vec<usize>), JournalError> {
             continue;
         }
         match serde_json::from_slice::<Record>(&line) {
-            Ok(r) => records.push(r),
+            Ok(r) => f(r),
             Err(_) => damaged.push(i + 1),
         }
     }
-    Ok((records, damaged))
+    Ok(damaged)
 }
 
-/// The history of the journal at `path`.
+/// The history of the journal at `path`, folded as it is read.
 ///
 /// # Errors
 /// When the file cannot be read or is not a regular file.
 pub fn history(path: &Path) -> Result<History, JournalError> {
-    let (records, damaged) = replay(path)?;
-    Ok(History::of(records, damaged))
+    let mut history = History::default();
+    history.damaged = each(path, |r| history.fold(r))?;
+    Ok(history)
 }
 
 pub mod compact;
