@@ -59,9 +59,7 @@ impl Store for LocalStore {
         journal::history(&self.journal_path())
     }
 
-    fn history_for_apply(
-        &self,
-    ) -> Result<(History, Option<journal::compact::Compacted>), StateError> {
+    fn history_for_apply(&self) -> Result<(History, journal::compact::Compaction), StateError> {
         journal::compact::history(&self.journal_path())
     }
 

@@ -280,10 +280,8 @@ pub trait Store: Send + Sync + fmt::Debug {
     ///
     /// # Errors
     /// When the state cannot be read, or not rewritten.
-    fn history_for_apply(
-        &self,
-    ) -> Result<(History, Option<journal::compact::Compacted>), StateError> {
-        Ok((self.history()?, None))
+    fn history_for_apply(&self) -> Result<(History, journal::compact::Compaction), StateError> {
+        Ok((self.history()?, journal::compact::Compaction::Kept))
     }
 
     /// Takes the apply lock, or says who holds it.

@@ -18,6 +18,7 @@ use crate::exit::ExitStatus;
 use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::runbook::{self, Runbook};
 use crate::state::History;
+use crate::state::journal::compact::Compaction;
 use crate::ui::diagnostic::render as render_diagnostic;
 use crate::ui::printer::Printer;
 
@@ -101,14 +102,19 @@ pub(crate) fn history(
         printer.note(&note)?;
     }
     let history = if for_apply {
-        let (history, compacted) = store.store().history_for_apply()?;
-        if let Some(c) = compacted {
-            printer.note(&format!(
+        let (history, compaction) = store.store().history_for_apply()?;
+        match compaction {
+            Compaction::Kept => {}
+            Compaction::Done(c) => printer.note(&format!(
                 "note: compacted the journal {}: kept the {} line(s) its history reads, of {}\n",
                 store.journal(),
                 c.after,
                 c.before
-            ))?;
+            ))?,
+            Compaction::Failed(e) => printer.note(&format!(
+                "warning: could not compact the journal {} ({e}); it stays as it was\n",
+                store.journal()
+            ))?,
         }
         history
     } else {

@@ -15,6 +15,16 @@ use crate::state::{History, Record, State};
 pub const MIN_DEAD_LINES: usize = 10_000;
 
 /// What a compaction did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Compaction {
+    /// The journal was read as it is.
+    Kept,
+    Done(Compacted),
+    /// The copy could not be written; the journal is as it was, and the apply goes on.
+    Failed(String),
+}
+
+/// The lines of a compacted journal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compacted {
     /// Lines before, damaged ones included.
@@ -81,8 +91,9 @@ impl Live {
 /// or the new one, never a mix. Both passes stream: no more than the history is held.
 ///
 /// # Errors
-/// When the journal cannot be read, or its compacted copy cannot be written.
-pub fn history(path: &Path) -> Result<(History, Option<Compacted>), JournalError> {
+/// When the journal cannot be read. A copy that cannot be written is only reported: the
+/// journal is still whole.
+pub fn history(path: &Path) -> Result<(History, Compaction), JournalError> {
     let mut history = History::default();
     let mut live = Live::default();
     let mut read = 0;
@@ -95,15 +106,17 @@ pub fn history(path: &Path) -> Result<(History, Option<Compacted>), JournalError
     let keep = live.kept();
     let dead = before - keep.len();
     if dead < MIN_DEAD_LINES || dead < keep.len() {
-        return Ok((history, None));
+        return Ok((history, Compaction::Kept));
     }
-    rewrite(path, &keep)?;
-    let compacted = Compacted {
-        before,
-        after: keep.len(),
+    // Damaged lines are gone from the file once compacted, but this run still reports them.
+    let compaction = match rewrite(path, &keep) {
+        Ok(()) => Compaction::Done(Compacted {
+            before,
+            after: keep.len(),
+        }),
+        Err(e) => Compaction::Failed(e.to_string()),
     };
-    // Damaged lines are gone from the file now, but this run still reports them.
-    Ok((history, Some(compacted)))
+    Ok((history, compaction))
 }
 
 /// Writes the records at `keep` (positions among the readable ones) beside the journal, and
@@ -250,7 +263,7 @@ mod tests {
         let (history, compacted) = history(&path).expect("compacted");
         assert_eq!(
             compacted,
-            Some(Compacted {
+            Compaction::Done(Compacted {
                 before: 60_000,
                 after: 4_000
             })
@@ -262,10 +275,18 @@ mod tests {
         assert!(!dir.join("j.journal.jsonl.compacting").exists());
         // Now mostly live: read as it is.
         let (_, again) = super::history(&path).expect("read");
-        assert_eq!(again, None);
+        assert_eq!(again, Compaction::Kept);
+        // A copy that cannot be made leaves the journal as it was, and is only reported.
+        write(&path, &records);
+        std::fs::create_dir(dir.join("j.journal.jsonl.compacting")).expect("in the way");
+        let (kept, failed) = super::history(&path).expect("read");
+        assert!(matches!(failed, Compaction::Failed(_)), "{failed:?}");
+        assert_eq!(seen(&kept), seen(&history));
+        assert_eq!(replay(&path).expect("read").0.len(), 60_000);
+        std::fs::remove_dir(dir.join("j.journal.jsonl.compacting")).expect("removed");
         // A small journal is never rewritten, however dead.
         write(&path, &records[..9_000]);
-        assert_eq!(super::history(&path).expect("read").1, None);
+        assert_eq!(super::history(&path).expect("read").1, Compaction::Kept);
         assert_eq!(replay(&path).expect("read").0.len(), 9_000);
         let _ = std::fs::remove_dir_all(&dir);
     }
