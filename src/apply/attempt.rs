@@ -14,7 +14,7 @@ use super::poll::poll;
 use super::reconcile::reconcile;
 use crate::manifest::model::Work;
 use crate::plan::PlanAction;
-use crate::providers::{Answer, ProviderError};
+use crate::providers::{Answer, Idempotency, ProviderError};
 use crate::state::State;
 
 /// One action of a unit: its place in the job, the plan action and what it acts on.
@@ -200,8 +200,8 @@ async fn settle(
 }
 
 /// Sends the unit's works as one request: within the global and the provider's limits, after
-/// each member's `sent` is queued for the journal, and acted on only once it is on disk. One
-/// answer per member, and when the request left.
+/// each member's `sent` is queued for the journal (on disk, for work that must not start
+/// twice), and acted on only once it is on disk. One answer per member, and when it left.
 async fn send(
     engine: &Engine,
     job: &JobInfo,
@@ -275,6 +275,20 @@ async fn send(
     }
     let works: Vec<&Work> = members.iter().map(|m| &m.work).collect();
     let client = &engine.clients[&job.provider];
+    // A request that starts new work leaves only once its `sent` is on disk: killed after it
+    // left, the run must leave "maybe sent" behind, never a bare intent that the next apply
+    // would send again. The others are synced while on the wire (a resend does no harm).
+    if members[0].action.idempotency == Idempotency::NonIdempotent {
+        if let Err(e) = ticket.wait().await {
+            return Err(Stopped {
+                state: State::Failed,
+                attempts: attempt - 1,
+                detail: format!("not sent: the journal cannot record the send ({e})"),
+            });
+        }
+        let sent_at = jiff::Timestamp::now();
+        return Ok((client.send(&works).await, sent_at));
+    }
     let sent_at = jiff::Timestamp::now();
     let (answers, synced) = tokio::join!(client.send(&works), ticket.wait());
     if let Err(e) = synced {
