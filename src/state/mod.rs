@@ -182,6 +182,31 @@ impl Past {
     }
 }
 
+/// What of an action's past a record sets, by its state: the one rule of [`History::fold`],
+/// which the journal's compaction keeps lines by.
+#[derive(Debug, Clone, Copy)]
+pub struct Reads {
+    /// When it last succeeded.
+    pub success: bool,
+    /// When it was last sent.
+    pub sent: bool,
+    /// Its last state change.
+    pub last: bool,
+}
+
+impl Reads {
+    #[must_use]
+    pub fn of(state: State) -> Self {
+        Self {
+            success: matches!(state, State::Succeeded | State::Converged),
+            sent: state == State::Sent,
+            // A skip records that nothing was sent in that run: what happened before still
+            // stands (a success stays a success, an intent not acted on stays unsent).
+            last: state != State::Skipped,
+        }
+    }
+}
+
 /// Every action's past, by action id, and how many journal lines could not be read.
 #[derive(Debug, Default)]
 pub struct History {
@@ -216,14 +241,14 @@ impl History {
                 succeeded_at: None,
                 sent_at: None,
             });
-        match state {
-            State::Succeeded | State::Converged => past.succeeded_at = Some(at),
-            State::Sent => past.sent_at = Some(at),
-            _ => {}
+        let reads = Reads::of(state);
+        // One state sets at most one of the two times.
+        if reads.success {
+            past.succeeded_at = Some(at);
+        } else if reads.sent {
+            past.sent_at = Some(at);
         }
-        // A skip records that nothing was sent in that run: what happened before still
-        // stands (a success stays a success, an intent not acted on stays unsent).
-        if state != State::Skipped {
+        if reads.last {
             past.last = r;
         }
     }

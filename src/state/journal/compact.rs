@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::path::Path;
 
 use super::{JournalError, each, line};
-use crate::state::{History, Record, State};
+use crate::state::{History, Reads, Record};
 
 /// A journal shorter than this is left alone, however much of it is dead: reading it costs
 /// nothing worth a rewrite.
@@ -61,12 +61,14 @@ impl Live {
             self.by_action.insert(r.action.clone(), kept);
         }
         let kept = self.by_action.get_mut(&r.action).expect("inserted above");
-        match r.state {
-            State::Succeeded | State::Converged => kept.succeeded = Some(i),
-            State::Sent => kept.sent = Some(i),
-            _ => {}
+        let reads = Reads::of(r.state);
+        if reads.success {
+            kept.succeeded = Some(i);
         }
-        if r.state != State::Skipped {
+        if reads.sent {
+            kept.sent = Some(i);
+        }
+        if reads.last {
             kept.last = Some(i);
         }
     }
@@ -166,6 +168,7 @@ mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
+    use crate::state::State;
     use crate::state::journal::replay;
 
     const STATES: [State; 7] = [
