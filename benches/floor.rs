@@ -10,6 +10,10 @@
 //! seconds of the client and of the sandbox: on one machine, both ends of the loopback share its
 //! cores, so the bare clients' figures are the floor any client reaches here.
 //!
+//! `FLOOR_PIN=1` holds the sandbox to the last CPU and the clients (this process, and the
+//! redrive it starts) to the others, as a server of its own would leave them: what each client
+//! costs then shows without the two ends fighting for the same cores.
+//!
 //! `cargo bench --bench floor` (`FLOOR_N`, `FLOOR_C`, `FLOOR_L` (ms) and `FLOOR_RUNS` change the
 //! defaults 100000, 256, 5 and 3).
 #![allow(clippy::print_stdout)]
@@ -51,6 +55,25 @@ struct Setting {
     n: usize,
     c: usize,
     latency_ms: u64,
+    /// With `FLOOR_PIN`: the sandbox's CPU (the clients have the others).
+    sandbox_cpus: Option<String>,
+}
+
+/// Holds this process (and every thread and child it starts from now on) to all CPUs but the
+/// last, which it returns for the sandbox; `None` on a single CPU.
+fn pin() -> Option<String> {
+    let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    if cpus < 2 {
+        return None;
+    }
+    let clients = format!("0-{}", cpus - 2);
+    let status = Command::new("taskset")
+        .args(["-p", "-c", &clients, &std::process::id().to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run taskset");
+    assert!(status.success(), "taskset could not pin the bench");
+    Some((cpus - 1).to_string())
 }
 
 /// One run's figures.
@@ -183,7 +206,8 @@ fn run(client: Client, setting: &Setting, dir: &std::path::Path, tick: f64) -> R
         "  faults:\n    latency: {{fixed: {}ms, endpoints: ['POST /vedsdk/certificates/retry']}}\n",
         setting.latency_ms
     );
-    let sandbox = Sandbox::start(&support::scenario(setting.n, &latency), client.name());
+    let scenario = support::scenario(setting.n, &latency);
+    let sandbox = Sandbox::start_on(&scenario, client.name(), setting.sandbox_cpus.as_deref());
     let sandbox_pid = sandbox.pid().to_string();
     let rb = runbook(dir, setting, &sandbox.venafi);
     let _ = std::fs::remove_dir_all(dir.join(".redrive"));
@@ -252,6 +276,11 @@ fn main() {
         n: env_or("FLOOR_N", 100_000),
         c: env_or("FLOOR_C", 256),
         latency_ms: env_or("FLOOR_L", 5),
+        sandbox_cpus: if env_or("FLOOR_PIN", 0) == 1 {
+            pin()
+        } else {
+            None
+        },
     };
     let runs: usize = env_or("FLOOR_RUNS", 3).max(1);
     let tick = ticks_per_second();
@@ -260,8 +289,16 @@ fn main() {
     #[allow(clippy::cast_precision_loss)]
     let bound = setting.n.div_ceil(setting.c) as f64 * setting.latency_ms as f64 / 1000.0;
     println!(
-        "floor: N={} C={} L={}ms, bound {bound:.2} s, {runs} runs each, interleaved",
-        setting.n, setting.c, setting.latency_ms
+        "floor: N={} C={} L={}ms, bound {bound:.2} s, {runs} runs each, interleaved{}",
+        setting.n,
+        setting.c,
+        setting.latency_ms,
+        setting
+            .sandbox_cpus
+            .as_deref()
+            .map_or(String::new(), |cpu| format!(
+                ", the sandbox on CPU {cpu} and the clients on the others"
+            ))
     );
     let clients = [Client::Hyper, Client::Reqwest, Client::Redrive];
     let mut figures: Vec<Vec<Run>> = clients.iter().map(|_| Vec::new()).collect();

@@ -28,10 +28,25 @@ impl Drop for Sandbox {
 impl Sandbox {
     /// Starts the sandbox on `scenario` (YAML text); `name` keeps concurrent files apart.
     pub fn start(scenario: &str, name: &str) -> Self {
+        Self::start_on(scenario, name, None)
+    }
+
+    /// As [`Sandbox::start`], held to the CPUs `cpus` (a `taskset -c` list) when given.
+    pub fn start_on(scenario: &str, name: &str, cpus: Option<&str>) -> Self {
         let path =
             std::env::temp_dir().join(format!("redrive-bench-{}-{name}.yaml", std::process::id()));
         std::fs::write(&path, scenario).expect("write the scenario");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_redrive"))
+        let bin = env!("CARGO_BIN_EXE_redrive");
+        // taskset execs the sandbox: the child's pid stays the sandbox's, for its CPU figures.
+        let mut command = match cpus {
+            Some(cpus) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", cpus, bin]);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
             .args(["sandbox", "--port", "0", "--format", "json", "--scenario"])
             .arg(&path)
             .stdout(Stdio::piped())

@@ -134,6 +134,18 @@ impl Engine {
             .submit(&self.record_of(job, action, state, attempt, None, ""))
     }
 
+    /// Queues a state change that nothing waits for: durable with the next sync.
+    pub(super) fn submit_unsynced(
+        &self,
+        job: &JobInfo,
+        action: &PlanAction,
+        state: State,
+        attempt: u32,
+    ) -> Result<(), crate::state::StateError> {
+        self.journal
+            .submit_unsynced(&self.record_of(job, action, state, attempt, None, ""))
+    }
+
     /// Journals the final state, reports it and builds the result.
     // Every argument is a field of the result; a struct for them would only be unpacked here.
     #[allow(clippy::too_many_arguments)]

@@ -147,7 +147,7 @@ impl Writer {
             let mut batch = vec![first];
             drain(&mut rx, &mut batch);
             let someone_waits_now = batch.iter().any(|p| p.done.is_some() && !p.linger);
-            if burst && !someone_waits_now && batch.iter().any(|p| p.linger) {
+            if burst && !someone_waits_now {
                 tokio::time::sleep(LINGER).await;
                 drain(&mut rx, &mut batch);
             }
