@@ -144,7 +144,6 @@ async fn bare(client: Client, base: &str, setting: &Setting) -> usize {
     let reqwest = reqwest::Client::builder()
         .user_agent(concat!("redrive/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(30))
         .timeout(Duration::from_secs(30))
         .gzip(true)
         .redirect(reqwest::redirect::Policy::none())

@@ -241,8 +241,9 @@ impl Http {
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .connect_timeout(CONNECT_TIMEOUT.min(timeout))
-            // A stalled body read fails like a stalled answer; `timeout` bounds the whole call.
-            .read_timeout(timeout)
+            // One deadline from connecting to the body's last byte: a stalled body read fails
+            // like a stalled answer. (A read timeout of the same length could never fire
+            // first, and cost every request a second timer.)
             .timeout(timeout)
             .gzip(true)
             // Credentials are bound to their origin: a 3xx is an answer like any other, never
@@ -377,21 +378,23 @@ impl Http {
     }
 
     async fn exchange(&self, request: reqwest::Request) -> Result<Reply, CallError> {
-        let url = redact_query(request.url());
+        // Shown only in a failure's message: a success does not pay for the redacted copy.
+        let sent_to = request.url().clone();
         let classify = |e: reqwest::Error| {
+            let url = redact_query(&sent_to);
             if e.is_connect() {
                 CallError::Connect {
-                    url: url.clone(),
+                    url,
                     detail: root_cause(&e),
                 }
             } else if e.is_timeout() {
                 CallError::Timeout {
-                    url: url.clone(),
+                    url,
                     after: self.timeout,
                 }
             } else {
                 CallError::Broken {
-                    url: url.clone(),
+                    url,
                     detail: root_cause(&e),
                 }
             }

@@ -22,6 +22,8 @@ use crate::providers::{
 };
 use crate::state::TokenStore;
 
+const RETRY_PATH: &str = "vedsdk/Certificates/Retry";
+
 #[derive(Debug)]
 pub struct Venafi {
     name: String,
@@ -35,6 +37,8 @@ pub struct Venafi {
     tokens: Mutex<Option<auth::Tokens>>,
     /// Where rotated pairs are kept between runs: a refresh token works once.
     store: Arc<dyn TokenStore>,
+    /// `Certificates/Retry`, joined once: every action of a run goes there.
+    retry_url: url::Url,
     // With the one endpoint every action goes to.
     preview: std::sync::OnceLock<(crate::providers::PreviewParts, std::sync::Arc<str>)>,
 }
@@ -53,6 +57,7 @@ impl Venafi {
         let auth: VenafiAuth = auth_of(name, auth)?;
         let mut me = Self {
             name: name.to_owned(),
+            retry_url: http.url(RETRY_PATH),
             http,
             client_id: auth.client_id.clone(),
             username: auth.username.clone(),
@@ -197,9 +202,9 @@ impl Venafi {
     /// A transport failure or no usable token.
     pub async fn execute(&self, action: &RetryCertificate) -> Result<Answer, ProviderError> {
         let reply = self
-            .call(
+            .call_at(
                 Method::POST,
-                "vedsdk/Certificates/Retry",
+                self.retry_url.clone(),
                 Some(&Self::body(action)),
             )
             .await?;
@@ -270,10 +275,7 @@ impl Venafi {
                     ("Content-Type", "application/json".to_owned()),
                 ],
             );
-            (
-                parts,
-                self.http.url("vedsdk/Certificates/Retry").as_str().into(),
-            )
+            (parts, self.retry_url.as_str().into())
         });
         parts.preview(
             url.clone(),
