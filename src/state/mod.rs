@@ -231,23 +231,29 @@ impl History {
 
     /// Folds the next record, in journal order.
     pub fn fold(&mut self, r: Record) {
-        let at = r.at.clone();
-        let state = r.state;
-        let past = self
-            .actions
-            .entry(r.action.clone())
-            .or_insert_with(|| Past {
-                last: r.clone(),
+        let reads = Reads::of(r.state);
+        // One state sets at most one of the two times.
+        let time = |past: &mut Past, at: &str| {
+            if reads.success {
+                past.succeeded_at = Some(at.to_owned());
+            } else if reads.sent {
+                past.sent_at = Some(at.to_owned());
+            }
+        };
+        // Most records are of an action seen before: looked up by reference, so neither its id
+        // nor the record is copied.
+        let Some(past) = self.actions.get_mut(&r.action) else {
+            let (id, at) = (r.action.clone(), r.at.clone());
+            let mut past = Past {
+                last: r,
                 succeeded_at: None,
                 sent_at: None,
-            });
-        let reads = Reads::of(state);
-        // One state sets at most one of the two times.
-        if reads.success {
-            past.succeeded_at = Some(at);
-        } else if reads.sent {
-            past.sent_at = Some(at);
-        }
+            };
+            time(&mut past, &at);
+            self.actions.insert(id, past);
+            return;
+        };
+        time(past, &r.at);
         if reads.last {
             past.last = r;
         }
