@@ -37,7 +37,8 @@ pub fn run(mut file: File, rx: &mpsc::Receiver<Pending>, shared: &Arc<Shared>) {
     // written or synced a moment later shares one write and one sync with the rest of it.
     // After a quiet spell a line goes out at once. (Counting only `sent` lines lingered less
     // and took 3,364 syncs instead of 2,157 for 10,000 requests at 20 ms. Lines nobody waits
-    // for linger too: written as they came, 100,000 requests cost as many wake-ups and writes.)
+    // for linger too, so that each does not cost a wake-up and a write of its own: an apply
+    // of 100,000 Venafi retries, 200,000 lines after its intents, made 3,264 `write` calls.)
     let mut burst = false;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
