@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::oneshot;
 
-/// How long the writer gathers `sent` records before syncing them, during a burst.
+/// How long the writer gathers records before writing (and syncing) them, during a burst.
 pub const LINGER: Duration = Duration::from_millis(1);
 
 /// One line on its way to the file.
