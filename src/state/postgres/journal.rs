@@ -8,7 +8,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
@@ -17,9 +16,6 @@ use super::state_name;
 use crate::state::journal::Backend;
 use crate::state::{Record, StateError, Ticket};
 
-/// How long a burst's `sent` records wait for company before their commit, as in the file
-/// journal.
-const LINGER: Duration = Duration::from_millis(1);
 /// Records per statement: bounds one statement's size and the writer's memory.
 const MAX_BATCH: usize = 8192;
 
@@ -148,7 +144,7 @@ impl Writer {
             drain(&mut rx, &mut batch);
             let someone_waits_now = batch.iter().any(|p| p.done.is_some() && !p.linger);
             if burst && !someone_waits_now {
-                tokio::time::sleep(LINGER).await;
+                tokio::time::sleep(crate::state::writer::LINGER).await;
                 drain(&mut rx, &mut batch);
             }
             burst = batch.len() > 1;
