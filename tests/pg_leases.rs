@@ -143,6 +143,56 @@ async fn eight_runners_claiming_at_once_get_every_action_exactly_once() {
     assert_eq!(check.open().await.expect("open"), 0);
 }
 
+/// A runner renews all it holds while it finishes some of them, as a cooperative apply does.
+/// At this size the renewal of all of them scans the table and a finish of 40 the index, each
+/// locking rows in its own order: the two deadlocked (reproduced here before the fix), the
+/// finish lost, and its actions stayed leased and were renewed for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewing_never_blocks_or_undoes_a_finish_of_the_same_runner() {
+    let Some(db) = database("renew") else { return };
+    let store = store(&db).await;
+    let leases = Leases::new(&store, "run1", "A", Duration::from_secs(30));
+    const N: usize = 20_000;
+    leases.seed("d", &plan(N)).await.expect("seed");
+    let mut held = Vec::new();
+    for _ in 0..N / 1000 {
+        held.extend(ids(&leases.claim(1000).await.expect("claim")));
+    }
+    assert_eq!(held.len(), N);
+    // Finished in an order of their own, as answers come (a fixed shuffle).
+    let order: Vec<String> = (0..N).map(|i| held[(i * 7919) % N].clone()).collect();
+    // Renewed in parts first, so that the table's order is no longer the index's.
+    for part in order.chunks(3000) {
+        assert!(leases.renew(part).await.expect("renew").is_empty());
+    }
+    let renewer = {
+        let leases = leases.clone();
+        let all = held.clone();
+        tokio::spawn(async move {
+            // Bounded: as many renewals as the finishes below take, at most 200.
+            for _ in 0..200 {
+                if leases.open().await.expect("open") == 0 {
+                    break;
+                }
+                leases.renew(&all).await.expect("renew while finishing");
+            }
+        })
+    };
+    for chunk in order.chunks(40) {
+        assert_eq!(
+            leases.finish(chunk).await.expect("finish while renewing"),
+            chunk.len() as u64
+        );
+    }
+    assert_eq!(leases.open().await.expect("open"), 0);
+    renewer.await.expect("renewer");
+    // What is still held is renewed, and not reported lost.
+    let more = Leases::new(&store, "run2", "A", Duration::from_secs(30));
+    more.seed("d", &plan(50)).await.expect("seed");
+    let kept = ids(&more.claim(50).await.expect("claim"));
+    assert!(more.renew(&kept).await.expect("renew").is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shared_rate_window_never_lets_more_than_count_start_in_a_period() {
     let Some(db) = database("window") else { return };

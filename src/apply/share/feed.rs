@@ -256,9 +256,26 @@ async fn flush(
         return;
     }
     if !finished.is_empty() {
-        let _ = share.finish(std::mem::take(finished)).await;
+        let ids = std::mem::take(finished);
+        retried(|| share.finish(ids.clone())).await;
     }
     if !released.is_empty() {
-        let _ = share.release(std::mem::take(released)).await;
+        let ids = std::mem::take(released);
+        retried(|| share.release(ids.clone())).await;
+    }
+}
+
+/// How often a finish or release is tried before its leases are left to run out.
+const TRIES: u32 = 5;
+
+/// Tries a change of leases again after a passing error (a deadlock victim, a dropped
+/// connection). What still fails is no longer renewed: its lease runs out and whoever claims
+/// it, this runner included, finds its final record in the journal.
+async fn retried<'a>(mut change: impl FnMut() -> super::Answer<'a, ()>) {
+    for attempt in 1..=TRIES {
+        if change().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100) * attempt).await;
     }
 }

@@ -228,6 +228,11 @@ impl Leases {
     /// Renews the leases of `actions`; returns the ones this runner no longer holds (taken over
     /// after it missed its lease): stop working on those.
     ///
+    /// The renewal never waits for a row: one that another statement holds at this moment
+    /// (this runner's own `finish` of it, say) is skipped, renewed on the next beat and not
+    /// counted lost. Waiting made the renewal and a finish of the same runner, each locking
+    /// its rows in its own order, deadlock; the finish lost, and its actions stayed leased.
+    ///
     /// # Errors
     /// Database errors.
     pub async fn renew(&self, actions: &[String]) -> Result<Vec<String>, StateError> {
@@ -241,20 +246,24 @@ impl Leases {
         self.on_store("renew leases", move |client| async move {
             let rows = client
                 .query(
-                    "UPDATE redrive.leases
-                     SET lease_until = now() + $5::float8 * interval '1 millisecond'
+                    "WITH locked AS (
+                         SELECT ctid AS row FROM redrive.leases
+                         WHERE state_key = $1 AND run = $2 AND owner = $3 AND status = 'leased'
+                           AND action = ANY($4)
+                         FOR UPDATE SKIP LOCKED),
+                     renewed AS (
+                         UPDATE redrive.leases l
+                         SET lease_until = now() + $5::float8 * interval '1 millisecond'
+                         FROM locked WHERE l.ctid = locked.row)
+                     -- Held, by the statement's snapshot: a row skipped above is still ours.
+                     SELECT action FROM redrive.leases
                      WHERE state_key = $1 AND run = $2 AND owner = $3 AND status = 'leased'
-                       AND action = ANY($4)
-                     RETURNING action",
+                       AND action = ANY($4)",
                     &[&key, &run, &owner, &actions, &lease],
                 )
                 .await?;
-            let renewed: std::collections::HashSet<String> =
-                rows.iter().map(|r| r.get(0)).collect();
-            Ok(actions
-                .into_iter()
-                .filter(|a| !renewed.contains(a))
-                .collect())
+            let held: std::collections::HashSet<String> = rows.iter().map(|r| r.get(0)).collect();
+            Ok(actions.into_iter().filter(|a| !held.contains(a)).collect())
         })
         .await
     }

@@ -196,23 +196,27 @@ impl Share for PgShare {
 
     fn finish(&self, actions: Vec<String>) -> Answer<'_, ()> {
         Box::pin(async move {
-            self.leases.finish(&actions).await?;
+            let changed = self.leases.finish(&actions).await;
+            // Forgotten either way: renewed for ever, an action whose change failed would
+            // hold its run open; its lease runs out instead (`feed::retried`).
             let mut held = self.held();
             for a in &actions {
                 held.remove(a);
             }
-            Ok(())
+            changed.map(drop)
         })
     }
 
     fn release(&self, actions: Vec<String>) -> Answer<'_, ()> {
         Box::pin(async move {
-            self.leases.release(&actions).await?;
+            let changed = self.leases.release(&actions).await;
+            // Forgotten either way: renewed for ever, an action whose change failed would
+            // hold its run open; its lease runs out instead (`feed::retried`).
             let mut held = self.held();
             for a in &actions {
                 held.remove(a);
             }
-            Ok(())
+            changed.map(drop)
         })
     }
 
