@@ -36,3 +36,4 @@ mod sources;
 mod strict_schemas;
 mod support;
 mod tamper;
+mod wire;

@@ -165,7 +165,10 @@ pub fn redact(value: &mut Value) {
 /// One provider's client and base URL.
 #[derive(Debug, Clone)]
 pub struct Http {
+    /// Builds every request, and sends the ones a proxy applies to.
     client: reqwest::Client,
+    /// Sends the others ([`super::wire`]).
+    direct: Option<super::wire::Direct>,
     base: Url,
     timeout: Duration,
     /// The provider's limits: every request passes them (`None`: unlimited).
@@ -238,9 +241,17 @@ impl Http {
         let tls = provider.tls.as_ref();
         let base = base_url(url, tls)?;
         let timeout = timeout_of(provider);
+        let connect = CONNECT_TIMEOUT.min(timeout);
+        let tls_config = super::wire::tls_config(&super::wire::trust(tls, base_dir)?)?;
+        // A loopback endpoint (the sandbox of a rehearsal, a local agent) is never reached
+        // through the shell's HTTP_PROXY: the proxy could not reach it, and would see the
+        // requests and their credentials. Elsewhere a proxy from the environment applies, and
+        // only reqwest knows how to go through one.
+        let direct = (is_loopback(&base) || !super::wire::proxy_configured())
+            .then(|| super::wire::Direct::new(tls_config.clone(), connect, USER_AGENT));
         let mut builder = reqwest::Client::builder()
             .user_agent(USER_AGENT)
-            .connect_timeout(CONNECT_TIMEOUT.min(timeout))
+            .connect_timeout(connect)
             // One deadline from connecting to the body's last byte: a stalled body read fails
             // like a stalled answer. (A read timeout of the same length could never fire
             // first, and cost every request a second timer.)
@@ -253,41 +264,17 @@ impl Http {
             // documents: the client never sends a request again on its own. With no retries
             // allowed it also stops copying every request in case it might.
             .retry(reqwest::retry::never().max_retries_per_request(0))
-            .pool_max_idle_per_host(256);
-        // A loopback endpoint (the sandbox of a rehearsal, a local agent) is never reached
-        // through the shell's HTTP_PROXY: the proxy could not reach it, and would see the
-        // requests and their credentials.
+            .pool_max_idle_per_host(256)
+            .tls_backend_preconfigured(tls_config);
         if is_loopback(&base) {
             builder = builder.no_proxy();
-        }
-        if let Some(tls) = tls {
-            if let Some(file) = &tls.ca_file {
-                let path = base_dir.join(file);
-                let pem = std::fs::read(&path).map_err(|e| SetupError::CaFile {
-                    path: path.display().to_string(),
-                    detail: e.to_string(),
-                })?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                    SetupError::CaFile {
-                        path: path.display().to_string(),
-                        detail: e.to_string(),
-                    }
-                })?;
-                builder = if tls.ca_only {
-                    builder.tls_certs_only(certs)
-                } else {
-                    builder.tls_certs_merge(certs)
-                };
-            }
-            if tls.insecure_skip_verify {
-                builder = builder.tls_danger_accept_invalid_certs(true);
-            }
         }
         let client = builder
             .build()
             .map_err(|e| SetupError::Client(e.to_string()))?;
         Ok(Self {
             client,
+            direct,
             base,
             timeout,
             limiter: None,
@@ -380,6 +367,12 @@ impl Http {
     async fn exchange(&self, request: reqwest::Request) -> Result<Reply, CallError> {
         // Shown only in a failure's message: a success does not pay for the redacted copy.
         let sent_to = request.url().clone();
+        if let Some(direct) = &self.direct {
+            return direct
+                .exchange(request, self.timeout)
+                .await
+                .map_err(|e| e.at(redact_query(&sent_to), self.timeout));
+        }
         let classify = |e: reqwest::Error| {
             let url = redact_query(&sent_to);
             if e.is_connect() {
@@ -424,7 +417,7 @@ fn redact_query(url: &Url) -> String {
     shown.to_string()
 }
 
-fn root_cause(e: &dyn std::error::Error) -> String {
+pub(super) fn root_cause(e: &dyn std::error::Error) -> String {
     let mut cause = e;
     while let Some(next) = cause.source() {
         cause = next;

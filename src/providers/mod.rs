@@ -14,6 +14,7 @@ pub mod registry;
 pub mod secret;
 pub mod vcf;
 pub mod venafi;
+pub mod wire;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
