@@ -1,6 +1,6 @@
-//! The HTTP layer every provider shares: client construction (rustls, timeouts, gzip, custom CA,
-//! plain `http://` only to loopback unless allowed), and calls whose failures say whether the
-//! request may have reached the server.
+//! The HTTP layer every provider shares: client construction (timeouts, plain `http://` only to
+//! loopback unless allowed; trust, gzip and the direct client in [`super::wire`]), and calls
+//! whose failures say whether the request may have reached the server.
 
 use std::path::Path;
 use std::sync::{Arc, Once};

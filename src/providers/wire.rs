@@ -5,8 +5,8 @@
 //! reqwest still builds every request and sends the ones a proxy from the environment applies
 //! to. Its layers cost each request about 27,000 instructions of the 45,000 its exchange took
 //! (a redirect layer that parses the URL twice even with `Policy::none()`, a retry layer,
-//! decompression wrappers, header copies): at 100,000 actions on two cores, a quarter of the
-//! apply's CPU (BENCHMARKS.md, "A lean client").
+//! decompression wrappers, header copies): by callgrind, a quarter of the apply's instructions
+//! per action (131,100 before, 99,200 after).
 
 use std::io::Read;
 use std::path::Path;
