@@ -110,8 +110,9 @@ impl Engine {
         Record {
             at: jiff::Timestamp::now().to_string(),
             run: self.run_id.clone(),
-            action: action.id.to_string(),
-            job: job.id.to_string(),
+            // Without the formatting machinery: three records an action.
+            action: action.id.text(),
+            job: String::from(&*job.id),
             target: action.target.clone(),
             state,
             attempt,

@@ -360,6 +360,9 @@ mod tests {
         let id = ActionId(0xc578_341e_cedd_3a63);
         assert_eq!(id.to_string(), "c578341ecedd3a63");
         assert_eq!(ActionId(0xab).to_string(), "00000000000000ab");
+        for n in [0, 0xab, 0xc578_341e_cedd_3a63, u64::MAX] {
+            assert_eq!(ActionId(n).text(), ActionId(n).to_string());
+        }
         assert_eq!(
             serde_json::to_string(&ActionId(u64::MAX)).expect("JSON"),
             r#""ffffffffffffffff""#

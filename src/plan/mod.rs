@@ -191,6 +191,12 @@ impl ActionId {
         }
         out
     }
+
+    /// The 16 hex digits as a string, as `to_string` makes it but cheaper.
+    #[must_use]
+    pub fn text(self) -> String {
+        String::from_utf8(self.hex().to_vec()).expect("hex digits are ASCII")
+    }
 }
 
 impl std::fmt::Display for ActionId {
