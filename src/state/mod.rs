@@ -35,6 +35,17 @@ pub enum State {
 }
 
 impl State {
+    /// Every state, in the order above.
+    pub const ALL: [Self; 7] = [
+        Self::Planned,
+        Self::Sent,
+        Self::Succeeded,
+        Self::Converged,
+        Self::Failed,
+        Self::Unknown,
+        Self::Skipped,
+    ];
+
     /// Whether the action is finished for this apply.
     #[must_use]
     pub fn is_final(self) -> bool {

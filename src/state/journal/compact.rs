@@ -171,15 +171,7 @@ mod tests {
     use crate::state::State;
     use crate::state::journal::replay;
 
-    const STATES: [State; 7] = [
-        State::Planned,
-        State::Sent,
-        State::Succeeded,
-        State::Converged,
-        State::Failed,
-        State::Unknown,
-        State::Skipped,
-    ];
+    const STATES: [State; 7] = State::ALL;
 
     fn record(i: usize, action: u64, state: State) -> Record {
         Record {
