@@ -102,11 +102,11 @@ impl Venafi {
         self.call_at(method, self.http.url(path), body).await
     }
 
-    async fn call_at(
+    async fn call_at<B: serde::Serialize + Sync + ?Sized>(
         &self,
         method: Method,
         url: url::Url,
-        body: Option<&Value>,
+        body: Option<&B>,
     ) -> Result<crate::providers::http::Reply, ProviderError> {
         for attempt in 0..2 {
             let token = self.access_token().await?;
@@ -187,12 +187,11 @@ impl Venafi {
             .fact("status", status))
     }
 
-    fn body(action: &RetryCertificate) -> Value {
-        let mut body = json!({"CertificateDN": action.certificate_dn});
-        if let Some(t) = action.work_to_do_timeout {
-            body["WorkToDoTimeout"] = json!(t);
+    fn body(action: &RetryCertificate) -> RetryBody<'_> {
+        RetryBody {
+            dn: &action.certificate_dn,
+            timeout: action.work_to_do_timeout,
         }
-        body
     }
 
     /// Sends `Certificates/Retry` and classifies the answer: "No retry is required" means
@@ -279,7 +278,10 @@ impl Venafi {
         });
         parts.preview(
             url.clone(),
-            Some(crate::providers::raw(&Self::body(action))),
+            Some(
+                serde_json::value::to_raw_value(&Self::body(action))
+                    .expect("a retry body serializes"),
+            ),
         )
     }
 
@@ -287,6 +289,16 @@ impl Venafi {
     pub fn idempotency() -> Idempotency {
         Idempotency::Convergent
     }
+}
+
+/// The body of `Certificates/Retry`, serialized from the action's own fields: a `Value` would
+/// be a map built and dropped twice an action (the preview and the send).
+#[derive(serde::Serialize)]
+struct RetryBody<'a> {
+    #[serde(rename = "CertificateDN")]
+    dn: &'a str,
+    #[serde(rename = "WorkToDoTimeout", skip_serializing_if = "Option::is_none")]
+    timeout: Option<u32>,
 }
 
 /// The key parameters of a previewed request body, for the diff.
@@ -304,4 +316,29 @@ pub fn summary(body: &RawValue) -> String {
         .and_then(|k| k.timeout)
         .map(|t| format!("WorkToDoTimeout {}", t.get()))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_retry_body_is_the_documented_object() {
+        let mut action = RetryCertificate {
+            certificate_dn: "\\VED\\Policy\\Certificates\\\"web01\"".to_owned(),
+            work_to_do_timeout: None,
+        };
+        let body = |a: &RetryCertificate| serde_json::to_value(Venafi::body(a)).expect("JSON");
+        assert_eq!(
+            body(&action),
+            json!({"CertificateDN": "\\VED\\Policy\\Certificates\\\"web01\""})
+        );
+        action.work_to_do_timeout = Some(30);
+        assert_eq!(
+            body(&action),
+            json!({"CertificateDN": "\\VED\\Policy\\Certificates\\\"web01\"", "WorkToDoTimeout": 30})
+        );
+        let preview = serde_json::value::to_raw_value(&Venafi::body(&action)).expect("raw");
+        assert_eq!(summary(&preview), "WorkToDoTimeout 30");
+    }
 }

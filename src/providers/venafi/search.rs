@@ -38,7 +38,7 @@ impl Venafi {
                 pairs.append_pair("Limit", &PAGE.to_string());
                 pairs.append_pair("Offset", &offset.to_string());
             }
-            let reply = self.call_at(Method::GET, url, None).await?;
+            let reply = self.call_at(Method::GET, url, None::<&Value>).await?;
             let body = reply
                 .json()
                 .filter(|_| reply.status == 200)
