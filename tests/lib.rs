@@ -6,6 +6,7 @@ mod bulk;
 mod compaction;
 mod converge;
 mod coop;
+mod coop_stall;
 mod docs;
 mod events;
 mod examples;

@@ -99,11 +99,42 @@ async fn an_expired_lease_is_taken_over_and_the_old_runner_can_change_nothing() 
     );
     // The one sent under A's lease is flagged for reconciliation, the other not.
     assert!(taken[0].sent_before && !taken[1].sent_before);
+    // And says how long ago, on the server's clock: at least the lease (the mark renewed it,
+    // and it ran out before the claim), well within the time since.
+    let ago = taken[0].marked_ago.expect("the mark's age");
+    assert!(
+        ago >= Duration::from_millis(300) && ago < Duration::from_secs(20),
+        "{ago:?}"
+    );
+    assert_eq!(taken[1].marked_ago, None);
     // A, back from its stall, holds nothing.
     assert_eq!(short.renew(&ids(&held)).await.expect("renew"), ids(&held));
     assert!(!short.mark_sent("a001").await.expect("refused"));
     assert_eq!(short.finish(&ids(&held)).await.expect("finish"), 0);
     assert_eq!(b.finish(&ids(&taken)).await.expect("finish"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_mark_names_the_actions_whose_leases_went_to_another_runner() {
+    let Some(db) = database("batch_mark") else {
+        return;
+    };
+    let store = store(&db).await;
+    let lease = Duration::from_secs(2);
+    let a = Leases::new(&store, "run1", "A", lease);
+    let b = Leases::new(&store, "run1", "B", Duration::from_secs(30));
+    a.seed("d", &plan(3)).await.expect("seed");
+    assert_eq!(ids(&a.claim(3).await.expect("claim")).len(), 3);
+    // A stalls past its leases; B takes over only the first.
+    tokio::time::sleep(lease + Duration::from_millis(300)).await;
+    assert_eq!(ids(&b.claim(1).await.expect("claim")), ["a000"]);
+    // A's batch of the first two: only the first is refused; the second, expired but taken by
+    // nobody, is marked (and its lease renewed), so A may still send it alone.
+    let both = ["a000".to_owned(), "a001".to_owned()];
+    let marked = a.mark_all_sent(&both).await.expect("mark");
+    assert_eq!(marked, ["a001".to_owned()].into_iter().collect());
+    assert_eq!(ids(&b.claim(5).await.expect("claim")), ["a002"]);
+    assert_eq!(a.finish(&both).await.expect("finish"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -164,6 +164,15 @@ impl Runner {
         }
     }
 
+    /// Sends `signal` (`STOP`, `CONT`): a stopped runner is one that stalls without dying.
+    pub(crate) fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
     pub(crate) fn kill_9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -12,6 +12,7 @@ use super::context::{Engine, JobInfo};
 use super::events::Event;
 use super::poll::poll;
 use super::reconcile::reconcile;
+use super::share::Refused;
 use crate::manifest::model::Work;
 use crate::plan::PlanAction;
 use crate::providers::{Answer, Idempotency, ProviderError};
@@ -24,11 +25,13 @@ pub struct Member {
     pub work: Work,
 }
 
-/// Why a unit's request was not sent, or not acted on: every member ends this way.
+/// Why a unit's request was not sent, or not acted on: every member ends this way, or only
+/// the `lost` ones (by place), when the rest may still be sent without them.
 struct Stopped {
     state: State,
     attempts: u32,
     detail: String,
+    lost: Vec<usize>,
 }
 
 /// Where a unit stands between attempts.
@@ -72,6 +75,19 @@ pub async fn run(
         progress.attempt += 1;
         let (answers, sent_at) = match send(engine, job, &pending, progress.attempt).await {
             Ok(sent) => sent,
+            // Some of a batch went to another runner: those end here, the rest are sent
+            // without them (this is not another attempt).
+            Err(stopped) if !stopped.lost.is_empty() => {
+                let (lost, rest) = pending
+                    .into_iter()
+                    .partition::<Vec<_>, _>(|m| stopped.lost.contains(&m.k));
+                for m in lost {
+                    out.push(end(engine, job, &m, &stopped, started));
+                }
+                pending = rest;
+                progress.attempt -= 1;
+                continue;
+            }
             Err(stopped) => {
                 for m in pending.drain(..) {
                     out.push(end(engine, job, &m, &stopped, started));
@@ -223,6 +239,7 @@ async fn send(
                 attempt - 1
             )
         },
+        lost: Vec::new(),
     };
     if engine.stopping() {
         return Err(interrupted());
@@ -240,16 +257,34 @@ async fn send(
     }
     // A cooperative run records the send under this runner's leases first: a lost lease
     // means another runner has the action now.
-    if engine.share.is_some() {
-        let actions: Vec<&PlanAction> = members.iter().map(|m| &*m.action).collect();
-        if let Some((state, detail)) = super::share::before_send(engine, &actions).await {
-            return Err(Stopped {
-                state,
-                attempts: attempt - 1,
-                detail,
-            });
+    let mark = || async {
+        if engine.share.is_none() {
+            return Ok(());
         }
-    }
+        let actions: Vec<&PlanAction> = members.iter().map(|m| &*m.action).collect();
+        let (state, detail, lost) = match super::share::before_send(engine, &actions).await {
+            Ok(()) => return Ok(()),
+            Err(Refused::Failed(detail)) => (State::Failed, detail, Vec::new()),
+            Err(Refused::Lost(lost)) => (
+                State::Skipped,
+                "not sent by this runner: its lease went to another runner".to_owned(),
+                // All of them: the unit ends here; some: the rest go without them.
+                if lost.len() == members.len() {
+                    Vec::new()
+                } else {
+                    lost.iter().map(|&i| members[i].k).collect()
+                },
+            ),
+        };
+        Err(Stopped {
+            state,
+            attempts: attempt - 1,
+            detail,
+            lost,
+        })
+    };
+    let mut marked = Instant::now();
+    mark().await?;
     // The "planned" intent is already on disk, and records reach the disk in order.
     let non_idempotent = members[0].action.idempotency == Idempotency::NonIdempotent;
     let mut last = None;
@@ -266,6 +301,7 @@ async fn send(
                 state: State::Failed,
                 attempts: attempt - 1,
                 detail: format!("not sent: the journal cannot be written: {e}"),
+                lost: Vec::new(),
             });
         }
     }
@@ -288,7 +324,35 @@ async fn send(
             state: State::Failed,
             attempts: attempt - 1,
             detail: format!("not sent: the journal cannot record the send ({e})"),
+            lost: Vec::new(),
         });
+    }
+    // The request leaves within a third of a lease of its mark, which renewed the lease: a
+    // runner that takes the action over knows how long it may still land (`share::wave`).
+    // Recording the send can take longer under load; then the lease is confirmed again, a
+    // few times at most.
+    if let Some(coop) = &engine.share
+        && non_idempotent
+    {
+        let within = coop.share.lease() / 3;
+        for _ in 0..3 {
+            if marked.elapsed() <= within {
+                break;
+            }
+            marked = Instant::now();
+            mark().await?;
+        }
+        if marked.elapsed() > within {
+            return Err(Stopped {
+                state: State::Failed,
+                attempts: attempt - 1,
+                detail: format!(
+                    "not sent: the shared state took over {}s to confirm this runner's lease, which another runner could take over while the request is on its way",
+                    within.as_secs_f64()
+                ),
+                lost: Vec::new(),
+            });
+        }
     }
     // Any other `sent` is written at once but not waited for: sending such a request again
     // does no harm and changes no decision of the next plan (it only notes the unknown
@@ -312,6 +376,7 @@ async fn wait_while_busy(
         state: State::Failed,
         attempts: attempt,
         detail,
+        lost: Vec::new(),
     };
     loop {
         let running = match client.busy(&members[0].work).await {

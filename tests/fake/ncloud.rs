@@ -119,6 +119,9 @@ pub struct Config {
     /// The status a finished reissuance lands in (1 NORMAL by default).
     pub issue_outcome: i32,
     pub lose_answer: Option<LosePredicate>,
+    /// How long after a reissue request arrives its change happens (and it is answered): a
+    /// slow server, on which a request that left is not seen yet.
+    pub land_after: Duration,
 }
 
 pub(super) struct Ncp {
@@ -149,6 +152,10 @@ impl Builder {
     }
     pub fn issue_delay(mut self, d: Duration) -> Self {
         self.config.issue_delay = d;
+        self
+    }
+    pub fn land_after(mut self, d: Duration) -> Self {
+        self.config.land_after = d;
         self
     }
     pub fn issue_outcome(mut self, status_code: i32) -> Self {
@@ -233,6 +240,7 @@ impl NcloudFake {
                 issue_delay: Duration::ZERO,
                 issue_outcome: 1,
                 lose_answer: None,
+                land_after: Duration::ZERO,
             },
             certs: Vec::new(),
         }

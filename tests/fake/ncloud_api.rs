@@ -185,6 +185,7 @@ pub(super) async fn reissue(
     if let Err(answer) = check_body(&body) {
         return answer;
     }
+    tokio::time::sleep(ncp.config.land_after).await;
     let mut certs = lock(&ncp.certs);
     // [INF] a DELETED (-6) certificate reads as not found.
     let Some(c) = certs

@@ -38,6 +38,8 @@ pub struct Claimed {
     pub taken_over_from: Option<String>,
     /// A request for it had been sent under an earlier lease: observe before sending.
     pub sent_before: bool,
+    /// How long before the claim it was last marked sent (the shared state's clock).
+    pub marked_ago: Option<Duration>,
 }
 
 /// The coordination a cooperative run needs from the shared state. A wave is named by its job
@@ -46,8 +48,9 @@ pub struct Claimed {
 pub trait Share: Send + Sync {
     /// Up to `max` open actions of the wave, leased to this runner (renewed while it lives).
     fn claim(&self, job: &str, wave: Range<usize>, max: usize) -> Answer<'_, Vec<Claimed>>;
-    /// Before their request leaves; `false`: a lease was lost, send nothing.
-    fn mark_sent(&self, actions: Vec<String>) -> Answer<'_, bool>;
+    /// Before their request leaves: marks those still this runner's and returns the others
+    /// (their leases were lost: not to be sent by this runner).
+    fn mark_sent(&self, actions: Vec<String>) -> Answer<'_, Vec<String>>;
     /// Their final states are in the journal: no runner works on them again.
     fn finish(&self, actions: Vec<String>) -> Answer<'_, ()>;
     /// Given back unsent (an interrupted runner), for another runner to claim.
@@ -61,6 +64,8 @@ pub trait Share: Send + Sync {
     fn sent_at(&self, action: String) -> Answer<'_, String>;
     /// How long to wait before looking again while other runners hold the rest of a wave.
     fn poll(&self) -> Duration;
+    /// How long a claim or a `sent` mark holds an action for this runner without renewal.
+    fn lease(&self) -> Duration;
 }
 
 /// The engine's view of a cooperative run.
@@ -69,6 +74,12 @@ pub struct Cooperation {
     /// Actions the saved plan runs but this runner's own plan would not (done, converged or
     /// blocked by now): claimed ones end with that reason instead of a request.
     pub held_back: HashMap<String, Decision>,
+    /// Per provider: how long after its last `sent` mark a request may still land (its auth
+    /// exchange and its own, each within the provider's timeout). An action taken over from
+    /// a runner that had sent it is observed only once that has passed since the lease could
+    /// have lapsed; observed sooner, a request still on its way reads as "did not happen",
+    /// and the action would be sent twice.
+    pub in_flight: HashMap<String, Duration>,
 }
 
 /// Whether a request must be recorded in the shared state before it leaves: resending it
@@ -77,27 +88,34 @@ fn must_mark(idempotency: Idempotency) -> bool {
     idempotency == Idempotency::NonIdempotent
 }
 
-/// Marks the unit's actions sent under this runner's leases; how they end instead, if not sent:
-/// skipped when another runner has them now (its record stands), failed when it cannot be told.
-pub(super) async fn before_send(
-    engine: &Engine,
-    actions: &[&PlanAction],
-) -> Option<(State, String)> {
-    let coop = engine.share.as_ref()?;
+/// Why a unit's request may not leave as it is.
+pub(super) enum Refused {
+    /// These of its actions (by their place in `actions`) went to another runner, whose
+    /// record stands: they end skipped here, and the rest may be sent without them.
+    Lost(Vec<usize>),
+    /// The shared state cannot record the send: nothing is sent.
+    Failed(String),
+}
+
+/// Marks the unit's actions sent under this runner's leases, or says why not.
+pub(super) async fn before_send(engine: &Engine, actions: &[&PlanAction]) -> Result<(), Refused> {
+    let Some(coop) = engine.share.as_ref() else {
+        return Ok(());
+    };
     if !actions.iter().any(|a| must_mark(a.idempotency)) {
-        return None;
+        return Ok(());
     }
     let ids = actions.iter().map(|a| a.id.to_string()).collect();
     match coop.share.mark_sent(ids).await {
-        Ok(true) => None,
-        Ok(false) => Some((
-            State::Skipped,
-            "not sent by this runner: its lease went to another runner".to_owned(),
+        Ok(lost) if lost.is_empty() => Ok(()),
+        Ok(lost) => Err(Refused::Lost(
+            (0..actions.len())
+                .filter(|&i| lost.contains(&actions[i].id.to_string()))
+                .collect(),
         )),
-        Err(e) => Some((
-            State::Failed,
-            format!("not sent: the shared state cannot record it ({e})"),
-        )),
+        Err(e) => Err(Refused::Failed(format!(
+            "not sent: the shared state cannot record it ({e})"
+        ))),
     }
 }
 

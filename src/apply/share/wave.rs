@@ -227,9 +227,12 @@ fn absorb(
                 };
                 let (engine, info) = (engine.clone(), info.clone());
                 let share = coop.share.clone();
-                tasks.spawn(
-                    async move { take_over(&engine, &info, share.as_ref(), m, claimed).await },
-                );
+                let in_flight = coop.in_flight.get(&info.provider).copied();
+                // Unknown provider timeout: the longest a request could take by default.
+                let in_flight = in_flight.unwrap_or(Duration::from_secs(60));
+                tasks.spawn(async move {
+                    take_over(&engine, &info, share.as_ref(), in_flight, m, claimed).await
+                });
             }
         }
     }
@@ -314,30 +317,64 @@ fn take_member(
     }
 }
 
-/// An action a runner that died had sent: observed first, sent again only when the provider
-/// shows the change did not happen, `unknown` when that cannot be told.
+/// How long after taking an action over its earlier runner's request may still land. That
+/// runner sent it within a third of a lease of its last mark (`attempt::send`), and the
+/// request takes at most `in_flight`; the claim says how long ago the mark was. A mark of
+/// unknown age renewed the lease, which had to run out before this claim: that is at least a
+/// lease ago. A second more for the schedulers of two busy processes.
+fn coop_landing(lease: Duration, in_flight: Duration, marked_ago: Option<Duration>) -> Duration {
+    let latest = in_flight + lease / 3 + Duration::from_secs(1);
+    latest.saturating_sub(marked_ago.unwrap_or(lease).max(lease))
+}
+
+/// An action a runner that died (or stalled past its lease) had sent: observed once its
+/// request can no longer be on its way, sent again only when the provider shows the change did
+/// not happen, `unknown` when that cannot be told.
 async fn take_over(
     engine: &Engine,
     info: &JobInfo,
     share: &dyn Share,
+    in_flight: Duration,
     member: attempt::Member,
     claimed: Claimed,
 ) -> Vec<(usize, ActionResult)> {
     let started = Instant::now();
-    let sent_at = share
-        .sent_at(member.action.id.to_string())
-        .await
-        .ok()
-        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-        .unwrap_or_else(jiff::Timestamp::now);
+    let (action, k) = (&member.action, member.k);
     let from = claimed
         .taken_over_from
         .as_deref()
         .unwrap_or("another runner");
     let reason = format!("taken over from {from}, whose lease expired after it had sent this");
+    // Its request may still be on its way (its runner stalled rather than died): observed
+    // now, it would read as "did not happen" and be sent a second time.
+    let landing = coop_landing(share.lease(), in_flight, claimed.marked_ago);
+    if !engine.nap(landing).await {
+        let why =
+            "not observed: apply was interrupted while the request it took over could still land";
+        return vec![(k, unsent(info, action, State::Skipped, why))];
+    }
+    // Without the time it was sent, a change the provider shows cannot be told from an older
+    // one; "now" would make a landed request look like one that never arrived.
+    let sent_at = match share.sent_at(action.id.to_string()).await {
+        Ok(text) => text
+            .parse::<jiff::Timestamp>()
+            .map_err(|e| format!("`{text}`: {e}")),
+        Err(e) => Err(e.to_string()),
+    };
+    let sent_at = match sent_at {
+        Ok(at) => at,
+        Err(e) => {
+            let detail = format!(
+                "{reason}; when it was sent cannot be read from the shared state ({e}), so its outcome cannot be told; not sent again"
+            );
+            return vec![(
+                k,
+                engine.finish(info, action, State::Unknown, 1, None, detail, started),
+            )];
+        }
+    };
     let client = &engine.clients[&info.provider];
     let next = reconcile::reconcile(client, &member.work, &reason, sent_at).await;
-    let (action, k) = (&member.action, member.k);
     let result = match next {
         Next::Retry { .. } => return attempt::run(engine, info, vec![member]).await,
         Next::Final {
@@ -431,5 +468,32 @@ async fn winners(share: &dyn Share, out: &mut Ended, lost: &[usize]) {
             mine.http_status = r.http_status;
             mine.detail.clone_from(&r.detail);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_taken_over_request_is_waited_for_until_it_can_no_longer_land() {
+        let (lease, in_flight) = (Duration::from_secs(3), Duration::from_secs(10));
+        // Marked a lease ago (the soonest a claim can follow): sent within a third of a lease
+        // of that, it may land for the rest of its ten seconds.
+        let soon = coop_landing(lease, in_flight, Some(lease));
+        assert_eq!(soon, Duration::from_secs(9));
+        // Unknown age: as if marked a lease ago, never sooner.
+        assert_eq!(coop_landing(lease, in_flight, None), soon);
+        assert_eq!(
+            coop_landing(lease, in_flight, Some(Duration::from_secs(1))),
+            soon
+        );
+        // Marked long ago (the next apply after a crash): observed at once.
+        let late = coop_landing(lease, in_flight, Some(Duration::from_secs(12)));
+        assert_eq!(late, Duration::ZERO);
+        assert_eq!(
+            coop_landing(lease, in_flight, Some(Duration::from_secs(8))),
+            Duration::from_secs(4)
+        );
     }
 }

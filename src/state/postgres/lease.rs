@@ -1,7 +1,7 @@
-//! Step 2 of issue 18, the cooperative apply's primitives (docs/state.md), not yet wired into
-//! apply: the actions of one run (one saved plan) as rows of `redrive.leases`, claimed by any
-//! number of runners with `SELECT … FOR UPDATE SKIP LOCKED` under a lease on the server's
-//! clock; and `redrive.rate_events`, a sliding log that holds a provider's limit across runners.
+//! The cooperative apply's primitives (issue 18, docs/state.md): the actions of one run (one
+//! saved plan) as rows of `redrive.leases`, claimed by any number of runners with
+//! `SELECT … FOR UPDATE SKIP LOCKED` under a lease on the server's clock; and ([`slots`])
+//! `redrive.rate_events`, a sliding log that holds a provider's limit across runners.
 //!
 //! Every change a runner makes to a lease is conditioned on still owning it, so a runner that
 //! stalled past its lease and was taken over cannot finish, release or mark what is no longer
@@ -13,11 +13,9 @@ use std::time::Duration;
 
 use super::PgStore;
 use super::bridge::{Bridge, database, timed};
-use crate::limits::Take;
 use crate::state::StateError;
 
-/// How soon a runner asks again when a full window frees next by a request still in flight.
-const IN_FLIGHT_POLL_MS: f64 = 50.0;
+mod slots;
 
 /// One runner's handle on the leases of one run.
 #[derive(Debug, Clone)]
@@ -39,6 +37,9 @@ pub struct Claim {
     pub taken_over_from: Option<String>,
     /// A request for it was sent under an earlier lease: observe before sending anything.
     pub sent_before: bool,
+    /// How long before this claim it was last marked sent, on the server's clock (`None`: not
+    /// since the mark was timed, or never).
+    pub marked_ago: Option<Duration>,
 }
 
 impl Leases {
@@ -178,7 +179,8 @@ impl Leases {
             let rows = client
                 .query(
                     "WITH picked AS (
-                         SELECT ctid AS row, owner AS previous, status = 'leased' AS expired
+                         SELECT ctid AS row, owner AS previous, status = 'leased' AS expired,
+                                extract(epoch FROM now() - marked_at)::float8 AS marked_ago
                          FROM redrive.leases
                          WHERE state_key = $1 AND run = $2
                            AND (status = 'pending' OR (status = 'leased' AND lease_until < now()))
@@ -195,7 +197,8 @@ impl Leases {
                      -- whole table (every run's rows) on every claim.
                      WHERE l.ctid = picked.row
                      RETURNING l.action, l.job, l.position,
-                               CASE WHEN picked.expired THEN picked.previous END, l.sent",
+                               CASE WHEN picked.expired THEN picked.previous END, l.sent,
+                               picked.marked_ago",
                     &[
                         &key,
                         &run,
@@ -216,6 +219,9 @@ impl Leases {
                     position: r.get(2),
                     taken_over_from: r.get(3),
                     sent_before: r.get(4),
+                    marked_ago: r
+                        .get::<_, Option<f64>>(5)
+                        .and_then(|s| Duration::try_from_secs_f64(s.max(0.0)).ok()),
                 })
                 .collect();
             // UPDATE … RETURNING does not keep the CTE's order.
@@ -274,19 +280,46 @@ impl Leases {
     /// # Errors
     /// Database errors.
     pub async fn mark_sent(&self, action: &str) -> Result<bool, StateError> {
-        self.set(action, "mark an action sent", "sent = true")
+        self.mark_all_sent(&[action.to_owned()])
             .await
-            .map(|n| n == 1)
+            .map(|marked| !marked.is_empty())
     }
 
-    /// [`mark_sent`](Self::mark_sent) for every action of one request (a batch); how many were
-    /// still this runner's.
+    /// [`mark_sent`](Self::mark_sent) for every action of one request (a batch); the ones
+    /// that were still this runner's, and are marked now.
+    ///
+    /// The mark renews the lease too: a request leaves only within a third of a lease after
+    /// its mark (`apply::attempt`), so another runner can take the action over no sooner than
+    /// two thirds of a lease after the request left, and knows how long it may still land.
     ///
     /// # Errors
     /// Database errors.
-    pub async fn mark_all_sent(&self, actions: &[String]) -> Result<u64, StateError> {
-        self.set_all(actions, "mark actions sent", "sent = true")
-            .await
+    pub async fn mark_all_sent(
+        &self,
+        actions: &[String],
+    ) -> Result<std::collections::HashSet<String>, StateError> {
+        let (key, run, owner, lease) = (
+            self.key.clone(),
+            self.run.clone(),
+            self.owner.clone(),
+            self.lease_ms,
+        );
+        let actions = actions.to_vec();
+        self.on_store("mark actions sent", move |client| async move {
+            let rows = client
+                .query(
+                    "UPDATE redrive.leases
+                     SET sent = true, marked_at = now(),
+                         lease_until = now() + $5::float8 * interval '1 millisecond'
+                     WHERE state_key = $1 AND run = $2 AND owner = $3 AND status = 'leased'
+                       AND action = ANY($4)
+                     RETURNING action",
+                    &[&key, &run, &owner, &actions, &lease],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+        .await
     }
 
     /// Marks `actions` final (their outcome is in the journal); returns how many were still
@@ -314,15 +347,6 @@ impl Leases {
             "status = 'pending', owner = NULL, lease_until = NULL",
         )
         .await
-    }
-
-    async fn set(
-        &self,
-        action: &str,
-        what: &'static str,
-        assignment: &'static str,
-    ) -> Result<u64, StateError> {
-        self.set_all(&[action.to_owned()], what, assignment).await
     }
 
     /// Applies `assignment` to those of `actions` this runner still leases.
@@ -364,123 +388,6 @@ impl Leases {
                 )
                 .await?;
             Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or_default())
-        })
-        .await
-    }
-
-    /// [`Self::take_slots`] for one window.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn take_slot(
-        &self,
-        limiter: &str,
-        count: u32,
-        period: Duration,
-        bound: Duration,
-    ) -> Result<Take, StateError> {
-        self.take_slots(limiter, &[(count, period)], bound).await
-    }
-
-    /// Takes one slot in every window of `limiter` at once (DigiCert: 100 / 5 s and
-    /// 1000 / 5 min), or none: a slot is recorded only when all have room, so a full window
-    /// never costs a slot of another. Serialized per limiter with a transaction-scoped
-    /// advisory lock, so two runners never both take the last slot.
-    ///
-    /// A slot counts until its request ends ([`Self::end_slot`]; `limits::window` says why),
-    /// and at most until `bound` after it was granted: a runner that dies with a request in
-    /// flight holds that slot no longer. `bound` must exceed the longest a request can take.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn take_slots(
-        &self,
-        limiter: &str,
-        windows: &[(u32, Duration)],
-        bound: Duration,
-    ) -> Result<Take, StateError> {
-        let (limiter, owner) = (limiter.to_owned(), self.owner.clone());
-        let counts: Vec<i64> = windows.iter().map(|w| i64::from(w.0)).collect();
-        let periods: Vec<f64> = windows.iter().map(|w| w.1.as_secs_f64() * 1000.0).collect();
-        let longest = periods.iter().copied().fold(0.0, f64::max);
-        let bound = bound.as_secs_f64() * 1000.0;
-        self.on_store("take a rate-limit slot", move |mut client| async move {
-            let tx = client.transaction().await?;
-            tx.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", &[&limiter])
-                .await?;
-            tx.execute(
-                "DELETE FROM redrive.rate_events
-                 WHERE limiter = $1 AND ends < clock_timestamp() - $2::float8 * interval '1 millisecond'",
-                &[&limiter, &longest],
-            )
-            .await?;
-            // Per window: the slots still held (in flight, or ended within it), and when the
-            // COUNT-th newest end leaves it (the slot that frees first when it is full), and
-            // whether that one is still in flight (its end is not known yet).
-            let rows = tx
-                .query(
-                    "SELECT w.count, (SELECT count(*) FROM redrive.rate_events e
-                             WHERE e.limiter = $1
-                               AND e.ends >= clock_timestamp() - w.period * interval '1 millisecond'),
-                            f.frees, f.in_flight
-                     FROM unnest($2::int8[], $3::float8[]) AS w(count, period)
-                     LEFT JOIN LATERAL (
-                         SELECT (extract(epoch FROM (e.ends + w.period * interval '1 millisecond' - clock_timestamp())) * 1000)::float8 AS frees,
-                                e.ends > clock_timestamp() AS in_flight
-                         FROM redrive.rate_events e WHERE e.limiter = $1
-                         ORDER BY e.ends DESC OFFSET greatest(w.count - 1, 0) LIMIT 1) f ON true",
-                    &[&limiter, &counts, &periods],
-                )
-                .await?;
-            let mut wait: Option<f64> = None;
-            for row in &rows {
-                let (count, used, frees, in_flight): (i64, i64, Option<f64>, Option<bool>) =
-                    (row.get(0), row.get(1), row.get(2), row.get(3));
-                if used >= count {
-                    // A slot in flight frees when its request ends, which is likely long
-                    // before its bound: asked again soon.
-                    let ms = match in_flight {
-                        Some(true) => IN_FLIGHT_POLL_MS,
-                        _ => frees.unwrap_or(1.0).max(1.0),
-                    };
-                    wait = Some(wait.map_or(ms, |w: f64| w.max(ms)));
-                }
-            }
-            let taken = match wait {
-                Some(ms) => Take::Wait(Duration::from_secs_f64(ms / 1000.0)),
-                None => {
-                    let row = tx
-                        .query_one(
-                            "INSERT INTO redrive.rate_events (limiter, at, ends, runner)
-                             VALUES ($1, clock_timestamp(), clock_timestamp() + $2::float8 * interval '1 millisecond', $3)
-                             RETURNING id",
-                            &[&limiter, &bound, &owner],
-                        )
-                        .await?;
-                    Take::Granted(row.get(0))
-                }
-            };
-            tx.commit().await?;
-            Ok(taken)
-        })
-        .await
-    }
-
-    /// The request of a slot has its answer (or gave up): the slot counts from now on as
-    /// ended at this moment, on the database's clock.
-    ///
-    /// # Errors
-    /// Database errors.
-    pub async fn end_slot(&self, slot: i64) -> Result<(), StateError> {
-        self.on_store("end a rate-limit slot", move |client| async move {
-            client
-                .execute(
-                    "UPDATE redrive.rate_events SET ends = clock_timestamp()
-                     WHERE id = $1 AND ends > clock_timestamp()",
-                    &[&slot],
-                )
-                .await?;
-            Ok(())
         })
         .await
     }

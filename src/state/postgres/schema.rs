@@ -18,10 +18,15 @@ const MIGRATIONS: &[(Version, &str, &str)] = &[
     (2, "cooperative apply: runs, leases and rate windows", V2),
     (3, "cooperative apply: the run a lock is shared by", V3),
     (4, "rate windows counted by when requests end", V4),
+    (
+        5,
+        "cooperative apply: when an action was last marked sent",
+        V5,
+    ),
 ];
 
 /// The newest version this binary knows.
-pub const SUPPORTED: Version = 4;
+pub const SUPPORTED: Version = 5;
 
 /// An arbitrary constant key for `pg_advisory_xact_lock`: concurrent migrators wait for each
 /// other instead of racing to create the same objects.
@@ -122,6 +127,13 @@ ALTER TABLE redrive.rate_events ADD COLUMN id bigserial, ADD COLUMN ends timesta
 UPDATE redrive.rate_events SET ends = at;
 ALTER TABLE redrive.rate_events ALTER COLUMN ends SET NOT NULL;
 CREATE INDEX rate_events_by_end ON redrive.rate_events (limiter, ends);
+";
+
+/// `marked_at` is the server's clock when a runner last marked the action sent: a runner
+/// taking it over knows from it how long the request may still land (`apply::share::wave`).
+/// Rows marked before have none, and are waited for as long as a request could take.
+const V5: &str = "
+ALTER TABLE redrive.leases ADD COLUMN marked_at timestamptz;
 ";
 
 /// Brings the schema to [`SUPPORTED`], or says why it cannot.

@@ -30,6 +30,7 @@ pub struct PgShare {
     bases: HashMap<String, usize>,
     held: Arc<Mutex<HashSet<String>>>,
     poll: Duration,
+    lease: Duration,
     _renewing: oneshot::Sender<()>,
 }
 
@@ -84,6 +85,7 @@ impl PgShare {
             bases,
             held,
             poll: poll(lease),
+            lease,
             _renewing: renewing,
         })
     }
@@ -182,15 +184,19 @@ impl Share for PgShare {
                     action: c.action,
                     taken_over_from: c.taken_over_from,
                     sent_before: c.sent_before,
+                    marked_ago: c.marked_ago,
                 })
                 .collect())
         })
     }
 
-    fn mark_sent(&self, actions: Vec<String>) -> Answer<'_, bool> {
+    fn mark_sent(&self, actions: Vec<String>) -> Answer<'_, Vec<String>> {
         Box::pin(async move {
-            let marked = self.leases.mark_all_sent(&actions).await?;
-            Ok(marked == actions.len() as u64)
+            let marked: HashSet<String> = self.leases.mark_all_sent(&actions).await?;
+            Ok(actions
+                .into_iter()
+                .filter(|a| !marked.contains(a))
+                .collect())
         })
     }
 
@@ -302,6 +308,10 @@ impl Share for PgShare {
 
     fn poll(&self) -> Duration {
         self.poll
+    }
+
+    fn lease(&self) -> Duration {
+        self.lease
     }
 }
 

@@ -56,6 +56,7 @@ pub fn join(
 /// # Errors
 /// A run of another plan, and database errors.
 pub async fn cooperation(
+    rb: &Runbook,
     store: &PgStore,
     run: &Run,
     saved: &Plan,
@@ -89,9 +90,18 @@ pub async fn cooperation(
     // The limiters' windows were shared before planning (`share_windows`), so the plan-time
     // reads count in them too.
     let plan = saved.clone().without_previews();
+    // A request of a runner that stalled may still land this long after it left: its
+    // provider's token exchange (VCF, Venafi) and then the request itself.
+    let in_flight = rb
+        .manifest
+        .providers
+        .iter()
+        .map(|(name, p)| (name.clone(), crate::providers::http::timeout_of(p) * 2))
+        .collect();
     let coop = Cooperation {
         share: Arc::new(share),
         held_back,
+        in_flight,
     };
     Ok((plan, coop))
 }

@@ -376,7 +376,7 @@ async fn send(
     } = prepared;
     let (plan, share, run_id) = match (&setup.run, setup.store, &setup.saved) {
         (Some(run), super::state::Chosen::Shared(shared), Some(saved)) => {
-            let (plan, coop) = coop::cooperation(shared, run, saved, &plan).await?;
+            let (plan, coop) = coop::cooperation(setup.rb, shared, run, saved, &plan).await?;
             (plan, Some(Arc::new(coop)), run.joined.run.clone())
         }
         _ => (
