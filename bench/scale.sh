@@ -35,6 +35,9 @@ if [ -z "${BIN:-}" ]; then
   cargo build --release --locked -q --manifest-path "$root/Cargo.toml"
 fi
 bin=${BIN:-$target/release/redrive}
+# SANDBOX_BIN=path serves every case from one binary's sandbox, so two builds' clients are
+# compared against the same server.
+sandbox_bin=${SANDBOX_BIN:-$bin}
 work=$(mktemp -d)
 sandbox_pid=
 cleanup() {
@@ -83,7 +86,7 @@ venafi_tpp:
     latency: {fixed: ${L}ms, endpoints: ['POST /vedsdk/certificates/retry']}
 EOF
   : >"$work/urls.json"
-  "$bin" sandbox --port 0 --format json --scenario "$work/scenario.yaml" >"$work/urls.json" 2>/dev/null &
+  "$sandbox_bin" sandbox --port 0 --format json --scenario "$work/scenario.yaml" >"$work/urls.json" 2>/dev/null &
   sandbox_pid=$!
   for _ in $(seq 1 600); do
     [ -s "$work/urls.json" ] && break

@@ -15,7 +15,8 @@
 //! costs then shows without the two ends fighting for the same cores.
 //!
 //! `cargo bench --bench floor` (`FLOOR_N`, `FLOOR_C`, `FLOOR_L` (ms) and `FLOOR_RUNS` change the
-//! defaults 100000, 256, 5 and 3).
+//! defaults 100000, 256, 5 and 3; `FLOOR_REDRIVE=path` runs another redrive build as the
+//! `redrive` client).
 #![allow(clippy::print_stdout)]
 
 #[path = "support/mod.rs"]
@@ -219,7 +220,10 @@ fn run(client: Client, setting: &Setting, dir: &std::path::Path, tick: f64) -> R
     let started = Instant::now();
     let sent_ok = match client {
         Client::Redrive => {
-            let status = Command::new(env!("CARGO_BIN_EXE_redrive"))
+            // `FLOOR_REDRIVE`: another build of redrive, measured against this build's sandbox.
+            let bin = std::env::var("FLOOR_REDRIVE")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_redrive").to_owned());
+            let status = Command::new(bin)
                 .args([
                     "apply",
                     "--auto-approve",
