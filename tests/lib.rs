@@ -15,6 +15,7 @@ mod fake;
 mod fixtures;
 mod hostile;
 mod html;
+mod late_landing;
 mod limits;
 mod markdown;
 mod mutations;

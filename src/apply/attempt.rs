@@ -97,16 +97,22 @@ pub async fn run(
         };
         let nexts = classified(engine, job, &pending, answers);
         let mut again = Vec::new();
+        let mut looks = Vec::new();
         let mut pause_for = Duration::ZERO;
         let mut counted = false;
         for (member, next) in pending.drain(..).zip(nexts) {
             let next = reconciled(engine, job, &member, next, sent_at).await;
+            let look = match &next {
+                Next::Retry { look_again, .. } => look_again.clone(),
+                _ => None,
+            };
             match settle(engine, job, &member, next, &progress).await {
                 Ok(result) => out.push((member.k, result)),
                 Err((delay, counts)) => {
                     counted |= counts;
                     pause_for = pause_for.max(delay);
                     again.push(member);
+                    looks.push(look);
                 }
             }
         }
@@ -114,10 +120,43 @@ pub async fn run(
         if !again.is_empty() {
             // An interrupt ends the pause; the next `send` then stops before sending again.
             engine.nap(pause_for).await;
+            if !engine.stopping() {
+                again = looked_again(engine, job, again, looks, &progress, &mut out).await;
+            }
         }
         pending = again;
     }
     out
+}
+
+/// Members whose lost answer was observed not to have taken effect are looked at again after
+/// the pause, before they are sent again: a request that timed out can still land (a slow
+/// server finishing it), and sent again on the first look it would be done twice. Those that
+/// landed meanwhile end here; the rest go on to be sent.
+async fn looked_again(
+    engine: &Engine,
+    job: &JobInfo,
+    members: Vec<Member>,
+    looks: Vec<Option<(String, jiff::Timestamp)>>,
+    progress: &Progress,
+    out: &mut Vec<(usize, ActionResult)>,
+) -> Vec<Member> {
+    let mut still = Vec::with_capacity(members.len());
+    for (member, look) in members.into_iter().zip(looks) {
+        let Some((reason, sent_at)) = look else {
+            still.push(member);
+            continue;
+        };
+        let client = &engine.clients[&job.provider];
+        match reconcile(client, &member.work, &reason, sent_at).await {
+            Next::Retry { .. } => still.push(member),
+            next => match settle(engine, job, &member, next, progress).await {
+                Ok(result) => out.push((member.k, result)),
+                Err(_) => still.push(member),
+            },
+        }
+    }
+    still
 }
 
 /// Each member's next step: its own answer classified, or the failure of the whole request,
@@ -202,6 +241,7 @@ async fn settle(
             status,
             reason,
             counts,
+            ..
         } => {
             let delay = pause(engine, job, action, attempt, after, &reason);
             let used = progress.used + u32::from(counts);

@@ -23,6 +23,9 @@ pub(super) enum Next {
         /// Whether it uses up an attempt: a 429 was not processed, so it does not (only the
         /// deadline bounds it).
         counts: bool,
+        /// A lost answer observed not to have taken effect (its reason, and when the request
+        /// left): looked at again after the pause, and sent only if it still has not.
+        look_again: Option<(String, jiff::Timestamp)>,
     },
     /// The request may have reached the server: observe before anything else.
     Reconcile {
@@ -42,6 +45,7 @@ impl Next {
             status,
             reason,
             counts: true,
+            look_again: None,
         }
     }
 }
@@ -87,6 +91,7 @@ pub(super) fn classify(
                 status: Some(status),
                 reason: format!("HTTP {status}: rate limited"),
                 counts: false,
+                look_again: None,
             }
         }
         Ok(Answer::Transient { status, detail }) if unsafe_to_resend => Next::Reconcile {

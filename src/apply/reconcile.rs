@@ -1,6 +1,7 @@
 //! After a lost answer to a non-idempotent request: read the state again (retried like any
 //! read) and decide from what the provider shows — it took effect, it is running (poll it), it
-//! did not happen (send again), or it cannot be told (`unknown`, never resent blindly).
+//! did not happen (send again, once a second look after the pause agrees), or it cannot be
+//! told (`unknown`, never resent blindly).
 
 use super::classify::Next;
 use crate::manifest::model::Work;
@@ -55,6 +56,9 @@ pub(super) async fn reconcile(
             status: None,
             reason: format!("{reason}; the change did not take effect, sending again"),
             counts: true,
+            // A request that timed out may still be on its way, or being processed: the
+            // resend is decided from a look taken after the pause, not this one.
+            look_again: Some((reason.to_owned(), sent_at)),
         },
         Verdict::Converged(why) | Verdict::Blocked(why) => Next::Final {
             state: State::Succeeded,

@@ -185,7 +185,20 @@ pub(super) async fn reissue(
     if let Err(answer) = check_body(&body) {
         return answer;
     }
-    tokio::time::sleep(ncp.config.land_after).await;
+    if ncp.config.land_after.is_zero() {
+        return perform(&ncp, no);
+    }
+    // A slow server goes on with a request its client gave up on: the reissue lands whether
+    // or not anyone is still waiting for its answer.
+    let landing = tokio::spawn(async move {
+        tokio::time::sleep(ncp.config.land_after).await;
+        perform(&ncp, no)
+    });
+    landing.await.expect("the reissue landed")
+}
+
+/// Performs an accepted reissue and makes its answer.
+fn perform(ncp: &Ncp, no: u64) -> Response {
     let mut certs = lock(&ncp.certs);
     // [INF] a DELETED (-6) certificate reads as not found.
     let Some(c) = certs

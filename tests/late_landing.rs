@@ -1,0 +1,76 @@
+//! A non-idempotent request that times out on a slow server which still performs it a moment
+//! later, against a fake NAVER Cloud (written from providers.md §5): the look taken at the
+//! timeout says "did not happen", and the reissue must not be sent again on that look alone.
+
+use std::time::Duration;
+
+use super::apply::temp_dir;
+use super::fake::ncloud::{Certificate, NcloudFake};
+use super::processes::redrive;
+
+const NO: u64 = 4712;
+
+#[test]
+fn a_request_that_timed_out_and_landed_later_is_not_sent_again() {
+    let fake = NcloudFake::builder()
+        .key(
+            "SANDBOXACCESSKEY0001",
+            "SANDBOXSECRETKEY000000000000000000000001",
+        )
+        .certificate(Certificate::new(NO, "late", "late.example.co.kr").status(-3))
+        // Still issuing when it is looked at: ONGOING says the reissue took effect.
+        .issue_delay(Duration::from_secs(600))
+        // The client gives up after 1 s; the server performs the reissue at 2 s.
+        .land_after(Duration::from_secs(2))
+        .spawn_thread();
+    let dir = temp_dir("late-landing");
+    let runbook = format!(
+        "version: 1\nname: late\nproviders:\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 1s\njobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: [{NO}]\n    with: {{certificate_no: '{{{{ item }}}}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: late, common_name: late.example.co.kr}}\n    retry: {{attempts: 3, initial_delay: 20s}}\n",
+        fake.base_url()
+    );
+    std::fs::write(dir.join("late.yaml"), runbook).expect("write the runbook");
+    let out = redrive(
+        &dir,
+        &[
+            "apply",
+            "--auto-approve",
+            "--refresh=false",
+            "--format",
+            "json",
+            "late.yaml",
+        ],
+    )
+    .wait_for(Duration::from_secs(120));
+    assert_eq!(out.code, Some(0), "{}", out.all);
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let of = |kind: &'static str| events.iter().filter(move |e| e["type"] == kind);
+    // The look at the timeout saw nothing yet (the case this test is about)...
+    assert!(
+        of("action_retried").any(|e| e["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("did not take effect"))),
+        "{}",
+        out.all
+    );
+    // ...and the look after the pause found the reissue that landed meanwhile.
+    assert_eq!(
+        fake.reissue_requests(NO),
+        1,
+        "the reissue was sent again: {}",
+        out.all
+    );
+    assert_eq!(fake.reissues(NO), 1);
+    let last = of("action_final").last().expect("a final event");
+    assert_eq!(last["state"], "succeeded", "{}", out.all);
+    assert!(
+        last["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("observed afterwards that it took effect")),
+        "{}",
+        out.all
+    );
+}
