@@ -64,7 +64,7 @@ fn a_request_that_timed_out_and_landed_later_is_not_sent_again() {
         out.all
     );
     assert_eq!(fake.reissues(NO), 1);
-    let last = of("action_final").last().expect("a final event");
+    let last = of("action_final").next_back().expect("a final event");
     assert_eq!(last["state"], "succeeded", "{}", out.all);
     assert!(
         last["detail"]
