@@ -82,8 +82,8 @@ async fn an_expired_lease_is_taken_over_and_the_old_runner_can_change_nothing() 
     short.seed("d", &plan(3)).await.expect("seed");
     let held = short.claim(2).await.expect("claim");
     assert!(short.mark_sent("a000").await.expect("sent"));
-    // Renewed while alive: still A's after twice the lease.
-    for _ in 0..3 {
+    // Renewed while alive: still A's after several leases.
+    for _ in 0..10 {
         tokio::time::sleep(Duration::from_millis(200)).await;
         assert!(short.renew(&ids(&held)).await.expect("renew").is_empty());
     }
@@ -100,10 +100,11 @@ async fn an_expired_lease_is_taken_over_and_the_old_runner_can_change_nothing() 
     // The one sent under A's lease is flagged for reconciliation, the other not.
     assert!(taken[0].sent_before && !taken[1].sent_before);
     // And says how long ago, on the server's clock: at least the lease (the mark renewed it,
-    // and it ran out before the claim), well within the time since.
+    // and it ran out before the claim), counted from the last renewal (a request may leave at
+    // any time while its runner lives), not from the mark two seconds before it.
     let ago = taken[0].marked_ago.expect("the mark's age");
     assert!(
-        ago >= Duration::from_millis(300) && ago < Duration::from_secs(20),
+        ago >= Duration::from_millis(300) && ago < Duration::from_millis(1500),
         "{ago:?}"
     );
     assert_eq!(taken[1].marked_ago, None);

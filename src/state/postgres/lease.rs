@@ -234,6 +234,11 @@ impl Leases {
     /// Renews the leases of `actions`; returns the ones this runner no longer holds (taken over
     /// after it missed its lease): stop working on those.
     ///
+    /// A renewal of a row marked sent moves its `marked_at` too: a request may leave at any
+    /// moment while its runner lives (after a wait in a rate window or a 429 pause, say), so
+    /// only the last sign of life bounds when it can have left, for a runner that takes the
+    /// action over (`apply::share::wave`).
+    ///
     /// The renewal never waits for a row: one that another statement holds at this moment
     /// (this runner's own `finish` of it, say) is skipped, renewed on the next beat and not
     /// counted lost. Waiting made the renewal and a finish of the same runner, each locking
@@ -259,7 +264,8 @@ impl Leases {
                          FOR UPDATE SKIP LOCKED),
                      renewed AS (
                          UPDATE redrive.leases l
-                         SET lease_until = now() + $5::float8 * interval '1 millisecond'
+                         SET lease_until = now() + $5::float8 * interval '1 millisecond',
+                             marked_at = CASE WHEN l.sent THEN now() ELSE l.marked_at END
                          FROM locked WHERE l.ctid = locked.row)
                      -- Held, by the statement's snapshot: a row skipped above is still ours.
                      SELECT action FROM redrive.leases
