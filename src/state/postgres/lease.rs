@@ -167,12 +167,7 @@ impl Leases {
         positions: std::ops::Range<i32>,
         max: usize,
     ) -> Result<Vec<Claim>, StateError> {
-        let (key, run, owner, lease) = (
-            self.key.clone(),
-            self.run.clone(),
-            self.owner.clone(),
-            self.lease_ms,
-        );
+        let (key, run, owner, lease) = self.leaseholder();
         let job = job.map(str::to_owned);
         let max = i64::try_from(max).unwrap_or(i64::MAX);
         self.on_store("claim actions", move |client| async move {
@@ -231,6 +226,17 @@ impl Leases {
         .await
     }
 
+    /// The statement parameters every lease change is scoped by, owned for its closure: the
+    /// runbook's key, the run, this runner and its lease (ms).
+    fn leaseholder(&self) -> (String, String, String, f64) {
+        (
+            self.key.clone(),
+            self.run.clone(),
+            self.owner.clone(),
+            self.lease_ms,
+        )
+    }
+
     /// Renews the leases of `actions`; returns the ones this runner no longer holds (taken over
     /// after it missed its lease): stop working on those.
     ///
@@ -247,12 +253,7 @@ impl Leases {
     /// # Errors
     /// Database errors.
     pub async fn renew(&self, actions: &[String]) -> Result<Vec<String>, StateError> {
-        let (key, run, owner, lease) = (
-            self.key.clone(),
-            self.run.clone(),
-            self.owner.clone(),
-            self.lease_ms,
-        );
+        let (key, run, owner, lease) = self.leaseholder();
         let actions = actions.to_vec();
         self.on_store("renew leases", move |client| async move {
             let rows = client
@@ -304,12 +305,7 @@ impl Leases {
         &self,
         actions: &[String],
     ) -> Result<std::collections::HashSet<String>, StateError> {
-        let (key, run, owner, lease) = (
-            self.key.clone(),
-            self.run.clone(),
-            self.owner.clone(),
-            self.lease_ms,
-        );
+        let (key, run, owner, lease) = self.leaseholder();
         let actions = actions.to_vec();
         self.on_store("mark actions sent", move |client| async move {
             let rows = client
