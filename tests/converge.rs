@@ -89,14 +89,16 @@ async fn applying_again_sends_no_non_idempotent_request_twice() {
 async fn a_send_cut_off_by_kill_9_is_reconciled_before_anything_is_sent() {
     let live = live(
         "killed",
-        "ncloud:\n  processing: 10ms\n  certificates:\n    - {certificate_no: 1, name: one, common_name: one.example.co.kr}\n  faults:\n    outcome_after_timeout: {rate: 1.0, duration: 20s, endpoints: ['POST /api/v2/certificate/{certificate_no}/reissue']}\n",
+        "ncloud:\n  processing: 10ms\n  certificates:\n    - {certificate_no: 1, name: one, common_name: one.example.co.kr}\n  faults:\n    outcome_after_timeout: {rate: 1.0, duration: 4s, endpoints: ['POST /api/v2/certificate/{certificate_no}/reissue']}\n",
         "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    with: {certificate_no: 1, csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: one, common_name: one.example.co.kr}\n",
     )
     .await;
     let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
     std::fs::write(
         live.dir.join("live.yaml"),
-        runbook.replace("timeout: 1s", "timeout: 60s"),
+        // Longer than the sandbox holds the answer; the next apply waits twice this after the
+        // send for the cut-off request to land.
+        runbook.replace("timeout: 1s", "timeout: 6s"),
     )
     .expect("runbook");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_redrive"))

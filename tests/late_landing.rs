@@ -1,6 +1,7 @@
 //! A non-idempotent request that times out on a slow server which still performs it a moment
 //! later, against a fake NAVER Cloud (written from providers.md §5): the look taken at the
-//! timeout says "did not happen", and the reissue must not be sent again on that look alone.
+//! timeout says "did not happen", and the reissue must not be sent again on that look alone;
+//! nor by the next run, started right after the first was killed with the request on its way.
 
 use std::time::Duration;
 
@@ -72,5 +73,53 @@ fn a_request_that_timed_out_and_landed_later_is_not_sent_again() {
             .is_some_and(|d| d.contains("observed afterwards that it took effect")),
         "{}",
         out.all
+    );
+}
+
+/// A run killed (`kill -9`) with its reissue on its way, and applied again at once: the second
+/// run must wait for that request to land before it reads the state, not read "did not happen"
+/// and send the reissue again.
+#[test]
+fn a_run_applied_again_right_after_a_kill_waits_for_the_request_it_left_on_its_way() {
+    const KILLED: u64 = 4713;
+    let fake = NcloudFake::builder()
+        .key(
+            "SANDBOXACCESSKEY0001",
+            "SANDBOXSECRETKEY000000000000000000000001",
+        )
+        .certificate(Certificate::new(KILLED, "killed", "killed.example.co.kr").status(-3))
+        .issue_delay(Duration::from_secs(600))
+        .land_after(Duration::from_secs(3))
+        .spawn_thread();
+    let dir = temp_dir("late-landing-kill");
+    let runbook = format!(
+        "version: 1\nname: killed\nproviders:\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 4s\njobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: [{KILLED}]\n    with: {{certificate_no: '{{{{ item }}}}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: killed, common_name: killed.example.co.kr}}\n",
+        fake.base_url()
+    );
+    std::fs::write(dir.join("killed.yaml"), runbook).expect("write the runbook");
+    let apply = ["apply", "--auto-approve", "killed.yaml"];
+    let first = redrive(&dir, &apply);
+    let until = std::time::Instant::now() + Duration::from_secs(120);
+    while fake.reissue_requests(KILLED) == 0 && std::time::Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    first.kill_9();
+    assert_eq!(fake.reissue_requests(KILLED), 1, "the first run sent it");
+    assert_eq!(fake.reissues(KILLED), 0, "killed before it landed");
+    let second = redrive(&dir, &apply).wait_for(Duration::from_secs(120));
+    assert_eq!(second.code, Some(0), "{}", second.all);
+    assert_eq!(
+        fake.reissue_requests(KILLED),
+        1,
+        "the second run sent the reissue again: {}",
+        second.all
+    );
+    assert_eq!(fake.reissues(KILLED), 1);
+    assert!(second.all.contains("may still land"), "{}", second.all);
+    // Read after it landed: the issuance it started is running.
+    assert!(
+        second.stdout.contains("an issuance is already running"),
+        "{}",
+        second.all
     );
 }

@@ -186,18 +186,21 @@ async fn the_runbook_state_block_names_the_database_and_flags_win_over_it() {
 }
 
 /// The slow NCP reissue of `a_send_cut_off_by_kill_9…`: it takes effect at once, its answer
-/// comes 20 s later.
-async fn slow_reissue(name: &str) -> Live {
+/// comes `hold` later, and the runbook waits `timeout` for it. An apply after a kill waits twice
+/// `timeout` after the send for the cut-off request to land.
+async fn slow_reissue(name: &str, hold: &str, timeout: &str) -> Live {
     let live = live(
         name,
-        "ncloud:\n  processing: 10ms\n  certificates:\n    - {certificate_no: 1, name: one, common_name: one.example.co.kr}\n  faults:\n    outcome_after_timeout: {rate: 1.0, duration: 20s, endpoints: ['POST /api/v2/certificate/{certificate_no}/reissue']}\n",
+        &format!(
+            "ncloud:\n  processing: 10ms\n  certificates:\n    - {{certificate_no: 1, name: one, common_name: one.example.co.kr}}\n  faults:\n    outcome_after_timeout: {{rate: 1.0, duration: {hold}, endpoints: ['POST /api/v2/certificate/{{certificate_no}}/reissue']}}\n"
+        ),
         "jobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    with: {certificate_no: 1, csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: one, common_name: one.example.co.kr}\n",
     )
     .await;
     let runbook = std::fs::read_to_string(live.dir.join("live.yaml")).expect("runbook");
     std::fs::write(
         live.dir.join("live.yaml"),
-        runbook.replace("timeout: 1s", "timeout: 60s"),
+        runbook.replace("timeout: 1s", &format!("timeout: {timeout}")),
     )
     .expect("runbook");
     live
@@ -230,7 +233,7 @@ async fn until_sent(live: &Live) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_second_apply_of_the_runbook_from_another_runner_exits_5_while_the_first_runs() {
     let Some(db) = database("locked") else { return };
-    let live = slow_reissue("pg-locked").await;
+    let live = slow_reissue("pg-locked", "20s", "60s").await;
     let mut first = spawn_apply(&live.dir, &db.dsn(), "30s");
     until_sent(&live).await;
     let runner = fresh_checkout(&live, "pg-locked-2");
@@ -262,7 +265,7 @@ async fn a_second_apply_of_the_runbook_from_another_runner_exits_5_while_the_fir
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_the_next_apply_takes_the_lock_over_once_its_lease_expired_and_reconciles() {
     let Some(db) = database("killed") else { return };
-    let live = slow_reissue("pg-killed").await;
+    let live = slow_reissue("pg-killed", "4s", "6s").await;
     let mut child = spawn_apply(&live.dir, &db.dsn(), "6s");
     until_sent(&live).await;
     child.kill().expect("kill -9");

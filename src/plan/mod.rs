@@ -11,6 +11,7 @@ pub mod file;
 pub mod fixture;
 mod handoff;
 pub mod items;
+pub mod landing;
 pub mod line;
 pub mod markdown;
 pub mod observe;

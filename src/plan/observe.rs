@@ -2,6 +2,7 @@
 //! item is still needed, concurrently within the provider's `limits` (concurrency and rate).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -78,6 +79,9 @@ pub trait Progress: Send + Sync {
     fn read(&self, done: usize, total: usize);
     /// The checks are over.
     fn finish(&self) {}
+    /// Before the checks, planning waits `wait` for `requests` an earlier run left on their
+    /// way (`plan::landing`).
+    fn landing(&self, _wait: Duration, _requests: usize) {}
 }
 
 /// How the read-only checks go.

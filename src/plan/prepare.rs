@@ -41,6 +41,9 @@ pub struct Options<'a> {
     pub vars: &'a IndexMap<String, serde_json::Value>,
     /// Where to tell how far the read-only checks got.
     pub progress: Option<&'a dyn observe::Progress>,
+    /// Wait, before reading, for requests an earlier run left on their way (`plan::landing`);
+    /// a cooperative runner leaves that to the takeover, which waits for its own.
+    pub await_landing: bool,
     /// Hand each action here as it is resolved instead of keeping it in the plan.
     pub sink: Option<&'a mut (dyn ActionSink + Send)>,
     /// Called with the limiters as soon as they exist, before anything is read (a cooperative
@@ -369,6 +372,10 @@ pub async fn prepare(rb: &Runbook, mut options: Options<'_>) -> Result<Prepared,
                 }
             })
             .map_err(PrepareError::Render)?;
+        if options.await_landing {
+            let (history, progress) = (options.history, options.progress);
+            super::landing::wait(rb, &heads, &all, &clients, history, progress).await;
+        }
         let all = Arc::new(all);
         let reads = observe::check(
             all.clone(),

@@ -70,4 +70,20 @@ impl crate::plan::observe::Progress for Reads {
             bar.finish_and_clear();
         }
     }
+
+    fn landing(&self, wait: Duration, requests: usize) {
+        if self.bar.is_none() && !self.plain {
+            return;
+        }
+        let line = format!(
+            "Waiting {:.0}s before reading the providers' state: an earlier run was stopped with {requests} non-idempotent request(s) on their way, which may still land (read now, they would look as if they never arrived, and be sent again)",
+            wait.as_secs_f64().ceil()
+        );
+        match &self.bar {
+            Some(bar) => bar.println(line),
+            None => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+        }
+    }
 }

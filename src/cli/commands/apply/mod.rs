@@ -280,6 +280,8 @@ async fn reviewed(
             approved: approved.as_ref(),
             vars: setup.vars,
             progress: Some(&crate::ui::reads::Reads::new(request.quiet)),
+            // A cooperative runner's takeover waits for what another runner left on its way.
+            await_landing: setup.run.is_none(),
             sink: None,
             limits: Some(&share),
         },

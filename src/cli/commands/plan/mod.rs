@@ -100,6 +100,7 @@ pub fn run(request: &Request, printer: &mut Printer) -> anyhow::Result<ExitStatu
                 approved: None,
                 vars: &vars,
                 progress: Some(&crate::ui::reads::Reads::new(false)),
+                await_landing: true,
                 sink: spool
                     .as_mut()
                     .map(|s| s as &mut (dyn prepare::ActionSink + Send)),
