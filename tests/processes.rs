@@ -164,6 +164,10 @@ impl Runner {
         }
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Sends `signal` (`STOP`, `CONT`): a stopped runner is one that stalls without dying.
     pub(crate) fn signal(&self, signal: &str) {
         let sent = Command::new("kill")

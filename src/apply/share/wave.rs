@@ -318,10 +318,10 @@ fn take_member(
 }
 
 /// How long after taking an action over its earlier runner's request may still land. That
-/// runner sent it within a third of a lease of its last mark (`attempt::send`), and the
-/// request takes at most `in_flight`; the claim says how long ago the mark was. A mark of
-/// unknown age renewed the lease, which had to run out before this claim: that is at least a
-/// lease ago. A second more for the schedulers of two busy processes.
+/// runner sent it within a third of a lease of its last mark or renewal (`attempt::send`,
+/// `Leases::renew`), and the request takes at most `in_flight`; the claim says how long ago
+/// that was. One of unknown age renewed the lease, which had to run out before this claim: at
+/// least a lease ago. A second more for the schedulers of two busy processes.
 fn coop_landing(lease: Duration, in_flight: Duration, marked_ago: Option<Duration>) -> Duration {
     let latest = in_flight + lease / 3 + Duration::from_secs(1);
     latest.saturating_sub(marked_ago.unwrap_or(lease).max(lease))
