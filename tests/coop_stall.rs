@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::apply::temp_dir;
-use super::fake::ncloud::{Certificate, NcloudFake};
+use super::fake::ncloud::slow_reissue;
 use super::pg_cluster::database;
 use super::processes::redrive;
 
@@ -17,21 +17,9 @@ fn a_request_of_a_stalled_runner_lands_before_the_takeover_decides() {
     let Some(db) = database("coop_stall") else {
         return;
     };
-    let fake = NcloudFake::builder()
-        .key(
-            "SANDBOXACCESSKEY0001",
-            "SANDBOXSECRETKEY000000000000000000000001",
-        )
-        .certificate(Certificate::new(NO, "stall", "stall.example.co.kr").status(-3))
-        // Still issuing when it is looked at: ONGOING says the reissue took effect.
-        .issue_delay(Duration::from_secs(600))
-        .land_after(Duration::from_secs(4))
-        .spawn_thread();
+    let fake = slow_reissue(NO, "stall", Duration::from_secs(4));
     let dir = temp_dir("coop-stall");
-    let runbook = format!(
-        "version: 1\nname: stall\nproviders:\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 6s\njobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: [{NO}]\n    with: {{certificate_no: '{{{{ item }}}}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: stall, common_name: stall.example.co.kr}}\n",
-        fake.base_url()
-    );
+    let runbook = fake.reissue_runbook("stall", NO, "6s", "");
     std::fs::write(dir.join("stall.yaml"), runbook).expect("write the runbook");
     let dsn = db.dsn();
     let planned = redrive(

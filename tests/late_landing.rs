@@ -6,29 +6,18 @@
 use std::time::Duration;
 
 use super::apply::temp_dir;
-use super::fake::ncloud::{Certificate, NcloudFake};
+use super::fake::ncloud::slow_reissue;
 use super::processes::redrive;
 
 const NO: u64 = 4712;
 
 #[test]
 fn a_request_that_timed_out_and_landed_later_is_not_sent_again() {
-    let fake = NcloudFake::builder()
-        .key(
-            "SANDBOXACCESSKEY0001",
-            "SANDBOXSECRETKEY000000000000000000000001",
-        )
-        .certificate(Certificate::new(NO, "late", "late.example.co.kr").status(-3))
-        // Still issuing when it is looked at: ONGOING says the reissue took effect.
-        .issue_delay(Duration::from_secs(600))
-        // The client gives up after 1 s; the server performs the reissue at 2 s.
-        .land_after(Duration::from_secs(2))
-        .spawn_thread();
+    // The client gives up after 1 s; the server performs the reissue at 2 s.
+    let fake = slow_reissue(NO, "late", Duration::from_secs(2));
     let dir = temp_dir("late-landing");
-    let runbook = format!(
-        "version: 1\nname: late\nproviders:\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 1s\njobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: [{NO}]\n    with: {{certificate_no: '{{{{ item }}}}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: late, common_name: late.example.co.kr}}\n    retry: {{attempts: 3, initial_delay: 20s}}\n",
-        fake.base_url()
-    );
+    let retry = "    retry: {attempts: 3, initial_delay: 20s}\n";
+    let runbook = fake.reissue_runbook("late", NO, "1s", retry);
     std::fs::write(dir.join("late.yaml"), runbook).expect("write the runbook");
     let out = redrive(
         &dir,
@@ -82,20 +71,9 @@ fn a_request_that_timed_out_and_landed_later_is_not_sent_again() {
 #[test]
 fn a_run_applied_again_right_after_a_kill_waits_for_the_request_it_left_on_its_way() {
     const KILLED: u64 = 4713;
-    let fake = NcloudFake::builder()
-        .key(
-            "SANDBOXACCESSKEY0001",
-            "SANDBOXSECRETKEY000000000000000000000001",
-        )
-        .certificate(Certificate::new(KILLED, "killed", "killed.example.co.kr").status(-3))
-        .issue_delay(Duration::from_secs(600))
-        .land_after(Duration::from_secs(3))
-        .spawn_thread();
+    let fake = slow_reissue(KILLED, "killed", Duration::from_secs(3));
     let dir = temp_dir("late-landing-kill");
-    let runbook = format!(
-        "version: 1\nname: killed\nproviders:\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: 4s\njobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: [{KILLED}]\n    with: {{certificate_no: '{{{{ item }}}}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: killed, common_name: killed.example.co.kr}}\n",
-        fake.base_url()
-    );
+    let runbook = fake.reissue_runbook("killed", KILLED, "4s", "");
     std::fs::write(dir.join("killed.yaml"), runbook).expect("write the runbook");
     let apply = ["apply", "--auto-approve", "killed.yaml"];
     let first = redrive(&dir, &apply);

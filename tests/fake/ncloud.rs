@@ -387,3 +387,29 @@ async fn verify(State(ncp): State<Arc<Ncp>>, req: Request, next: Next) -> Respon
     }
     next.run(req).await
 }
+
+/// A fake holding one certificate `no` (named `name`) in error, whose reissue lands
+/// `land_after` after it arrives and then stays issuing: ONGOING, read afterwards, says the
+/// reissue took effect. For the tests of requests that land late.
+pub fn slow_reissue(no: u64, name: &str, land_after: Duration) -> NcloudFake {
+    NcloudFake::builder()
+        .key(
+            "SANDBOXACCESSKEY0001",
+            "SANDBOXSECRETKEY000000000000000000000001",
+        )
+        .certificate(Certificate::new(no, name, &format!("{name}.example.co.kr")).status(-3))
+        .issue_delay(Duration::from_secs(600))
+        .land_after(land_after)
+        .spawn_thread()
+}
+
+impl NcloudFake {
+    /// A runbook `name` that reissues certificate `no` here, waiting `timeout` for each
+    /// answer; `job` is appended to the job (a `retry:` line, say).
+    pub fn reissue_runbook(&self, name: &str, no: u64, timeout: &str, job: &str) -> String {
+        format!(
+            "version: 1\nname: {name}\nproviders:\n  ncp:\n    type: ncloud\n    url: {}\n    auth: {{access_key: {{env: NCP_AK}}, secret_key: {{env: NCP_SK}}}}\n    timeout: {timeout}\njobs:\n  - id: reissue\n    provider: ncp\n    action: reissue_certificate\n    for_each: [{no}]\n    with: {{certificate_no: '{{{{ item }}}}', csr: \"-----BEGIN CERTIFICATE REQUEST-----\\nMIIB\\n-----END CERTIFICATE REQUEST-----\\n\", certificate_name: {name}, common_name: {name}.example.co.kr}}\n{job}",
+            self.base_url()
+        )
+    }
+}
