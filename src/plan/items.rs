@@ -3,6 +3,7 @@
 
 use crate::manifest::model::Work;
 use crate::manifest::render::{Action, RenderedJob};
+use crate::providers::Idempotency;
 
 /// One thing to observe and maybe send.
 #[derive(Debug, Clone)]
@@ -73,5 +74,21 @@ pub fn works(
 pub fn shrink_drained<T>(v: &mut Vec<T>) {
     if v.capacity() > 4096 && v.len() < v.capacity() / 2 {
         v.shrink_to_fit();
+    }
+}
+
+/// Each item's idempotency class from `ask` (its provider's request preview). Every provider
+/// but the generic one gives one class per action, whatever its parameters: asked once per job
+/// (of `jobs`), not by building a request preview for each action.
+pub fn classes(
+    jobs: usize,
+    ask: impl Fn(&Item) -> Idempotency,
+) -> impl FnMut(&Item) -> Idempotency {
+    let mut known: Vec<Option<Idempotency>> = vec![None; jobs];
+    move |item| {
+        if item.what.http().is_some() {
+            return ask(item);
+        }
+        *known[item.job].get_or_insert_with(|| ask(item))
     }
 }

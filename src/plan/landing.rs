@@ -18,26 +18,20 @@ pub struct Landing {
 }
 
 /// Per job (by id, of the jobs `items` are of), how long after leaving one of its requests may
-/// still land (its `timeout`, twice: a token exchange, then the request), for the jobs with a
-/// non-idempotent action (`class`): resending any other does no harm, so it is not waited for.
+/// still land (`window`), for the jobs with a non-idempotent action (`class`): resending any
+/// other does no harm, so it is not waited for.
 #[must_use]
 pub fn windows<'a>(
     jobs: &[&'a str],
     items: &[Item],
-    class: impl Fn(&Item) -> Idempotency,
-    timeout: impl Fn(usize) -> Duration,
+    mut class: impl FnMut(&Item) -> Idempotency,
+    window: impl Fn(usize) -> Duration,
 ) -> HashMap<&'a str, Duration> {
     let mut out = HashMap::new();
-    // Every provider but the generic one has one class per action kind: asked once per job.
-    let mut asked = vec![false; jobs.len()];
     for item in items {
         let job = jobs[item.job];
-        if out.contains_key(job) || (asked[item.job] && item.what.http().is_none()) {
-            continue;
-        }
-        asked[item.job] = true;
-        if class(item) == Idempotency::NonIdempotent {
-            out.insert(job, timeout(item.job) * 2);
+        if !out.contains_key(job) && class(item) == Idempotency::NonIdempotent {
+            out.insert(job, window(item.job));
         }
     }
     out
@@ -98,12 +92,13 @@ pub(super) async fn wait(
         return;
     }
     let jobs: Vec<&str> = heads.iter().map(|j| j.id.as_str()).collect();
-    let class = |item: &Item| clients[&heads[item.job].provider].preview(&item.what).1;
-    let timeout = |j: usize| {
-        let provider = rb.manifest.providers.get(&heads[j].provider);
-        provider.map_or(Duration::from_secs(60), crate::providers::http::timeout_of)
+    let class = super::items::classes(heads.len(), |item| {
+        clients[&heads[item.job].provider].preview(&item.what).1
+    });
+    let window = |j: usize| {
+        crate::providers::http::landing_window(&rb.manifest.providers[&heads[j].provider])
     };
-    let windows = windows(&jobs, items, class, timeout);
+    let windows = windows(&jobs, items, class, window);
     let now = jiff::Timestamp::now();
     if let Some(landing) = still_landing(history, &windows, now) {
         if let Some(progress) = progress {

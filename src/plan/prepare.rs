@@ -14,9 +14,7 @@ use crate::manifest::diagnostic::Diagnostics;
 use crate::manifest::model::Manifest;
 use crate::manifest::render::Rendered;
 use crate::manifest::runbook::Runbook;
-use crate::providers::{
-    self, Client, Idempotency, ProviderError, RequestPreview, SandboxEndpoints,
-};
+use crate::providers::{self, Client, ProviderError, RequestPreview, SandboxEndpoints};
 use crate::state::{History, TokenStore};
 
 /// What to plan, and against what.
@@ -283,16 +281,9 @@ pub async fn prepare(rb: &Runbook, mut options: Options<'_>) -> Result<Prepared,
         },
         approved: options.approved,
     };
-    // Every provider but the generic one gives one idempotency class per action, whatever its
-    // parameters: asked once per job, not by building a request preview for each action.
-    let mut classes: Vec<Option<Idempotency>> = vec![None; heads.len()];
-    let idempotency = |item: &items::Item| {
-        let ask = || clients[&providers[item.job]].preview(&item.what).1;
-        if item.what.http().is_some() {
-            return ask();
-        }
-        *classes[item.job].get_or_insert_with(ask)
-    };
+    let idempotency = items::classes(heads.len(), |item| {
+        clients[&providers[item.job]].preview(&item.what).1
+    });
     let mut resolver = resolve::Resolver::new(
         heads
             .iter()

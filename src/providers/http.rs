@@ -199,6 +199,15 @@ pub fn timeout_of(provider: &Provider) -> Duration {
     provider.timeout.map_or(DEFAULT_TIMEOUT, |d| d.0)
 }
 
+/// How long after a request of `provider` was recorded sent it may still land: its token
+/// exchange (VCF, Venafi), then the request itself, each within the timeout. Whoever reads
+/// the state sooner (a runner taking the action over, the next plan after a kill) could see
+/// "did not happen" and send it a second time.
+#[must_use]
+pub fn landing_window(provider: &Provider) -> Duration {
+    timeout_of(provider) * 2
+}
+
 /// Parses a base URL and applies the plain-http rule.
 ///
 /// # Errors

@@ -227,9 +227,8 @@ fn absorb(
                 };
                 let (engine, info) = (engine.clone(), info.clone());
                 let share = coop.share.clone();
-                let in_flight = coop.in_flight.get(&info.provider).copied();
-                // Unknown provider timeout: the longest a request could take by default.
-                let in_flight = in_flight.unwrap_or(Duration::from_secs(60));
+                // Every provider of the runbook has one, as it has a client.
+                let in_flight = coop.in_flight[&info.provider];
                 tasks.spawn(async move {
                     take_over(&engine, &info, share.as_ref(), in_flight, m, claimed).await
                 });

@@ -90,13 +90,12 @@ pub async fn cooperation(
     // The limiters' windows were shared before planning (`share_windows`), so the plan-time
     // reads count in them too.
     let plan = saved.clone().without_previews();
-    // A request of a runner that stalled may still land this long after it left: its
-    // provider's token exchange (VCF, Venafi) and then the request itself.
+    // A request of a runner that stalled may still land this long after it left.
     let in_flight = rb
         .manifest
         .providers
         .iter()
-        .map(|(name, p)| (name.clone(), crate::providers::http::timeout_of(p) * 2))
+        .map(|(name, p)| (name.clone(), crate::providers::http::landing_window(p)))
         .collect();
     let coop = Cooperation {
         share: Arc::new(share),
